@@ -1,0 +1,99 @@
+"""The probe protocol: the job input the suite sends, and what a probe handler does with it.
+
+`{"input": {"sleep_ms": 0, "chunks": 0, "chunk_interval_ms": 0, "fail": null,
+"output_bytes": 0, "echo": null}}`: run `sleep_ms`, then either fail with the message `fail`,
+or stream `chunks` chunks `{"index": i}` one every `chunk_interval_ms` (the output is the list of
+chunks), or return `{"echo": echo}` padded by a string of `output_bytes` characters.
+
+Both the emulator's simulated handler and the real worker handler (`runpod_testkit.probe`) read
+the input through `ProbeInput.parse`, so they agree on every value, bad ones included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["ProbeInput", "ProbeInputError"]
+
+MAX_SLEEP_MS = 7 * 24 * 3600 * 1000
+MAX_CHUNKS = 100_000
+MAX_OUTPUT_BYTES = 10 * 1024 * 1024
+PADDING_KEY = "padding"
+
+
+class ProbeInputError(ValueError):
+    """The job input does not follow the probe protocol; the message says which key and why."""
+
+
+def _int_field(data: Mapping[str, Any], key: str, maximum: int) -> int:
+    value = data.get(key, 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProbeInputError(f"probe input {key!r} must be an integer, got {value!r:.60}")
+    if not 0 <= value <= maximum:
+        raise ProbeInputError(f"probe input {key!r} must be from 0 to {maximum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ProbeInput:
+    sleep_ms: int = 0
+    chunks: int = 0
+    chunk_interval_ms: int = 0
+    fail: str | None = None
+    output_bytes: int = 0
+    echo: Any = None
+
+    @classmethod
+    def parse(cls, job_input: Any) -> ProbeInput:
+        """Read a job's `input` object. Keys outside the protocol are ignored, so a user's own
+        input still runs as a zero-cost probe job; a protocol key with a bad value raises."""
+        if not isinstance(job_input, Mapping):
+            raise ProbeInputError(f"probe input must be a JSON object, got {type(job_input).__name__}")
+        fail = job_input.get("fail")
+        if fail is not None and not isinstance(fail, str):
+            raise ProbeInputError(f"probe input 'fail' must be a string or null, got {fail!r:.60}")
+        return cls(
+            sleep_ms=_int_field(job_input, "sleep_ms", MAX_SLEEP_MS),
+            chunks=_int_field(job_input, "chunks", MAX_CHUNKS),
+            chunk_interval_ms=_int_field(job_input, "chunk_interval_ms", MAX_SLEEP_MS),
+            fail=fail,
+            output_bytes=_int_field(job_input, "output_bytes", MAX_OUTPUT_BYTES),
+            echo=job_input.get("echo"),
+        )
+
+    def to_input(self) -> dict[str, Any]:
+        """The `input` object for this probe job."""
+        return asdict(self)
+
+    @property
+    def streams(self) -> bool:
+        return self.fail is None and self.chunks > 0
+
+    @staticmethod
+    def chunk(index: int) -> dict[str, int]:
+        """The output of chunk `index` (what a generator handler yields)."""
+        return {"index": index}
+
+    def chunk_offset_ms(self, index: int) -> int:
+        """When chunk `index` is produced, in ms after the job was picked up."""
+        return self.sleep_ms + index * self.chunk_interval_ms
+
+    @property
+    def duration_ms(self) -> int:
+        """Handler run time from pickup to the end of the job."""
+        if self.streams:
+            return self.chunk_offset_ms(self.chunks - 1)
+        return self.sleep_ms
+
+    def final_output(self) -> Any:
+        """The job's output when it completes (the aggregate of the chunks when streaming)."""
+        if self.streams:
+            return [self.chunk(i) for i in range(self.chunks)]
+        output: dict[str, Any] = {"echo": self.echo}
+        if self.output_bytes:
+            output[PADDING_KEY] = "x" * self.output_bytes
+        return output
