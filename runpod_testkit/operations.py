@@ -134,7 +134,7 @@ class Operation:
 
     def __post_init__(self) -> None:
         responses = {200: self.response_schema}
-        responses.update({status: ERROR_SCHEMA for status in self.error_statuses})
+        responses.update(dict.fromkeys(self.error_statuses, ERROR_SCHEMA))
         object.__setattr__(self, "responses", MappingProxyType(responses))
         if not self.rate_limit_group:
             object.__setattr__(self, "rate_limit_group", self.name)

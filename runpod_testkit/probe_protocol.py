@@ -52,7 +52,9 @@ class ProbeInput:
         """Read a job's `input` object. Keys outside the protocol are ignored, so a user's own
         input still runs as a zero-cost probe job; a protocol key with a bad value raises."""
         if not isinstance(job_input, Mapping):
-            raise ProbeInputError(f"probe input must be a JSON object, got {type(job_input).__name__}")
+            raise ProbeInputError(
+                f"probe input must be a JSON object, got {type(job_input).__name__}"
+            )
         fail = job_input.get("fail")
         if fail is not None and not isinstance(fail, str):
             raise ProbeInputError(f"probe input 'fail' must be a string or null, got {fail!r:.60}")

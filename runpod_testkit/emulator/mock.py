@@ -1,0 +1,160 @@
+"""The emulator inside httpx, through respx: mock mode of the contract suite, with no sockets and
+no sleeping.
+
+`MockEndpoint` routes every httpx request under an endpoint URL's base into the same
+`EmulatorService` the HTTP app uses, on a `VirtualClock`. When a request would wait (a /runsync
+longer than its job, a /stream before the next chunk) the clock jumps straight to the next event,
+so a 90-second job completes in microseconds and every run is deterministic under a seed.
+
+    with MockEndpoint("https://api.runpod.ai/v2/abc123") as mock:
+        httpx.post(mock.endpoint_url + "/runsync", json={"input": {"sleep_ms": 90_000}}, ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import respx
+
+from runpod_testkit.emulator.model import EmulatorConfig, Job, Model
+from runpod_testkit.emulator.service import (
+    EmulatorService,
+    Hold,
+    RateLimiter,
+    Reply,
+    error,
+    production_rate_limits,
+)
+
+__all__ = ["DEFAULT_MOCK_ENDPOINT_URL", "MockEndpoint", "VirtualClock", "runpod_mock"]
+
+DEFAULT_MOCK_ENDPOINT_URL = "https://api.runpod.ai/v2/mock-endpoint"
+# A fixed epoch start keeps job-log timestamps reproducible across runs.
+VIRTUAL_EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+class VirtualClock:
+    """Seconds that move only when told to."""
+
+    def __init__(self, start: float = VIRTUAL_EPOCH) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a virtual clock never goes back")
+        self.now += seconds
+
+    def jump_to(self, at: float) -> None:
+        self.now = max(self.now, at)
+
+
+class MockEndpoint:
+    """A context manager that answers httpx requests for an endpoint URL from the emulator model.
+
+    Every endpoint id under the same base is served (each its own queue), as the real API does.
+    """
+
+    def __init__(
+        self,
+        endpoint_url: str = DEFAULT_MOCK_ENDPOINT_URL,
+        config: EmulatorConfig | None = None,
+        *,
+        api_key: str | None = None,
+        rate_limits: bool = False,
+        clock: VirtualClock | None = None,
+    ) -> None:
+        parts = urlsplit(endpoint_url.rstrip("/"))
+        base_path, _, endpoint_id = parts.path.rpartition("/")
+        if not parts.scheme or not parts.netloc or not endpoint_id:
+            raise ValueError(
+                f"endpoint URL must look like https://host/v2/ENDPOINT_ID, got {endpoint_url!r}"
+            )
+        self.endpoint_url = endpoint_url.rstrip("/")
+        self.endpoint_id = endpoint_id
+        self.base_url = f"{parts.scheme}://{parts.netloc}{base_path}"
+        self.clock = clock or VirtualClock()
+        self.terminal_jobs: list[dict[str, Any]] = []
+        """The job log: one record per terminal transition, as --job-log writes them."""
+        self.model = Model(config, self.clock, on_terminal=self._log)
+        limiter = RateLimiter(production_rate_limits()) if rate_limits else None
+        self.service = EmulatorService(self.model, api_key=api_key, rate_limiter=limiter)
+        self.router = respx.MockRouter(assert_all_called=False, assert_all_mocked=True)
+        self.router.route(url__startswith=self.base_url + "/").mock(side_effect=self.handle)
+
+    def _log(self, job: Job) -> None:
+        self.terminal_jobs.append(job.log_record())
+
+    def __enter__(self) -> MockEndpoint:
+        self.router.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.router.__exit__(exc_type, exc, traceback)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Answer one request; waits are served by jumping the virtual clock."""
+        rest = request.url.path[len(urlsplit(self.base_url).path) :].lstrip("/")
+        endpoint_id, _, op_path = rest.partition("/")
+        query = dict(request.url.params.items())
+        call = self.service.preflight(
+            request.method, endpoint_id, op_path, query, request.headers.get("authorization")
+        )
+        if isinstance(call, Reply):
+            return _response(call)
+        try:
+            body = request.read()
+            if len(body) > call.max_body_bytes:
+                return _response(
+                    error(413, f"request body is over the limit of /{call.operation.name}")
+                )
+            result = self.service.execute(call, body)
+            if isinstance(result, Hold):
+                self._wait(result)
+                result = result.reply()
+            return _response(result)
+        finally:
+            self.service.release(call)
+
+    def _wait(self, hold: Hold) -> None:
+        model = self.model
+        while not hold.ready():
+            next_event = model.next_event_time()
+            wake = hold.wake_at()
+            self.clock.jump_to(wake if next_event is None else min(next_event, wake))
+            model.advance()
+
+    def run_until_idle(self, limit_s: float = 7 * 24 * 3600.0) -> None:
+        """Jump the clock through every pending event up to `limit_s` from now (tests and
+        benchmarks use it to let jobs finish and results expire)."""
+        stop = self.clock.now + limit_s
+        while True:
+            next_event = self.model.next_event_time()
+            if next_event is None or next_event > stop:
+                return
+            self.clock.jump_to(next_event)
+            self.model.advance()
+
+
+def _response(reply: Reply) -> httpx.Response:
+    headers = {"content-type": "application/json", **reply.headers}
+    return httpx.Response(reply.status, content=reply.encode(), headers=headers)
+
+
+@pytest.fixture
+def runpod_mock() -> Iterator[MockEndpoint]:
+    """A `MockEndpoint` at DEFAULT_MOCK_ENDPOINT_URL for the duration of a test."""
+    with MockEndpoint() as mock:
+        yield mock

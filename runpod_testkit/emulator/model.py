@@ -1,0 +1,632 @@
+"""The emulator's state machine: jobs, a FIFO queue, workers and timed events, with no I/O.
+
+Time comes from an injected clock (seconds, float). Every public operation first calls
+`advance()`, which applies every event due by now, so the model is always current when it answers.
+The ASGI app drives it with real time; the respx adapter owns a virtual clock and jumps it to
+`next_event_time()` whenever a request would otherwise wait.
+
+The handler is simulated: the probe input is read once, at pickup, into a plan (when the job ends,
+how, and when each stream chunk appears), so a sleeping job costs one heap entry and no CPU.
+Chunks are not events: how many exist at time t follows from the plan (`chunks_available`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from runpod_testkit.operations import POLICY_LIMITS, RETENTION_ASYNC_S, RETENTION_SYNC_S, JobStatus
+from runpod_testkit.probe_protocol import ProbeInput, ProbeInputError
+
+__all__ = [
+    "Clock",
+    "EmulatorConfig",
+    "EndpointState",
+    "Job",
+    "Model",
+    "Worker",
+    "WorkerState",
+]
+
+Clock = Callable[[], float]
+
+_WORKER_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Scaling and retention settings; one set for every endpoint id the emulator serves."""
+
+    workers_min: int = 0
+    workers_max: int = 3
+    cold_start_ms: int = 1_000
+    idle_timeout_s: float = 5.0
+    queue_delay_s: float = 4.0
+    """Queue-delay scaler: a job that waited this long adds a worker (up to workers_max)."""
+    retention_async_s: float = RETENTION_ASYNC_S
+    retention_sync_s: float = RETENTION_SYNC_S
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers_min < 0:
+            raise ValueError(f"workers_min must be >= 0, got {self.workers_min}")
+        if self.workers_max < max(1, self.workers_min):
+            raise ValueError(
+                f"workers_max must be >= 1 and >= workers_min ({self.workers_min}), "
+                f"got {self.workers_max}"
+            )
+        if self.cold_start_ms < 0:
+            raise ValueError(f"cold_start_ms must be >= 0, got {self.cold_start_ms}")
+        for name in ("idle_timeout_s", "queue_delay_s", "retention_async_s", "retention_sync_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+class WorkerState(str, Enum):
+    INITIALIZING = "initializing"
+    IDLE = "idle"
+    RUNNING = "running"
+    THROTTLED = "throttled"
+    UNHEALTHY = "unhealthy"
+
+
+@dataclass(eq=False)
+class Worker:
+    id: str
+    endpoint: EndpointState
+    state: WorkerState
+    job: Job | None = None
+    generation: int = 0
+    """Bumped on every state change, so that stale timed events are ignored."""
+
+
+@dataclass(eq=False)
+class Job:
+    id: str
+    endpoint: EndpointState
+    input: dict[str, Any]
+    sync: bool
+    submitted_at: float
+    ttl_deadline: float
+    execution_timeout_s: float
+    low_priority: bool = False
+    status: str = JobStatus.IN_QUEUE
+    queued_at: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    worker_id: str | None = None
+    output: Any = None
+    error: str | None = None
+    plan: ProbeInput | None = None
+    chunks_sent: int = 0
+    expires_at: float | None = None
+    generation: int = 0
+    """Bumped whenever the job's run events must be forgotten (end, retry, cancel)."""
+    expiry_generation: int = 0
+    """Bumped whenever the job's deletion time moves (end, retry, ?ttl)."""
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in JobStatus.TERMINAL
+
+    @property
+    def delay_ms(self) -> int | None:
+        if self.started_at is None:
+            return None
+        return round((self.started_at - self.queued_at) * 1000)
+
+    @property
+    def execution_ms(self) -> int | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return round((self.ended_at - self.started_at) * 1000)
+
+    def chunks_available(self, now: float) -> int:
+        """How many stream chunks the handler has produced by `now` (frozen when the job ends)."""
+        plan = self.plan
+        if plan is None or not plan.streams or self.started_at is None:
+            return 0
+        if self.status in (JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED):
+            until = self.ended_at if self.ended_at is not None else now
+        else:
+            until = now
+        elapsed_ms = (until - self.started_at) * 1000
+        if elapsed_ms < plan.sleep_ms:
+            return 0
+        if plan.chunk_interval_ms == 0:
+            return plan.chunks
+        # A small epsilon absorbs float error so a chunk due exactly now counts as produced.
+        produced = int((elapsed_ms - plan.sleep_ms + 1e-6) // plan.chunk_interval_ms) + 1
+        return min(plan.chunks, produced)
+
+    def next_chunk_at(self, now: float) -> float | None:
+        """When the next not-yet-produced chunk appears, or None if no more will."""
+        plan = self.plan
+        if plan is None or not plan.streams or self.started_at is None or self.is_terminal:
+            return None
+        produced = self.chunks_available(now)
+        if produced >= plan.chunks:
+            return None
+        return self.started_at + plan.chunk_offset_ms(produced) / 1000
+
+    def take_new_chunks(self, now: float) -> list[dict[str, Any]]:
+        """The chunks not handed out before (the drain semantics of /stream)."""
+        available = self.chunks_available(now)
+        start, self.chunks_sent = self.chunks_sent, max(self.chunks_sent, available)
+        return [{"output": ProbeInput.chunk(i)} for i in range(start, available)]
+
+    def body(self) -> dict[str, Any]:
+        """The job object as /status and /runsync answer it (keys in production's order)."""
+        body: dict[str, Any] = {}
+        if self.started_at is not None:
+            body["delayTime"] = self.delay_ms
+            if self.ended_at is not None:
+                body["executionTime"] = self.execution_ms
+        if self.error is not None:
+            body["error"] = self.error
+        body["id"] = self.id
+        if self.status == JobStatus.COMPLETED and self.output is not None:
+            body["output"] = self.output
+        body["status"] = self.status
+        if self.ended_at is not None and self.worker_id is not None:
+            body["workerId"] = self.worker_id
+        return body
+
+    def log_record(self) -> dict[str, Any]:
+        """One line of --job-log: the ground truth of this job's timings (epoch ms if the clock
+        is epoch seconds)."""
+        return {
+            "id": self.id,
+            "endpointId": self.endpoint.id,
+            "status": self.status,
+            "delayTime": self.delay_ms,
+            "executionTime": self.execution_ms,
+            "submittedAt": round(self.queued_at * 1000),
+            "startedAt": None if self.started_at is None else round(self.started_at * 1000),
+            "endedAt": None if self.ended_at is None else round(self.ended_at * 1000),
+            "workerId": self.worker_id,
+            "sync": self.sync,
+        }
+
+
+@dataclass(eq=False)
+class EndpointState:
+    """One endpoint id: its own queue, jobs, workers and counters."""
+
+    id: str
+    jobs: dict[str, Job] = field(default_factory=dict)
+    queue: deque[Job] = field(default_factory=deque)
+    workers: dict[str, Worker] = field(default_factory=dict)
+    completed: int = 0
+    failed: int = 0
+    retried: int = 0
+    in_progress: int = 0
+
+    peak_jobs: int = 0
+
+    def compact_if_sparse(self) -> None:
+        """CPython dicts never shrink on deletion; rebuild the job table once it is mostly empty
+        so that memory returns to where it started after a burst of jobs expires."""
+        size = len(self.jobs)
+        self.peak_jobs = max(self.peak_jobs, size + 1)
+        if self.peak_jobs > 1024 and size * 8 < self.peak_jobs:
+            self.jobs = dict(self.jobs)
+            self.peak_jobs = size
+
+    def count_workers(self, state: WorkerState) -> int:
+        return sum(1 for worker in self.workers.values() if worker.state is state)
+
+    def health(self) -> dict[str, Any]:
+        idle = self.count_workers(WorkerState.IDLE)
+        return {
+            "jobs": {
+                "completed": self.completed,
+                "failed": self.failed,
+                "inProgress": self.in_progress,
+                "inQueue": len(self.queue),
+                "retried": self.retried,
+            },
+            "workers": {
+                "idle": idle,
+                "initializing": self.count_workers(WorkerState.INITIALIZING),
+                "ready": idle,
+                "running": self.count_workers(WorkerState.RUNNING),
+                "throttled": self.count_workers(WorkerState.THROTTLED),
+                "unhealthy": self.count_workers(WorkerState.UNHEALTHY),
+            },
+        }
+
+
+class _Event(str, Enum):
+    WORKER_READY = "worker_ready"
+    WORKER_RETIRE = "worker_retire"
+    JOB_DONE = "job_done"
+    JOB_TIMEOUT = "job_timeout"
+    JOB_OVERDUE = "job_overdue"
+    JOB_EXPIRE = "job_expire"
+
+
+class JobRequestError(ValueError):
+    """A submission whose body breaks the request contract (answered with 400)."""
+
+
+class Model:
+    """Every endpoint the emulator serves, and the one event heap that drives them."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        clock: Clock | None = None,
+        on_terminal: Callable[[Job], None] | None = None,
+        on_change: Callable[[Job], None] | None = None,
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self._clock: Clock = clock or _not_a_clock
+        self._rng = random.Random(self.config.seed)
+        self.endpoints: dict[str, EndpointState] = {}
+        self._events: list[tuple[float, int, _Event, Any, int]] = []
+        self._sequence = 0
+        self._job_count = 0
+        self._worker_count = 0
+        self.on_terminal = on_terminal
+        """Called once each time a job reaches a terminal state (the job log)."""
+        self.on_change = on_change
+        """Called whenever a job changes state or is removed (wakes waiting requests)."""
+
+    # --- time -------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._clock()
+
+    def next_event_time(self) -> float | None:
+        return self._events[0][0] if self._events else None
+
+    def advance(self) -> None:
+        """Apply every event due by now, in time order."""
+        now = self._clock()
+        events = self._events
+        while events and events[0][0] <= now:
+            at, _, kind, subject, generation = heapq.heappop(events)
+            self._apply(at, kind, subject, generation)
+
+    def _schedule(self, at: float, kind: _Event, subject: Any, generation: int) -> None:
+        self._sequence += 1
+        heapq.heappush(self._events, (at, self._sequence, kind, subject, generation))
+        # Stale events (of jobs that moved on) would otherwise pin deleted jobs in memory until
+        # their time came; rebuild the heap when they clearly outnumber the live ones.
+        live_bound = 3 * self._job_count + self._worker_count + 1024
+        if len(self._events) > 2 * live_bound:
+            self._events = [event for event in self._events if _is_current(*event[2:])]
+            heapq.heapify(self._events)
+
+    def _apply(self, at: float, kind: _Event, subject: Any, generation: int) -> None:
+        if not _is_current(kind, subject, generation):
+            return  # the job or worker moved on since this event was scheduled
+        if kind is _Event.WORKER_READY:
+            worker: Worker = subject
+            worker.state = WorkerState.IDLE
+            self._worker_free(worker, at)
+        elif kind is _Event.WORKER_RETIRE:
+            worker = subject
+            if (
+                worker.state is WorkerState.IDLE
+                and len(worker.endpoint.workers) > self.config.workers_min
+            ):
+                del worker.endpoint.workers[worker.id]
+                self._worker_count -= 1
+                worker.generation += 1
+        elif kind is _Event.JOB_DONE:
+            self._finish(subject, at)
+        elif kind is _Event.JOB_TIMEOUT:
+            self._end(subject, at, JobStatus.TIMED_OUT)
+        elif kind is _Event.JOB_OVERDUE:
+            job: Job = subject
+            if job.status == JobStatus.IN_QUEUE and not job.low_priority:
+                self._scale_up(job.endpoint, at)
+        elif kind is _Event.JOB_EXPIRE:
+            self._expire(subject, at)
+
+    def _schedule_expiry(self, job: Job, at: float) -> None:
+        job.expires_at = at
+        job.expiry_generation += 1
+        self._schedule(at, _Event.JOB_EXPIRE, job, job.expiry_generation)
+
+    # --- endpoints and workers ----------------------------------------------------------------
+
+    def endpoint(self, endpoint_id: str) -> EndpointState:
+        state = self.endpoints.get(endpoint_id)
+        if state is None:
+            state = self.endpoints[endpoint_id] = EndpointState(endpoint_id)
+            # Active (minimum) workers are kept warm, as production's always-on workers are.
+            for _ in range(self.config.workers_min):
+                self._start_worker(state, self._clock(), warm=True)
+        return state
+
+    def _new_worker_id(self) -> str:
+        return "".join(self._rng.choices(_WORKER_ID_ALPHABET, k=14))
+
+    def _start_worker(self, endpoint: EndpointState, now: float, *, warm: bool = False) -> Worker:
+        worker = Worker(self._new_worker_id(), endpoint, WorkerState.INITIALIZING)
+        endpoint.workers[worker.id] = worker
+        self._worker_count += 1
+        if warm or self.config.cold_start_ms == 0:
+            worker.state = WorkerState.IDLE
+            self._worker_free(worker, now)
+        else:
+            self._schedule(
+                now + self.config.cold_start_ms / 1000,
+                _Event.WORKER_READY,
+                worker,
+                worker.generation,
+            )
+        return worker
+
+    def _scale_up(self, endpoint: EndpointState, now: float) -> None:
+        """Start one worker if the queue holds more jobs than workers on their way up can take."""
+        if len(endpoint.workers) >= self.config.workers_max:
+            return
+        if endpoint.count_workers(WorkerState.INITIALIZING) < len(endpoint.queue):
+            self._start_worker(endpoint, now)
+
+    def _worker_free(self, worker: Worker, now: float) -> None:
+        """A worker with no job takes the next one from the queue, or goes idle."""
+        worker.job = None
+        worker.generation += 1
+        endpoint = worker.endpoint
+        if endpoint.queue:
+            self._pickup(worker, endpoint.queue.popleft(), now)
+            return
+        worker.state = WorkerState.IDLE
+        if len(endpoint.workers) > self.config.workers_min:
+            self._schedule(
+                now + self.config.idle_timeout_s, _Event.WORKER_RETIRE, worker, worker.generation
+            )
+
+    def _pickup(self, worker: Worker, job: Job, now: float) -> None:
+        worker.state = WorkerState.RUNNING
+        worker.job = job
+        worker.generation += 1
+        job.status = JobStatus.IN_PROGRESS
+        job.started_at = now
+        job.worker_id = worker.id
+        job.endpoint.in_progress += 1
+        try:
+            job.plan = ProbeInput.parse(job.input)
+        except ProbeInputError as exc:
+            # The probe handler fails a job whose input breaks the protocol, as a real one would.
+            job.plan = ProbeInput(fail=str(exc))
+        duration_s = job.plan.duration_ms / 1000
+        if duration_s >= job.execution_timeout_s:
+            self._schedule(now + job.execution_timeout_s, _Event.JOB_TIMEOUT, job, job.generation)
+        else:
+            self._schedule(now + duration_s, _Event.JOB_DONE, job, job.generation)
+        self._changed(job)
+
+    # --- job lifecycle ----------------------------------------------------------------------
+
+    def _finish(self, job: Job, at: float) -> None:
+        plan = job.plan
+        assert plan is not None
+        if plan.fail is not None:
+            job.error = plan.fail
+            self._end(job, at, JobStatus.FAILED)
+        else:
+            job.output = plan.final_output()
+            self._end(job, at, JobStatus.COMPLETED)
+
+    def _end(self, job: Job, at: float, status: str) -> None:
+        """Move a queued or running job to a terminal state and free its worker."""
+        endpoint = job.endpoint
+        was_running = job.status == JobStatus.IN_PROGRESS
+        job.generation += 1
+        job.status = status
+        if was_running:
+            job.ended_at = at
+            endpoint.in_progress -= 1
+        if status == JobStatus.COMPLETED:
+            endpoint.completed += 1
+        elif status in (JobStatus.FAILED, JobStatus.TIMED_OUT):
+            endpoint.failed += 1
+        retention = self.config.retention_sync_s if job.sync else self.config.retention_async_s
+        self._schedule_expiry(job, min(at + retention, job.ttl_deadline))
+        if was_running and job.worker_id is not None:
+            worker = endpoint.workers.get(job.worker_id)
+            if worker is not None and worker.job is job:
+                self._worker_free(worker, at)
+        if self.on_terminal is not None:
+            self.on_terminal(job)
+        self._changed(job)
+
+    def _expire(self, job: Job, at: float) -> None:
+        """Retention or TTL ran out: the job is deleted and its memory freed."""
+        endpoint = job.endpoint
+        if job.status == JobStatus.IN_QUEUE:
+            # Expired before a worker picked it up (job-states.mdx: TIMED_OUT), then deleted.
+            endpoint.queue.remove(job)
+            self._end(job, at, JobStatus.TIMED_OUT)
+        elif job.status == JobStatus.IN_PROGRESS:
+            # "If TTL expires while a job is running, the job is immediately removed".
+            self._end(job, at, JobStatus.TIMED_OUT)
+        if endpoint.jobs.pop(job.id, None) is not None:
+            self._job_count -= 1
+            endpoint.compact_if_sparse()
+        job.generation += 1
+        job.expiry_generation += 1
+        self._changed(job)
+
+    def _changed(self, job: Job) -> None:
+        if self.on_change is not None:
+            self.on_change(job)
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def submit(self, endpoint_id: str, body: Any, *, sync: bool = False) -> Job:
+        """/run and /runsync: queue a job. `body` is the parsed request object; raises
+        JobRequestError (400) when it breaks the request contract."""
+        job_input, execution_timeout_ms, ttl_ms, low_priority = _read_request(body)
+        self.advance()
+        now = self._clock()
+        endpoint = self.endpoint(endpoint_id)
+        job = Job(
+            id=self._new_job_id(sync),
+            endpoint=endpoint,
+            input=job_input,
+            sync=sync,
+            submitted_at=now,
+            ttl_deadline=now + ttl_ms / 1000,
+            execution_timeout_s=execution_timeout_ms / 1000,
+            low_priority=low_priority,
+        )
+        endpoint.jobs[job.id] = job
+        self._job_count += 1
+        self._schedule_expiry(job, job.ttl_deadline)
+        self._enqueue(job, now)
+        self.advance()  # a job that takes no time ends in this same instant
+        return job
+
+    def _new_job_id(self, sync: bool) -> str:
+        job_uuid = uuid.UUID(int=self._rng.getrandbits(128), version=4)
+        return f"sync-{job_uuid}-u1" if sync else f"{job_uuid}-u1"
+
+    def _enqueue(self, job: Job, now: float) -> None:
+        endpoint = job.endpoint
+        job.status = JobStatus.IN_QUEUE
+        job.queued_at = now
+        for worker in endpoint.workers.values():
+            if worker.state is WorkerState.IDLE:
+                self._pickup(worker, job, now)
+                return
+        endpoint.queue.append(job)
+        if job.low_priority:
+            return  # "When true, job won't trigger worker scaling"
+        if not endpoint.workers:
+            self._scale_up(endpoint, now)  # scale from zero at once
+        self._schedule(now + self.config.queue_delay_s, _Event.JOB_OVERDUE, job, job.generation)
+
+    def get(self, endpoint_id: str, job_id: str) -> Job | None:
+        self.advance()
+        endpoint = self.endpoints.get(endpoint_id)
+        return None if endpoint is None else endpoint.jobs.get(job_id)
+
+    def set_ttl(self, job: Job, ttl_ms: int) -> None:
+        """`?ttl=` on /status: delete the job this many ms from now."""
+        deadline = self._clock() + ttl_ms / 1000
+        job.ttl_deadline = deadline
+        self._schedule_expiry(
+            job, deadline if job.expires_at is None else min(job.expires_at, deadline)
+        )
+
+    def cancel(self, job: Job) -> None:
+        """Remove a queued job, or stop a running one; a terminal job stays as it is."""
+        self.advance()
+        if job.status == JobStatus.IN_QUEUE:
+            job.endpoint.queue.remove(job)
+            self._end(job, self._clock(), JobStatus.CANCELLED)
+        elif job.status == JobStatus.IN_PROGRESS:
+            self._end(job, self._clock(), JobStatus.CANCELLED)
+
+    def retry(self, job: Job) -> None:
+        """Requeue a FAILED or TIMED_OUT job under the same id with its output cleared.
+        The caller checks `job.status in JobStatus.RETRYABLE` first."""
+        self.advance()
+        if job.status not in JobStatus.RETRYABLE:
+            raise ValueError(
+                f"job {job.id} is {job.status}; only FAILED or TIMED_OUT can be retried"
+            )
+        job.generation += 1
+        job.endpoint.retried += 1
+        job.started_at = job.ended_at = None
+        job.output = job.error = job.worker_id = job.plan = None
+        job.chunks_sent = 0
+        self._schedule_expiry(job, job.ttl_deadline)
+        self._enqueue(job, self._clock())
+        self.advance()
+        self._changed(job)
+
+    def purge_queue(self, endpoint_id: str) -> int:
+        """Remove every queued job (they end as CANCELLED); running jobs go on."""
+        self.advance()
+        endpoint = self.endpoint(endpoint_id)
+        removed = list(endpoint.queue)
+        endpoint.queue.clear()
+        now = self._clock()
+        for job in removed:
+            self._end(job, now, JobStatus.CANCELLED)
+        return len(removed)
+
+    def health(self, endpoint_id: str) -> dict[str, Any]:
+        self.advance()
+        return self.endpoint(endpoint_id).health()
+
+    def jobs(self) -> Iterator[Job]:
+        for endpoint in self.endpoints.values():
+            yield from endpoint.jobs.values()
+
+
+def _is_current(kind: _Event, subject: Any, generation: int) -> bool:
+    if kind is _Event.JOB_EXPIRE:
+        return bool(subject.expiry_generation == generation)
+    return bool(subject.generation == generation)
+
+
+def _not_a_clock() -> float:
+    raise RuntimeError("Model needs a clock: pass clock=time.time or a virtual clock")
+
+
+def _read_request(body: Any) -> tuple[dict[str, Any], int, int, bool]:
+    """Check a /run or /runsync body; return (input, executionTimeout ms, ttl ms, lowPriority)."""
+    if not isinstance(body, dict):
+        raise JobRequestError("request body must be a JSON object with an 'input' object")
+    if "input" not in body:
+        raise JobRequestError("request body has no 'input': send {\"input\": {...}}")
+    job_input = body["input"]
+    if not isinstance(job_input, dict):
+        raise JobRequestError(
+            f"'input' must be a JSON object, got {_json_type(job_input)}: "
+            "wrap the value in an object"
+        )
+    webhook = body.get("webhook")
+    if webhook is not None and not isinstance(webhook, str):
+        raise JobRequestError(f"'webhook' must be a URL string, got {_json_type(webhook)}")
+    s3_config = body.get("s3Config")
+    if s3_config is not None and not isinstance(s3_config, dict):
+        raise JobRequestError(f"'s3Config' must be a JSON object, got {_json_type(s3_config)}")
+    policy = body.get("policy")
+    if policy is None:
+        policy = {}
+    if not isinstance(policy, dict):
+        raise JobRequestError(f"'policy' must be a JSON object, got {_json_type(policy)}")
+    values: dict[str, int] = {}
+    for key, limit in POLICY_LIMITS.items():
+        value = policy.get(key, limit.default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise JobRequestError(f"'policy.{key}' must be an integer number of milliseconds")
+        if not limit.minimum <= value <= limit.maximum:
+            raise JobRequestError(
+                f"'policy.{key}' must be from {limit.minimum} to {limit.maximum} ms, got {value}"
+            )
+        values[key] = value
+    low_priority = policy.get("lowPriority", False)
+    if not isinstance(low_priority, bool):
+        raise JobRequestError("'policy.lowPriority' must be true or false")
+    return job_input, values["executionTimeout"], values["ttl"], low_priority
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

@@ -1,0 +1,257 @@
+"""Request handling shared by both transports (the ASGI app and the respx adapter).
+
+A request is handled in two steps so that a transport can refuse an oversize body before reading it:
+`preflight()` routes it through the operations table and checks auth, method, rate limit and query;
+`execute()` parses the body and runs the operation. An operation that waits (/runsync,
+/status-sync, /stream) returns a `Hold`; the transport waits in its own way (real time or a virtual
+clock) until `Hold.ready()` or the deadline, then sends `Hold.reply()`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from runpod_testkit.emulator.model import Job, JobRequestError, Model
+from runpod_testkit.operations import (
+    OPERATIONS,
+    JobStatus,
+    Operation,
+    QueryParamError,
+    RateLimit,
+    parse_query,
+)
+
+__all__ = ["Call", "EmulatorService", "Hold", "RateLimiter", "Reply"]
+
+_BY_SEGMENT: dict[str, Operation] = {op.path.split("/")[1]: op for op in OPERATIONS.values()}
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return orjson.dumps(self.body)
+
+
+def error(status: int, message: str, **headers: str) -> Reply:
+    """Every error body is a JSON object naming what was wrong."""
+    return Reply(status, {"error": message}, dict(headers))
+
+
+@dataclass
+class Call:
+    """A request that passed preflight: what remains is reading its body and running it."""
+
+    operation: Operation
+    endpoint_id: str
+    job_id: str | None
+    params: dict[str, int]
+    limited: bool = False
+    """True when it holds a concurrency slot that `EmulatorService.release` must give back."""
+
+    @property
+    def max_body_bytes(self) -> int:
+        # Operations without a documented body still read a small one (the JS SDK posts {}).
+        return self.operation.max_body_bytes or 64 * 1024
+
+
+class Hold:
+    """A reply that waits: until the job ends (runsync, status-sync) or has new chunks (stream)."""
+
+    def __init__(self, model: Model, job: Job, deadline: float, *, for_chunks: bool) -> None:
+        self.model = model
+        self.job = job
+        self.deadline = deadline
+        self.for_chunks = for_chunks
+
+    def ready(self) -> bool:
+        job = self.job
+        if job.is_terminal or self.model.now() >= self.deadline:
+            return True
+        return self.for_chunks and job.chunks_available(self.model.now()) > job.chunks_sent
+
+    def wake_at(self) -> float:
+        """The latest moment to look again if no event comes first (next chunk or deadline)."""
+        if self.for_chunks:
+            next_chunk = self.job.next_chunk_at(self.model.now())
+            if next_chunk is not None:
+                return min(next_chunk, self.deadline)
+        return self.deadline
+
+    def reply(self) -> Reply:
+        self.model.advance()
+        job = self.job
+        if self.for_chunks:
+            return Reply(200, stream_body(job, self.model.now()))
+        return Reply(200, job.body())
+
+
+def stream_body(job: Job, now: float) -> dict[str, Any]:
+    return {"id": job.id, "status": job.status, "stream": job.take_new_chunks(now)}
+
+
+class RateLimiter:
+    """Fixed 10-second windows and in-flight caps per endpoint and rate-limit group (off unless
+    the emulator is started with --rate-limits)."""
+
+    def __init__(self, limits: Mapping[str, RateLimit]) -> None:
+        self.limits = dict(limits)
+        self._windows: dict[tuple[str, str], tuple[float, int]] = {}
+        self._in_flight: dict[tuple[str, str], int] = {}
+
+    def admit(self, endpoint_id: str, op: Operation, now: float) -> float | None:
+        """None if admitted (and a slot taken); otherwise seconds until a retry can succeed."""
+        limit = self.limits.get(op.rate_limit_group)
+        if limit is None:
+            return None
+        key = (endpoint_id, op.rate_limit_group)
+        window_start, count = self._windows.get(key, (now, 0))
+        if now - window_start >= limit.window_s:
+            window_start, count = now, 0
+        if count >= limit.requests:
+            return max(0.001, window_start + limit.window_s - now)
+        if limit.concurrent is not None and self._in_flight.get(key, 0) >= limit.concurrent:
+            return 1.0
+        self._windows[key] = (window_start, count + 1)
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        return None
+
+    def release(self, endpoint_id: str, op: Operation) -> None:
+        key = (endpoint_id, op.rate_limit_group)
+        if key in self._in_flight:
+            self._in_flight[key] -= 1
+
+
+def production_rate_limits() -> dict[str, RateLimit]:
+    return {op.rate_limit_group: op.rate_limit for op in OPERATIONS.values() if op.rate_limit}
+
+
+class EmulatorService:
+    def __init__(
+        self, model: Model, *, api_key: str | None = None, rate_limiter: RateLimiter | None = None
+    ) -> None:
+        self.model = model
+        self._api_key = api_key
+        self.rate_limiter = rate_limiter
+
+    def __repr__(self) -> str:
+        return f"EmulatorService(auth={'key' if self._api_key else 'any key'})"
+
+    def authorized(self, authorization: str | None) -> bool:
+        """Production documents both `Authorization: KEY` and `Authorization: Bearer KEY`.
+        Without --api-key any non-empty key is accepted; no key is always 401."""
+        if not authorization:
+            return False
+        scheme, _, rest = authorization.partition(" ")
+        presented = rest.strip() if scheme.lower() == "bearer" and rest else authorization.strip()
+        if not presented:
+            return False
+        if self._api_key is None:
+            return True
+        return hmac.compare_digest(presented.encode(), self._api_key.encode())
+
+    def preflight(
+        self,
+        method: str,
+        endpoint_id: str,
+        op_path: str,
+        query: Mapping[str, str],
+        authorization: str | None,
+    ) -> Call | Reply:
+        segments = op_path.strip("/").split("/") if op_path.strip("/") else []
+        op = _BY_SEGMENT.get(segments[0]) if segments and endpoint_id else None
+        if op is None:
+            known = ", ".join(f"/{name}" for name in _BY_SEGMENT)
+            return error(404, f"no such operation {'/' + '/'.join(segments)!r}; known: {known}")
+        job_id: str | None = None
+        if op.takes_job_id:
+            if len(segments) != 2 or not segments[1]:
+                return error(404, f"/{segments[0]} needs a job id: {op.path}")
+            job_id = segments[1]
+        elif len(segments) != 1:
+            return error(404, f"/{segments[0]} takes no job id: {op.path}")
+        if not self.authorized(authorization):
+            return error(
+                401, "missing or invalid API key: send 'Authorization: Bearer <key>' or the raw key"
+            )
+        if method not in op.methods:
+            allowed = ", ".join(op.methods)
+            return error(405, f"{op.path} accepts {allowed}, not {method}", allow=allowed)
+        try:
+            params = parse_query(op, query)
+        except QueryParamError as exc:
+            return error(400, str(exc))
+        call = Call(op, endpoint_id, job_id, params)
+        if self.rate_limiter is not None:
+            retry_after = self.rate_limiter.admit(endpoint_id, op, self.model.now())
+            if retry_after is not None:
+                seconds = max(1, round(retry_after + 0.5))
+                return error(
+                    429,
+                    f"rate limit of /{op.name} exceeded; retry after {seconds} s",
+                    **{"retry-after": str(seconds)},
+                )
+            call.limited = True
+        return call
+
+    def release(self, call: Call) -> None:
+        if call.limited and self.rate_limiter is not None:
+            self.rate_limiter.release(call.endpoint_id, call.operation)
+            call.limited = False
+
+    def execute(self, call: Call, body: bytes) -> Reply | Hold:
+        op = call.operation
+        name = op.name
+        model = self.model
+        if name in ("run", "runsync"):
+            try:
+                parsed = orjson.loads(body) if body else None
+            except orjson.JSONDecodeError as exc:
+                return error(400, f"request body is not valid JSON: {exc}")
+            try:
+                submitted = model.submit(call.endpoint_id, parsed, sync=name == "runsync")
+            except JobRequestError as exc:
+                return error(400, str(exc))
+            if name == "run":
+                return Reply(200, {"id": submitted.id, "status": JobStatus.IN_QUEUE})
+            deadline = model.now() + call.params["wait"] / 1000
+            return Hold(model, submitted, deadline, for_chunks=False)
+        if name == "purge-queue":
+            return Reply(
+                200, {"removed": model.purge_queue(call.endpoint_id), "status": "completed"}
+            )
+        if name == "health":
+            return Reply(200, model.health(call.endpoint_id))
+        assert call.job_id is not None
+        job = model.get(call.endpoint_id, call.job_id)
+        if job is None:
+            return error(404, f"job {call.job_id!r} not found on endpoint {call.endpoint_id!r}")
+        if name == "status":
+            if "ttl" in call.params:
+                model.set_ttl(job, call.params["ttl"])
+            return Reply(200, job.body())
+        if name == "status-sync":
+            return Hold(model, job, model.now() + call.params["wait"] / 1000, for_chunks=False)
+        if name == "stream":
+            return Hold(model, job, model.now() + call.params["wait"] / 1000, for_chunks=True)
+        if name == "cancel":
+            model.cancel(job)
+            return Reply(200, {"id": job.id, "status": job.status})
+        if name == "retry":
+            if job.status not in JobStatus.RETRYABLE:
+                return error(
+                    400,
+                    f"job {job.id!r} is {job.status}; only FAILED or TIMED_OUT jobs can be retried",
+                )
+            model.retry(job)
+            # Like /run, /retry answers with the state at acceptance, whatever happened since.
+            return Reply(200, {"id": job.id, "status": JobStatus.IN_QUEUE})
+        raise AssertionError(f"operation {name!r} has no handler")  # pragma: no cover
