@@ -56,8 +56,11 @@ class ProbeInput:
                 f"probe input must be a JSON object, got {type(job_input).__name__}"
             )
         fail = job_input.get("fail")
-        if fail is not None and not isinstance(fail, str):
-            raise ProbeInputError(f"probe input 'fail' must be a string or null, got {fail!r:.60}")
+        # A worker reports a falsy `error` as success, so an empty message could never fail a job.
+        if fail is not None and (not isinstance(fail, str) or not fail):
+            raise ProbeInputError(
+                f"probe input 'fail' must be a non-empty string or null, got {fail!r:.60}"
+            )
         return cls(
             sleep_ms=_int_field(job_input, "sleep_ms", MAX_SLEEP_MS),
             chunks=_int_field(job_input, "chunks", MAX_CHUNKS),
@@ -73,6 +76,7 @@ class ProbeInput:
 
     @property
     def streams(self) -> bool:
+        """True when the job yields `chunks` index chunks rather than one echo."""
         return self.fail is None and self.chunks > 0
 
     @staticmethod
@@ -80,22 +84,38 @@ class ProbeInput:
         """The output of chunk `index` (what a generator handler yields)."""
         return {"index": index}
 
+    def echo_output(self) -> dict[str, Any]:
+        """What a non-streaming probe yields once: `{"echo": echo}`, padded if asked."""
+        output: dict[str, Any] = {"echo": self.echo}
+        if self.output_bytes:
+            output[PADDING_KEY] = "x" * self.output_bytes
+        return output
+
+    # A deployed probe is a generator handler for every job (runpod decides per function), so
+    # each job's stream is what it yields and its output the list of those values:
+    # index chunks when `chunks` > 0, else one echo chunk at `sleep_ms`; nothing when failing.
+
+    @property
+    def yield_count(self) -> int:
+        if self.fail is not None:
+            return 0
+        return self.chunks if self.chunks > 0 else 1
+
+    def yielded(self, index: int) -> Any:
+        """The value yielded `index`-th: one /stream chunk's `output`."""
+        return self.chunk(index) if self.chunks > 0 else self.echo_output()
+
     def chunk_offset_ms(self, index: int) -> int:
-        """When chunk `index` is produced, in ms after the job was picked up."""
+        """When the `index`-th value is yielded, in ms after the job was picked up."""
         return self.sleep_ms + index * self.chunk_interval_ms
 
     @property
     def duration_ms(self) -> int:
         """Handler run time from pickup to the end of the job."""
-        if self.streams:
-            return self.chunk_offset_ms(self.chunks - 1)
-        return self.sleep_ms
+        if self.yield_count == 0:
+            return self.sleep_ms
+        return self.chunk_offset_ms(self.yield_count - 1)
 
-    def final_output(self) -> Any:
-        """The job's output when it completes (the aggregate of the chunks when streaming)."""
-        if self.streams:
-            return [self.chunk(i) for i in range(self.chunks)]
-        output: dict[str, Any] = {"echo": self.echo}
-        if self.output_bytes:
-            output[PADDING_KEY] = "x" * self.output_bytes
-        return output
+    def final_output(self) -> list[Any]:
+        """The COMPLETED job's `output` (with return_aggregate_stream): every yielded value."""
+        return [self.yielded(index) for index in range(self.yield_count)]

@@ -128,9 +128,9 @@ class Job:
         return round((self.ended_at - self.started_at) * 1000)
 
     def chunks_available(self, now: float) -> int:
-        """How many stream chunks the handler has produced by `now` (frozen when the job ends)."""
+        """How many stream chunks the handler has yielded by `now` (frozen when the job ends)."""
         plan = self.plan
-        if plan is None or not plan.streams or self.started_at is None:
+        if plan is None or plan.yield_count == 0 or self.started_at is None:
             return 0
         if self.status in (JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED):
             until = self.ended_at if self.ended_at is not None else now
@@ -140,18 +140,18 @@ class Job:
         if elapsed_ms < plan.sleep_ms:
             return 0
         if plan.chunk_interval_ms == 0:
-            return plan.chunks
+            return plan.yield_count
         # A small epsilon absorbs float error so a chunk due exactly now counts as produced.
         produced = int((elapsed_ms - plan.sleep_ms + 1e-6) // plan.chunk_interval_ms) + 1
-        return min(plan.chunks, produced)
+        return min(plan.yield_count, produced)
 
     def next_chunk_at(self, now: float) -> float | None:
-        """When the next not-yet-produced chunk appears, or None if no more will."""
+        """When the next not-yet-yielded chunk appears, or None if no more will."""
         plan = self.plan
-        if plan is None or not plan.streams or self.started_at is None or self.is_terminal:
+        if plan is None or self.started_at is None or self.is_terminal:
             return None
         produced = self.chunks_available(now)
-        if produced >= plan.chunks:
+        if produced >= plan.yield_count:
             return None
         return self.started_at + plan.chunk_offset_ms(produced) / 1000
 
@@ -159,7 +159,10 @@ class Job:
         """The chunks not handed out before (the drain semantics of /stream)."""
         available = self.chunks_available(now)
         start, self.chunks_sent = self.chunks_sent, max(self.chunks_sent, available)
-        return [{"output": ProbeInput.chunk(i)} for i in range(start, available)]
+        plan = self.plan
+        if plan is None:
+            return []
+        return [{"output": plan.yielded(i)} for i in range(start, available)]
 
     def body(self) -> dict[str, Any]:
         """The job object as /status and /runsync answer it (keys in production's order)."""

@@ -1,0 +1,148 @@
+"""Start the emulator on a free loopback port: in a thread of this process, or as a subprocess.
+
+`running_emulator()` serves from a background thread (fast; the tests and `pytest contract
+--emulator` use it). `EmulatorProcess` runs `python -m runpod_testkit emulator --port 0` and reads
+the URL it prints (the Locust embedded default uses it, since Locust's gevent patching and
+uvicorn's asyncio loop do not share a process well). Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from runpod_testkit.emulator.app import EmulatorApp
+from runpod_testkit.emulator.model import EmulatorConfig
+
+__all__ = ["EmulatorProcess", "RunningEmulator", "running_emulator"]
+
+_LISTENING = re.compile(r"emulator listening on (?P<url>http://\S+)")
+
+
+@dataclass
+class RunningEmulator:
+    base_url: str
+    """`http://127.0.0.1:PORT/v2`, the official SDK's `endpoint_url_base`."""
+    app: EmulatorApp
+
+    def endpoint_url(self, endpoint_id: str = "emulated") -> str:
+        return f"{self.base_url}/{endpoint_id}"
+
+
+@contextmanager
+def running_emulator(
+    config: EmulatorConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    startup_timeout_s: float = 10.0,
+    **options: Any,
+) -> Iterator[RunningEmulator]:
+    """Serve an `EmulatorApp` over real HTTP on a free port of `host` for the block's duration."""
+    app = EmulatorApp(config, **options)
+    server = uvicorn.Server(
+        uvicorn.Config(app.starlette, host=host, port=0, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, name="runpod-testkit-emulator", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"the emulator did not start on {host} within {startup_timeout_s} s")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        yield RunningEmulator(f"http://{shown}:{port}/v2", app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+class EmulatorProcess:
+    """`runpod-testkit emulator` as a child process on a free port; stopped on exit."""
+
+    def __init__(
+        self,
+        args: Sequence[str] = (),
+        *,
+        host: str = "127.0.0.1",
+        startup_timeout_s: float = 20.0,
+        job_log: str | Path | None = None,
+    ) -> None:
+        self.command = [sys.executable, "-m", "runpod_testkit", "emulator", "--host", host]
+        self.command += ["--port", "0", *args]
+        if job_log is not None:
+            self.command += ["--job-log", str(job_log)]
+        self.startup_timeout_s = startup_timeout_s
+        self.process: subprocess.Popen[str] | None = None
+        self.base_url = ""
+
+    def start(self) -> str:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            self.command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        stdout = self.process.stdout
+        assert stdout is not None
+        lines: list[str] = []
+        found: list[str] = []
+
+        def read_until_listening() -> None:
+            for line in stdout:
+                lines.append(line.rstrip())
+                match = _LISTENING.search(line)
+                if match:
+                    found.append(match.group("url"))
+                    return
+
+        reader = threading.Thread(target=read_until_listening, daemon=True)
+        reader.start()
+        reader.join(self.startup_timeout_s)
+        if not found:
+            self.stop()
+            detail = "; ".join(lines[-5:]) or "no output"
+            raise RuntimeError(f"the emulator process did not start: {detail}")
+        # Keep draining its output so that a full pipe never blocks the emulator.
+        threading.Thread(target=lambda: [None for _ in stdout], daemon=True).start()
+        self.base_url = found[0]
+        return self.base_url
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout_s)
+
+    def __enter__(self) -> EmulatorProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
