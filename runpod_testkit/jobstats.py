@@ -1,0 +1,853 @@
+"""Job statistics of a load run: latency histograms, outcome counts and time series.
+
+One `JobStats` per process. Locust workers ship `pop_transport()` (a small JSON-able dict of
+what they saw since the last report) to the master, which adds it with `merge_transport()`.
+Merging is exact: counts add, and the percentiles of a merge equal those of one `JobStats`
+fed all the values, because HDR histograms with the same layout add bucket by bucket.
+
+All metrics are integer milliseconds:
+  delayTime, executionTime  as the server reports them on terminal jobs
+  e2e                       client side: submission to the terminal state seen
+  ttfc                      client side: submission to the first stream chunk
+
+Not thread-safe: under Locust every greenlet runs on one thread, which is all it needs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
+
+from hdrh.histogram import HdrHistogram
+
+from runpod_testkit.operations import MAX_JOB_LIFETIME_MS, JobStatus
+
+if TYPE_CHECKING:
+    from runpod_testkit.thresholds import ThresholdResult
+
+__all__ = [
+    "CLIENT_ERROR",
+    "CLIENT_TIMEOUT",
+    "DROPPED",
+    "HIGHEST_TRACKABLE_MS",
+    "LATE",
+    "METRICS",
+    "NON_TERMINAL_OUTCOMES",
+    "REPORTED_PERCENTILES",
+    "SUBMITTED",
+    "HealthSample",
+    "JobStats",
+    "JobStatsFormatError",
+    "MetricSummary",
+]
+
+METRICS = ("delayTime", "executionTime", "e2e", "ttfc")
+# (label in JSON/CSV/tables, percentile)
+REPORTED_PERCENTILES: tuple[tuple[str, float], ...] = (
+    ("p50", 50.0),
+    ("p90", 90.0),
+    ("p95", 95.0),
+    ("p99", 99.0),
+    ("p99.9", 99.9),
+)
+HIGHEST_TRACKABLE_MS = MAX_JOB_LIFETIME_MS  # 7 days; larger values are clamped to it
+SIGNIFICANT_DIGITS = 3
+
+# Outcome names. Server statuses are counted under their own (upper-case) string; the
+# lower-case names below are client-side outcomes.
+SUBMITTED = "submitted"
+CLIENT_ERROR = "error"  # the client could not submit or follow the job (HTTP/transport error)
+CLIENT_TIMEOUT = "timeout"  # the client gave up before seeing a terminal state
+DROPPED = "dropped"  # open model: an arrival was never submitted (no free user)
+LATE = "late"  # open model: an arrival was submitted behind its schedule
+# Every other outcome ends exactly one job; these do not.
+NON_TERMINAL_OUTCOMES = frozenset({SUBMITTED, DROPPED, LATE})
+
+TRANSPORT_VERSION = 1
+DEFAULT_MAX_BUCKETS = 3600  # per time series; the bucket width doubles to stay under it
+
+
+class JobStatsFormatError(ValueError):
+    """A transport payload (from a Locust worker) does not have the expected shape."""
+
+
+# --------------------------------------------------------------------------- histograms
+
+
+def _new_hdr() -> Any:
+    # Lowest trackable value 1: values below 2048 ms are exact, and 0 has its own bucket.
+    return HdrHistogram(1, HIGHEST_TRACKABLE_MS, SIGNIFICANT_DIGITS)
+
+
+def _to_ms(value: float) -> int:
+    """Round to whole milliseconds and clamp into the histogram's range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"a metric value must be a number of milliseconds, got {value!r:.40}")
+    if math.isnan(value):
+        raise ValueError("a metric value must not be NaN")
+    if value <= 0:
+        return 0
+    if value >= HIGHEST_TRACKABLE_MS:
+        return HIGHEST_TRACKABLE_MS
+    return round(value)
+
+
+class _Histogram:
+    """An HDR histogram plus the exact min, max and sum (HDR rounds those to its buckets)."""
+
+    __slots__ = ("hdr", "max", "min", "total")
+
+    def __init__(self) -> None:
+        self.hdr: Any = _new_hdr()
+        self.min: int | None = None
+        self.max: int | None = None
+        self.total = 0
+
+    @property
+    def count(self) -> int:
+        return int(self.hdr.get_total_count())
+
+    def record(self, value: int) -> None:
+        self.hdr.record_value(value)
+        self.min = value if self.min is None else min(self.min, value)
+        self.max = value if self.max is None else max(self.max, value)
+        self.total += value
+
+    def merge(self, other: _Histogram) -> None:
+        if other.min is None or other.max is None:
+            return
+        self.hdr.add(other.hdr)
+        self.min = other.min if self.min is None else min(self.min, other.min)
+        self.max = other.max if self.max is None else max(self.max, other.max)
+        self.total += other.total
+
+    def percentiles(self, percents: Iterable[float]) -> dict[float, int]:
+        """HDR value at each percentile, clamped into [min, max] (HDR reports bucket tops)."""
+        if self.min is None or self.max is None:
+            return {}
+        wanted = sorted(set(percents))
+        found = self.hdr.get_percentile_to_value_dict(wanted)
+        return {p: min(max(int(found[p]), self.min), self.max) for p in wanted}
+
+    def to_transport(self) -> dict[str, Any]:
+        return {
+            "hdr": self.hdr.encode().decode("ascii"),
+            "min": self.min,
+            "max": self.max,
+            "sum": self.total,
+        }
+
+    @classmethod
+    def from_transport(cls, data: object, where: str) -> _Histogram:
+        obj = _mapping(data, where)
+        encoded = obj.get("hdr")
+        if not isinstance(encoded, str):
+            raise JobStatsFormatError(f"{where}.hdr: expected a base64 string")
+        try:
+            hdr = HdrHistogram.decode(encoded)
+        except Exception as exc:  # hdrh raises assorted types for a corrupt blob
+            raise JobStatsFormatError(f"{where}.hdr: not an HDR histogram ({exc})") from None
+        if (
+            hdr.lowest_trackable_value != 1
+            or hdr.highest_trackable_value != HIGHEST_TRACKABLE_MS
+            or hdr.significant_figures != SIGNIFICANT_DIGITS
+        ):
+            raise JobStatsFormatError(f"{where}.hdr: histogram layout differs from this version")
+        result = cls()
+        result.hdr = hdr
+        result.total = _int(obj.get("sum"), f"{where}.sum")
+        count = result.count
+        if count == 0:
+            if obj.get("min") is not None or obj.get("max") is not None or result.total:
+                raise JobStatsFormatError(f"{where}: min/max/sum given for an empty histogram")
+            return result
+        result.min = _int(obj.get("min"), f"{where}.min")
+        result.max = _int(obj.get("max"), f"{where}.max")
+        if result.min > result.max:
+            raise JobStatsFormatError(f"{where}: min {result.min} > max {result.max}")
+        return result
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """One metric's summary; every field but `count` is None when there are no samples."""
+
+    count: int
+    min: int | None
+    max: int | None
+    mean: float | None
+    percentiles: Mapping[str, int | None]  # keyed by the REPORTED_PERCENTILES labels
+
+    def to_json(self) -> dict[str, int | float | None]:
+        """The per-metric object of the --job-stats-json file, keys in their stable order."""
+        out: dict[str, int | float | None] = {
+            "count": self.count,
+            "min": self.min,
+            "max": self.max,
+            "mean": self.mean,
+        }
+        for label, _ in REPORTED_PERCENTILES:
+            out[label] = self.percentiles.get(label)
+        return out
+
+
+# --------------------------------------------------------------------------- time series
+
+_Slot = TypeVar("_Slot")
+
+
+class _Buckets(Generic[_Slot]):
+    """Per-window slots keyed by epoch second aligned to `width`.
+
+    When there are more than `max_buckets` windows the width doubles (windows stay aligned
+    to multiples of the width, so two series always line up when merged). The final width
+    is the smallest power of two that fits, whatever the order of adds and merges.
+    """
+
+    def __init__(
+        self,
+        max_buckets: int,
+        new: Callable[[], _Slot],
+        combine: Callable[[_Slot, _Slot], None],
+    ) -> None:
+        if max_buckets < 1:
+            raise ValueError("max_buckets must be at least 1")
+        self.max_buckets = max_buckets
+        self.width = 1
+        self.slots: dict[int, _Slot] = {}
+        self._new = new
+        self._combine = combine
+
+    def _key(self, epoch_s: float) -> int:
+        return int(epoch_s // self.width) * self.width
+
+    def at(self, epoch_s: float) -> _Slot:
+        key = self._key(epoch_s)
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = self.slots[key] = self._new()
+            if len(self.slots) > self.max_buckets:
+                self._fit()
+                slot = self.slots[self._key(epoch_s)]
+        return slot
+
+    def _rekey(self, width: int) -> None:
+        self.width = width
+        old, self.slots = self.slots, {}
+        for key in sorted(old):
+            self._absorb(self._key(key), old[key])
+
+    def _absorb(self, key: int, slot: _Slot) -> None:
+        target = self.slots.get(key)
+        if target is None:
+            target = self.slots[key] = self._new()
+        self._combine(target, slot)
+
+    def _fit(self) -> None:
+        while len(self.slots) > self.max_buckets:
+            self._rekey(self.width * 2)
+
+    def merge(self, other: _Buckets[_Slot]) -> None:
+        if other.width > self.width:
+            self._rekey(other.width)
+        for key in sorted(other.slots):
+            self._absorb(self._key(key), other.slots[key])
+        self._fit()
+
+    def coarsened(self, max_points: int) -> _Buckets[_Slot]:
+        """A copy with at most `max_points` windows (for charts)."""
+        copy = _Buckets(max_points, self._new, self._combine)
+        copy.merge(self)
+        return copy
+
+    def clear(self) -> None:
+        self.width = 1
+        self.slots = {}
+
+
+def _coarse_key(value: int) -> int:
+    """Bucket of a value in a window's small histogram: exact below 64, then 32 per octave."""
+    if value < 64:
+        return value
+    shift = value.bit_length() - 6
+    return (value >> shift) << shift
+
+
+def _coarse_top(key: int) -> int:
+    if key < 64:
+        return key
+    return key + (1 << (key.bit_length() - 6)) - 1
+
+
+class _Window:
+    """One time window of one metric: count, sum, max and a ~3%-resolution histogram."""
+
+    __slots__ = ("coarse", "count", "max", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0
+        self.max = 0
+        self.coarse: Counter[int] = Counter()
+
+    def add(self, value: int) -> None:
+        self.count += 1
+        self.total += value
+        self.max = max(self.max, value)
+        self.coarse[_coarse_key(value)] += 1
+
+    def combine(self, other: _Window) -> None:
+        self.count += other.count
+        self.total += other.total
+        self.max = max(self.max, other.max)
+        self.coarse.update(other.coarse)
+
+    def percentile(self, percent: float) -> int:
+        # Same rank rule as HDR: the smallest value with at least round(p% of count) below it.
+        target = max(1, int(percent * self.count / 100 + 0.5))
+        seen = 0
+        for key in sorted(self.coarse):
+            seen += self.coarse[key]
+            if seen >= target:
+                return min(_coarse_top(key), self.max)
+        return self.max
+
+
+@dataclass(frozen=True)
+class HealthSample:
+    """One /health reading: queue depth, jobs in progress and workers by state."""
+
+    t: float  # epoch seconds
+    in_queue: int
+    in_progress: int
+    workers: Mapping[str, int]
+
+    def order_key(self) -> tuple[float, int, int, tuple[tuple[str, int], ...]]:
+        return (self.t, self.in_queue, self.in_progress, tuple(sorted(self.workers.items())))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t": self.t,
+            "inQueue": self.in_queue,
+            "inProgress": self.in_progress,
+            "workers": dict(sorted(self.workers.items())),
+        }
+
+
+class _HealthSlot:
+    """Keeps the latest sample of its window (samples from several workers interleave)."""
+
+    __slots__ = ("sample",)
+
+    def __init__(self) -> None:
+        self.sample: HealthSample | None = None
+
+    def combine(self, other: _HealthSlot) -> None:
+        if other.sample is None:
+            return
+        if self.sample is None or other.sample.order_key() > self.sample.order_key():
+            self.sample = other.sample
+
+
+def _combine_counters(target: Counter[str], other: Counter[str]) -> None:
+    target.update(other)
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+# --------------------------------------------------------------------------- JobStats
+
+
+class JobStats:
+    """Histograms, outcome counts and time series of one load run (or one worker's share)."""
+
+    def __init__(
+        self,
+        *,
+        max_buckets: int = DEFAULT_MAX_BUCKETS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._max_buckets = max_buckets
+        self._clock = clock
+        self._histograms = {name: _Histogram() for name in METRICS}
+        self._outcomes: Counter[str] = Counter()
+        self._metric_series: dict[str, _Buckets[_Window]] = {
+            name: self._new_metric_series() for name in METRICS
+        }
+        self._outcome_series: _Buckets[Counter[str]] = _Buckets(
+            max_buckets, Counter, _combine_counters
+        )
+        self._health_series: _Buckets[_HealthSlot] = _Buckets(
+            max_buckets, _HealthSlot, _HealthSlot.combine
+        )
+
+    def _new_metric_series(self) -> _Buckets[_Window]:
+        return _Buckets(self._max_buckets, _Window, _Window.combine)
+
+    # ---- recording
+
+    def record(self, metric: str, value_ms: float, *, at: float | None = None) -> None:
+        """Record one value (ms; rounded, and clamped into 0 .. 7 days) of a metric."""
+        if metric not in self._histograms:
+            raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+        value = _to_ms(value_ms)
+        self._histograms[metric].record(value)
+        self._metric_series[metric].at(self._now(at)).add(value)
+
+    def record_outcome(self, outcome: str, n: int = 1, *, at: float | None = None) -> None:
+        """Count `n` jobs under an outcome: a server status string or a client-side name."""
+        if not isinstance(outcome, str) or not outcome:
+            raise ValueError(f"an outcome must be a non-empty string, got {outcome!r:.40}")
+        if n < 0:
+            raise ValueError("an outcome count must not be negative")
+        self._outcomes[outcome] += n
+        self._outcome_series.at(self._now(at))[outcome] += n
+
+    def record_submitted(self, n: int = 1, *, at: float | None = None) -> None:
+        self.record_outcome(SUBMITTED, n, at=at)
+
+    def record_terminal(
+        self,
+        status: str,
+        *,
+        delay_time_ms: float | None = None,
+        execution_time_ms: float | None = None,
+        e2e_ms: float | None = None,
+        ttfc_ms: float | None = None,
+        at: float | None = None,
+    ) -> None:
+        """Count one job that ended with `status` and record whichever metrics are known."""
+        when = self._now(at)
+        self.record_outcome(status, at=when)
+        for metric, value in (
+            ("delayTime", delay_time_ms),
+            ("executionTime", execution_time_ms),
+            ("e2e", e2e_ms),
+            ("ttfc", ttfc_ms),
+        ):
+            if value is not None:
+                self.record(metric, value, at=when)
+
+    def record_health(self, body: object, *, at: float | None = None) -> HealthSample | None:
+        """Record a /health response body; returns None (and records nothing) if unusable."""
+        if not isinstance(body, Mapping):
+            return None
+        jobs, workers = body.get("jobs"), body.get("workers")
+        if not isinstance(jobs, Mapping) or not isinstance(workers, Mapping):
+            return None
+        in_queue, in_progress = _count(jobs.get("inQueue")), _count(jobs.get("inProgress"))
+        if in_queue is None or in_progress is None:
+            return None
+        by_state = {
+            str(state): number
+            for state, value in workers.items()
+            if (number := _count(value)) is not None
+        }
+        sample = HealthSample(self._now(at), in_queue, in_progress, by_state)
+        slot = _HealthSlot()
+        slot.sample = sample
+        self._health_series.at(sample.t).combine(slot)
+        return sample
+
+    def _now(self, at: float | None) -> float:
+        return self._clock() if at is None else at
+
+    # ---- reading
+
+    def summary(self, metric: str) -> MetricSummary:
+        hist = self._histogram(metric)
+        count = hist.count
+        if count == 0:
+            return MetricSummary(
+                0, None, None, None, {label: None for label, _ in REPORTED_PERCENTILES}
+            )
+        found = hist.percentiles(p for _, p in REPORTED_PERCENTILES)
+        return MetricSummary(
+            count=count,
+            min=hist.min,
+            max=hist.max,
+            mean=round(hist.total / count, 3),
+            percentiles={label: found[p] for label, p in REPORTED_PERCENTILES},
+        )
+
+    def percentile(self, metric: str, percent: float) -> int | None:
+        """Value at `percent` (0 < percent <= 100) or None without samples."""
+        if not 0 < percent <= 100:
+            raise ValueError("a percentile must be in (0, 100]")
+        return self._histogram(metric).percentiles([percent]).get(percent)
+
+    def percentiles(self, metric: str, percents: Iterable[float]) -> dict[float, int]:
+        """Values at many percentiles in one pass (empty dict without samples)."""
+        wanted = list(percents)
+        if not all(0 <= p <= 100 for p in wanted):
+            raise ValueError("a percentile must be in [0, 100]")
+        return self._histogram(metric).percentiles(wanted)
+
+    def count(self, metric: str) -> int:
+        return self._histogram(metric).count
+
+    def _histogram(self, metric: str) -> _Histogram:
+        try:
+            return self._histograms[metric]
+        except KeyError:
+            raise ValueError(
+                f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}"
+            ) from None
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        """All outcome counts, "submitted" first, then by name."""
+        return _ordered_outcomes(self._outcomes)
+
+    @property
+    def submitted(self) -> int:
+        return self._outcomes[SUBMITTED]
+
+    @property
+    def terminal_count(self) -> int:
+        """Jobs that ended: every outcome except submitted, dropped and late."""
+        return sum(n for name, n in self._outcomes.items() if name not in NON_TERMINAL_OUTCOMES)
+
+    @property
+    def failure_count(self) -> int:
+        """Ended jobs that did not complete: other server statuses plus client errors/timeouts."""
+        return self.terminal_count - self._outcomes[JobStatus.COMPLETED]
+
+    @property
+    def failure_rate(self) -> float | None:
+        terminal = self.terminal_count
+        return None if terminal == 0 else self.failure_count / terminal
+
+    def health_samples(self) -> list[HealthSample]:
+        slots = self._health_series.slots
+        return [s.sample for _, s in sorted(slots.items()) if s.sample is not None]
+
+    # ---- merging and transport
+
+    def merge(self, other: JobStats) -> None:
+        """Add everything `other` saw into this object (`other` is left unchanged)."""
+        for name in METRICS:
+            self._histograms[name].merge(other._histograms[name])
+            self._metric_series[name].merge(other._metric_series[name])
+        self._outcomes.update(other._outcomes)
+        self._outcome_series.merge(other._outcome_series)
+        self._health_series.merge(other._health_series)
+
+    def reset(self) -> None:
+        self._histograms = {name: _Histogram() for name in METRICS}
+        self._outcomes = Counter()
+        for series in self._metric_series.values():
+            series.clear()
+        self._outcome_series.clear()
+        self._health_series.clear()
+
+    def to_transport(self) -> dict[str, Any]:
+        """A small JSON-able dict of everything recorded (see `from_transport`)."""
+        return {
+            "version": TRANSPORT_VERSION,
+            "metrics": {
+                name: hist.to_transport() for name, hist in self._histograms.items() if hist.count
+            },
+            "jobs": dict(self._outcomes),
+            "series": {
+                "metrics": {
+                    name: _series_to_transport(series, _window_to_transport)
+                    for name, series in self._metric_series.items()
+                    if series.slots
+                },
+                "jobs": _series_to_transport(self._outcome_series, dict),
+                "health": _series_to_transport(self._health_series, _health_to_transport),
+            },
+        }
+
+    def pop_transport(self) -> dict[str, Any]:
+        """`to_transport()` then `reset()`: what a Locust worker ships in each report."""
+        payload = self.to_transport()
+        self.reset()
+        return payload
+
+    @classmethod
+    def from_transport(cls, payload: object, *, max_buckets: int = DEFAULT_MAX_BUCKETS) -> JobStats:
+        """Rebuild from `to_transport()` output; JobStatsFormatError on a malformed payload."""
+        obj = _mapping(payload, "payload")
+        if obj.get("version") != TRANSPORT_VERSION:
+            raise JobStatsFormatError(
+                f"payload.version: expected {TRANSPORT_VERSION}, got {obj.get('version')!r:.20}"
+            )
+        stats = cls(max_buckets=max_buckets)
+        for name, data in _mapping(obj.get("metrics"), "payload.metrics").items():
+            if name not in METRICS:
+                raise JobStatsFormatError(f"payload.metrics: unknown metric {name!r:.40}")
+            stats._histograms[name] = _Histogram.from_transport(data, f"payload.metrics.{name}")
+        for outcome, n in _mapping(obj.get("jobs"), "payload.jobs").items():
+            if not outcome:
+                raise JobStatsFormatError("payload.jobs: empty outcome name")
+            stats._outcomes[outcome] = _int(n, f"payload.jobs.{outcome:.40}")
+        series = _mapping(obj.get("series"), "payload.series")
+        for name, data in _mapping(series.get("metrics"), "payload.series.metrics").items():
+            if name not in METRICS:
+                raise JobStatsFormatError(f"payload.series.metrics: unknown metric {name!r:.40}")
+            _series_from_transport(
+                stats._metric_series[name], data, f"payload.series.metrics.{name}", _window_from
+            )
+        _series_from_transport(
+            stats._outcome_series, series.get("jobs"), "payload.series.jobs", _counter_from
+        )
+        _series_from_transport(
+            stats._health_series, series.get("health"), "payload.series.health", _health_from
+        )
+        return stats
+
+    def merge_transport(self, payload: object) -> None:
+        """Merge a worker's `pop_transport()`; nothing is merged if it is malformed."""
+        self.merge(JobStats.from_transport(payload, max_buckets=self._max_buckets))
+
+    # ---- output
+
+    def to_json(self, thresholds: Iterable[ThresholdResult] = ()) -> dict[str, Any]:
+        """The --job-stats-json document (a stable interface; see DESIGN.md)."""
+        return {
+            "metrics": {name: self.summary(name).to_json() for name in METRICS},
+            "jobs": self.outcomes,
+            "thresholds": [result.to_json() for result in thresholds],
+        }
+
+    def series_json(self, max_points: int | None = None) -> dict[str, Any]:
+        """Time series for charts, each at most `max_points` windows (all when None).
+
+        {"metrics": {metric: {"width": s, "points": [{"t","count","mean","p50","p95","max"}]}},
+         "jobs": {"width": s, "points": [{"t", "<outcome>": n, ...}]},
+         "health": {"width": s, "points": [{"t","inQueue","inProgress","workers"}]}}
+        """
+
+        def view(series: _Buckets[_Slot]) -> _Buckets[_Slot]:
+            return series if max_points is None else series.coarsened(max_points)
+
+        metrics: dict[str, Any] = {}
+        for name in METRICS:
+            windows = view(self._metric_series[name])
+            metrics[name] = {
+                "width": windows.width,
+                "points": [
+                    {
+                        "t": t,
+                        "count": w.count,
+                        "mean": round(w.total / w.count, 3),
+                        "p50": w.percentile(50.0),
+                        "p95": w.percentile(95.0),
+                        "max": w.max,
+                    }
+                    for t, w in sorted(windows.slots.items())
+                ],
+            }
+        jobs = view(self._outcome_series)
+        health = view(self._health_series)
+        return {
+            "metrics": metrics,
+            "jobs": {
+                "width": jobs.width,
+                "points": [{"t": t, **_ordered_outcomes(c)} for t, c in sorted(jobs.slots.items())],
+            },
+            "health": {
+                "width": health.width,
+                "points": [
+                    slot.sample.to_json()
+                    for _, slot in sorted(health.slots.items())
+                    if slot.sample is not None
+                ],
+            },
+        }
+
+    def to_report_json(self, thresholds: Iterable[ThresholdResult] = ()) -> dict[str, Any]:
+        """`to_json()` plus a "series" key (for reports; --job-stats-json uses `to_json`)."""
+        return {**self.to_json(thresholds), "series": self.series_json()}
+
+    def write_json(self, path: str | Path, thresholds: Iterable[ThresholdResult] = ()) -> None:
+        """Write `to_json()` (the --job-stats-json file)."""
+        text = json.dumps(self.to_json(thresholds), indent=2) + "\n"
+        Path(path).write_text(text, encoding="utf-8")
+
+    def csv_rows(self) -> list[list[str]]:
+        """Header plus one row per metric; empty cells where a metric has no samples."""
+        header = ["metric", "count", "min", *(label for label, _ in REPORTED_PERCENTILES)]
+        rows = [[*header, "max", "mean"]]
+        for name in METRICS:
+            summary = self.summary(name)
+            cells: list[int | float | None] = [
+                summary.count,
+                summary.min,
+                *(summary.percentiles[label] for label, _ in REPORTED_PERCENTILES),
+                summary.max,
+                summary.mean,
+            ]
+            rows.append([name, *("" if c is None else str(c) for c in cells)])
+        return rows
+
+    def write_csv(self, target: str | Path | IO[str]) -> None:
+        """Write `csv_rows()` to a path or an open text file."""
+        if isinstance(target, (str, Path)):
+            with Path(target).open("w", encoding="utf-8", newline="") as handle:
+                csv.writer(handle).writerows(self.csv_rows())
+        else:
+            csv.writer(target).writerows(self.csv_rows())
+
+    def format_table(self, thresholds: Iterable[ThresholdResult] = ()) -> str:
+        """Plain-text summary for the end of a headless run."""
+        rows = self.csv_rows()
+        rows[0][0] = "metric (ms)"
+        display = [[cell if cell else "-" for cell in row] for row in rows]
+        for row in display[1:]:
+            if row[-1] != "-":
+                row[-1] = f"{float(row[-1]):.1f}"
+        widths = [max(len(row[i]) for row in display) for i in range(len(display[0]))]
+        lines = [
+            "  ".join(
+                cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
+                for i, cell in enumerate(row)
+            ).rstrip()
+            for row in display
+        ]
+        outcomes = self.outcomes or {SUBMITTED: 0}
+        name_width = max(len("outcome"), *(len(name) for name in outcomes))
+        count_width = max(len("jobs"), *(len(str(n)) for n in outcomes.values()))
+        lines += ["", f"{'outcome'.ljust(name_width)}  {'jobs'.rjust(count_width)}"]
+        lines += [f"{name.ljust(name_width)}  {n:>{count_width}}" for name, n in outcomes.items()]
+        rate = self.failure_rate
+        if rate is not None:
+            ended = f"{self.failure_count} of {self.terminal_count} ended jobs"
+            lines.append(f"failure rate {rate:.2%} ({ended})")
+        results = list(thresholds)
+        if results:
+            lines += ["", "thresholds"]
+            lines += [f"{'PASS' if r.passed else 'FAIL'}  {r.rule}  ({r.message})" for r in results]
+        return "\n".join(lines) + "\n"
+
+
+def _ordered_outcomes(counts: Mapping[str, int]) -> dict[str, int]:
+    ordered = {SUBMITTED: counts[SUBMITTED]} if SUBMITTED in counts else {}
+    ordered.update((name, counts[name]) for name in sorted(counts) if name != SUBMITTED)
+    return ordered
+
+
+# --------------------------------------------------------------------------- transport helpers
+
+
+def _mapping(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise JobStatsFormatError(f"{where}: expected an object")
+    return value
+
+
+def _list(value: object, where: str) -> Sequence[Any]:
+    if not isinstance(value, (list, tuple)):
+        raise JobStatsFormatError(f"{where}: expected a list")
+    return value
+
+
+def _int(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise JobStatsFormatError(f"{where}: expected an integer >= 0, got {value!r:.40}")
+    return value
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise JobStatsFormatError(f"{where}: expected a number, got {value!r:.40}")
+    return value
+
+
+def _series_to_transport(series: _Buckets[_Slot], encode: Callable[[_Slot], Any]) -> dict[str, Any]:
+    return {
+        "width": series.width,
+        "buckets": [[t, encode(slot)] for t, slot in sorted(series.slots.items())],
+    }
+
+
+def _series_from_transport(
+    series: _Buckets[_Slot],
+    data: object,
+    where: str,
+    decode: Callable[[object, str], _Slot],
+) -> None:
+    obj = _mapping(data, where)
+    width = _int(obj.get("width"), f"{where}.width")
+    if width < 1 or width & (width - 1):
+        raise JobStatsFormatError(f"{where}.width: expected a power of two, got {width}")
+    incoming: _Buckets[_Slot] = _Buckets(series.max_buckets, series._new, series._combine)
+    incoming.width = width
+    for i, item in enumerate(_list(obj.get("buckets"), f"{where}.buckets")):
+        pair = _list(item, f"{where}.buckets[{i}]")
+        if len(pair) != 2:
+            raise JobStatsFormatError(f"{where}.buckets[{i}]: expected [t, data]")
+        t = _int(pair[0], f"{where}.buckets[{i}][0]")
+        incoming._absorb(incoming._key(t), decode(pair[1], f"{where}.buckets[{i}][1]"))
+    series.merge(incoming)
+
+
+def _window_to_transport(window: _Window) -> list[Any]:
+    return [
+        window.count,
+        window.total,
+        window.max,
+        [list(kv) for kv in sorted(window.coarse.items())],
+    ]
+
+
+def _window_from(data: object, where: str) -> _Window:
+    fields = _list(data, where)
+    if len(fields) != 4:
+        raise JobStatsFormatError(f"{where}: expected [count, sum, max, histogram]")
+    window = _Window()
+    window.count = _int(fields[0], f"{where}[0]")
+    window.total = _int(fields[1], f"{where}[1]")
+    window.max = _int(fields[2], f"{where}[2]")
+    for j, entry in enumerate(_list(fields[3], f"{where}[3]")):
+        pair = _list(entry, f"{where}[3][{j}]")
+        if len(pair) != 2:
+            raise JobStatsFormatError(f"{where}[3][{j}]: expected [bucket, count]")
+        window.coarse[_int(pair[0], f"{where}[3][{j}][0]")] += _int(pair[1], f"{where}[3][{j}][1]")
+    if sum(window.coarse.values()) != window.count:
+        raise JobStatsFormatError(f"{where}: histogram counts do not add up to count")
+    return window
+
+
+def _counter_from(data: object, where: str) -> Counter[str]:
+    return Counter(
+        {name: _int(n, f"{where}.{name:.40}") for name, n in _mapping(data, where).items()}
+    )
+
+
+def _health_to_transport(slot: _HealthSlot) -> list[Any] | None:
+    s = slot.sample
+    return None if s is None else [s.t, s.in_queue, s.in_progress, dict(s.workers)]
+
+
+def _health_from(data: object, where: str) -> _HealthSlot:
+    slot = _HealthSlot()
+    if data is None:
+        return slot
+    fields = _list(data, where)
+    if len(fields) != 4:
+        raise JobStatsFormatError(f"{where}: expected [t, inQueue, inProgress, workers]")
+    workers = {
+        state: _int(n, f"{where}[3].{state:.40}")
+        for state, n in _mapping(fields[3], f"{where}[3]").items()
+    }
+    slot.sample = HealthSample(
+        t=_number(fields[0], f"{where}[0]"),
+        in_queue=_int(fields[1], f"{where}[1]"),
+        in_progress=_int(fields[2], f"{where}[2]"),
+        workers=workers,
+    )
+    return slot
