@@ -1,0 +1,458 @@
+"""The schema registry and the contract validator.
+
+`schemas/` holds one JSON Schema 2020-12 document per body; cross-file `$ref`s resolve through one
+`referencing.Registry`. Two keywords of our own mark what is undocumented rather than wrong:
+
+- `knownProperties` (array of names): any other property of the object is *drift*;
+- `knownValues` (array): any other value is *drift*.
+
+Every standard keyword failure is a *violation*. So an extra field or a `RUNNING` status is drift
+(reported, fatal only under `--strict`), while a missing `id` or a negative `delayTime` breaks
+the contract. The drift keywords must sit only where their result cannot change which branch of
+`if`/`anyOf`/`oneOf`/`not`/`contains` matches (a test checks the shipped schemas).
+
+Validators are compiled once per `ContractValidator` and reused: checking a small status body costs
+tens of microseconds, cheap enough to run on every response of a Locust load run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import referencing
+import referencing.exceptions
+from jsonschema import validators as _jsonschema_validators  # type: ignore[import-untyped]
+from jsonschema.exceptions import SchemaError, ValidationError  # type: ignore[import-untyped]
+from referencing.jsonschema import DRAFT202012
+
+from runpod_testkit.operations import JobStatus, operation
+
+if TYPE_CHECKING:
+    from referencing._core import Resolver
+
+__all__ = [
+    "DRIFT_KEYWORDS",
+    "OUTPUT_CHECKED_SCHEMAS",
+    "SCHEMA_BASE_URI",
+    "SCHEMA_DIR",
+    "CheckResult",
+    "ContractValidator",
+    "Finding",
+    "OutputSchemaError",
+    "SchemaFileError",
+    "load_output_schema",
+    "load_registry",
+    "resolved_schema",
+    "schema_names",
+    "schema_path",
+    "schema_uri",
+]
+
+SCHEMA_SUFFIX = ".schema.json"
+SCHEMA_BASE_URI = "https://runpod-testkit.invalid/schemas/"
+"""Base of every schema's `$id` (`.invalid`: an identifier, never fetched)."""
+
+DRIFT_KEYWORDS = frozenset({"knownProperties", "knownValues"})
+OUTPUT_CHECKED_SCHEMAS = frozenset({"status.response", "runsync.response"})
+"""Schemas whose COMPLETED job `output` is checked against a user's output schema."""
+
+_MARKER_FILE = "defs" + SCHEMA_SUFFIX
+
+
+def _find_schema_dir(package_dir: Path) -> Path:
+    # An installed wheel carries the schemas as package data (pyproject force-include);
+    # a source checkout keeps them at the repository root.
+    candidates = (package_dir / "_schemas", package_dir.parent / "schemas")
+    for candidate in candidates:
+        if (candidate / _MARKER_FILE).is_file():
+            return candidate
+    return candidates[-1]
+
+
+SCHEMA_DIR = _find_schema_dir(Path(__file__).resolve().parent)
+
+
+class SchemaFileError(RuntimeError):
+    """A file in SCHEMA_DIR is missing, unreadable or inconsistent (a packaging bug)."""
+
+
+class OutputSchemaError(ValueError):
+    """A user-supplied output schema is missing, not JSON, or not a valid JSON Schema."""
+
+
+def schema_uri(name: str) -> str:
+    """The `$id` of schema `name`, e.g. `.../schemas/status.response.schema.json`."""
+    return SCHEMA_BASE_URI + name + SCHEMA_SUFFIX
+
+
+def schema_path(name: str) -> Path:
+    return SCHEMA_DIR / (name + SCHEMA_SUFFIX)
+
+
+def schema_names() -> list[str]:
+    """The names of all schemas in SCHEMA_DIR (file names without `.schema.json`), sorted."""
+    return sorted(path.name[: -len(SCHEMA_SUFFIX)] for path in SCHEMA_DIR.glob("*" + SCHEMA_SUFFIX))
+
+
+@functools.cache
+def load_registry() -> referencing.Registry[Any]:
+    """One registry holding every schema under its `$id`; built once per process."""
+    names = schema_names()
+    if not names:
+        raise SchemaFileError(f"no *{SCHEMA_SUFFIX} files in {SCHEMA_DIR}; the install is broken")
+    resources = []
+    for name in names:
+        path = schema_path(name)
+        try:
+            contents = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise SchemaFileError(f"cannot read schema {path}: {error}") from error
+        if not isinstance(contents, dict) or contents.get("$id") != schema_uri(name):
+            raise SchemaFileError(f"schema {path} must be an object with $id {schema_uri(name)!r}")
+        resources.append((schema_uri(name), DRAFT202012.create_resource(contents)))
+    return referencing.Registry().with_resources(resources).crawl()
+
+
+# --- the validator class: Draft 2020-12 plus the drift keywords ---------------------------
+
+
+def _known_properties(
+    validator: Any, known: list[str], instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if isinstance(instance, dict):
+        for name in instance:
+            if name not in known:
+                yield ValidationError(f"undocumented property {name!r}", path=(name,))
+
+
+def _known_values(
+    validator: Any, known: list[Any], instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if instance not in known:
+        yield ValidationError(f"undocumented value {instance!r}")
+
+
+def _required(
+    validator: Any, required: list[str], instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    # Same rule as the standard keyword, but the error points at the missing member.
+    if isinstance(instance, dict):
+        for name in required:
+            if name not in instance:
+                yield ValidationError(f"{name!r} is a required property", path=(name,))
+
+
+_ContractDraft202012 = _jsonschema_validators.extend(
+    _jsonschema_validators.Draft202012Validator,
+    {"knownProperties": _known_properties, "knownValues": _known_values, "required": _required},
+)
+
+
+# --- compiling: $refs resolved once, through the registry -----------------------------------
+
+# Keywords whose values are data, not subschemas; a "$ref" key inside them is not a reference.
+_DATA_KEYWORDS = frozenset(
+    {"const", "enum", "examples", "default", "required", "knownProperties", "knownValues"}
+)
+# Keywords whose values map arbitrary names to subschemas.
+_SCHEMA_MAP_KEYWORDS = frozenset({"properties", "patternProperties", "dependentSchemas"})
+_ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "$comment"})
+
+
+def _inline_refs(schema: Any, resolver: Resolver[Any], outer: frozenset[int] = frozenset()) -> Any:
+    if not isinstance(schema, dict):
+        return schema  # a boolean schema
+    inlined: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("$ref", "$defs"):
+            continue  # $defs are only reference targets; they are inlined where used
+        if key in _DATA_KEYWORDS:
+            inlined[key] = value
+        elif key in _SCHEMA_MAP_KEYWORDS:
+            inlined[key] = {name: _inline_refs(sub, resolver, outer) for name, sub in value.items()}
+        elif isinstance(value, list):
+            inlined[key] = [_inline_refs(sub, resolver, outer) for sub in value]
+        elif isinstance(value, dict):
+            inlined[key] = _inline_refs(value, resolver, outer)
+        else:
+            inlined[key] = value
+    if "$ref" not in schema:
+        return inlined
+    resolved = resolver.lookup(schema["$ref"])
+    if id(resolved.contents) in outer:
+        raise SchemaFileError(f"$ref {schema['$ref']!r} is recursive; the schemas must not be")
+    target = _inline_refs(resolved.contents, resolved.resolver, outer | {id(resolved.contents)})
+    if isinstance(target, dict):
+        # An inner `$schema` would make jsonschema switch to the plain Draft 2020-12 class
+        # there, silently dropping the drift keywords.
+        target = {k: v for k, v in target.items() if k not in ("$id", "$schema")}
+    if inlined.keys() <= _ANNOTATIONS:
+        if target is True or target is False:
+            return target
+        return {**target, **{k: inlined[k] for k in ("$schema",) if k in inlined}}
+    inlined["allOf"] = [*inlined.get("allOf", ()), target]
+    return inlined
+
+
+def resolved_schema(name: str, registry: referencing.Registry[Any] | None = None) -> Any:
+    """Schema `name` with every `$ref` looked up in the registry and inlined: what the validator
+    runs (no reference lookups while checking a body). The shipped schemas are not recursive."""
+    registry = registry if registry is not None else load_registry()
+    return _inline_refs(registry.contents(schema_uri(name)), registry.resolver(schema_uri(name)))
+
+
+# --- findings --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One way a body departs from its schema."""
+
+    schema: str
+    pointer: str
+    """JSON pointer into the body ("" is the body itself)."""
+    message: str
+    keyword: str
+    drift: bool
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The findings of one check; `ok` when nothing violates the contract (drift allowed)."""
+
+    schema: str
+    violations: list[Finding]
+    drift: list[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def __str__(self) -> str:
+        if not self.violations and not self.drift:
+            return f"{self.schema}: ok"
+        lines = [f"{self.schema}: {len(self.violations)} violation(s), {len(self.drift)} drift"]
+        lines += [f"  violation {f.message}" for f in self.violations]
+        lines += [f"  drift {f.message}" for f in self.drift]
+        return "\n".join(lines)
+
+
+def _pointer(path: Iterable[Any]) -> str:
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_JSON_TYPES = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+    (type(None), "null"),
+)
+
+
+def _json_type(value: Any) -> str:
+    for python_type, name in _JSON_TYPES:
+        if isinstance(value, python_type):
+            return name
+    return type(value).__name__
+
+
+def _a(word: str) -> str:
+    if word == "null":
+        return word
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+_COMPARISONS = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+
+
+def _expectation(error: ValidationError) -> str:
+    """What the failing keyword expected, in words (without the location)."""
+    keyword, expected, got = error.validator, error.validator_value, error.instance
+    if keyword == "type":
+        names = [expected] if isinstance(expected, str) else list(expected)
+        return f"expected {' or '.join(_a(n) for n in names)}, got {_a(_json_type(got))}"
+    if keyword == "required":
+        reason = error.schema.get("description") if "then" in error.schema_path else None
+        text = f"expected the required property {error.path[-1]!r}"
+        return f"{text} ({reason})" if reason else text
+    if keyword in _COMPARISONS:
+        return f"expected a number {_COMPARISONS[keyword]} {expected}, got {_show(got)}"
+    if keyword == "minLength":
+        return f"expected a string of at least {expected} character(s), got {_show(got)}"
+    if keyword == "maxLength":
+        return f"expected a string of at most {expected} character(s), got {_show(got)}"
+    if keyword == "const":
+        return f"expected {_show(expected)}, got {_show(got)}"
+    if keyword == "enum":
+        return f"expected one of {', '.join(_show(v) for v in expected)}, got {_show(got)}"
+    if keyword == "knownProperties":
+        return f"undocumented property {error.path[-1]!r} (documented: {', '.join(expected)})"
+    if keyword == "knownValues":
+        documented = ", ".join(str(v) for v in expected)
+        return f"undocumented value {_show(got)} (documented: {documented})"
+    detail = error.message if len(error.message) <= 160 else error.message[:157] + "..."
+    return f"expected to match {keyword!r}: {detail}"
+
+
+def _finding(schema: str, error: ValidationError, prefix: str = "") -> Finding:
+    pointer = prefix + _pointer(error.absolute_path)
+    return Finding(
+        schema=schema,
+        pointer=pointer,
+        message=f"{pointer or '(body)'}: {_expectation(error)}",
+        keyword=str(error.validator),
+        drift=error.validator in DRIFT_KEYWORDS,
+    )
+
+
+def _split(findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+    violations = [f for f in findings if not f.drift]
+    drift = [f for f in findings if f.drift]
+    if violations and drift:
+        # A value that is already wrong (e.g. status 5) is not also "undocumented".
+        broken = {f.pointer for f in violations}
+        drift = [f for f in drift if f.pointer not in broken]
+    return violations, drift
+
+
+# --- user output schemas ----------------------------------------------------------------------
+
+
+def _output_validator_class(schema: Mapping[str, Any] | bool, origin: str) -> Any:
+    found = _jsonschema_validators.validator_for(schema, default=None)
+    if found is None:
+        if isinstance(schema, Mapping) and "$schema" in schema:
+            raise OutputSchemaError(
+                f"{origin}: unknown $schema {_show(schema['$schema'])}; use "
+                "https://json-schema.org/draft/2020-12/schema or leave $schema out"
+            )
+        return _ContractDraft202012
+    if found is _jsonschema_validators.Draft202012Validator:
+        return _ContractDraft202012  # lets output schemas mark drift too
+    return found
+
+
+def _compile_output_schema(
+    schema: Mapping[str, Any] | bool, registry: referencing.Registry[Any], origin: str
+) -> Any:
+    validator_class = _output_validator_class(schema, origin)
+    try:
+        validator_class.check_schema(schema)
+    except SchemaError as error:
+        where = _pointer(error.absolute_path) or "(root)"
+        raise OutputSchemaError(
+            f"{origin} is not a valid JSON Schema: at {where}: {error.message}"
+        ) from None
+    return validator_class(schema, registry=registry)
+
+
+def load_output_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON Schema for job outputs (the `--output-schema FILE` option); raises
+    OutputSchemaError saying what is wrong with the file."""
+    origin = f"output schema {os.fspath(path)!r}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise OutputSchemaError(f"{origin}: no such file") from None
+    except IsADirectoryError:
+        raise OutputSchemaError(f"{origin}: is a directory, expected a JSON file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise OutputSchemaError(f"{origin}: cannot read it: {error}") from None
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise OutputSchemaError(
+            f"{origin} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    if not isinstance(schema, dict):
+        raise OutputSchemaError(f"{origin}: expected a JSON object, got {_a(_json_type(schema))}")
+    _compile_output_schema(schema, load_registry(), origin)
+    return schema
+
+
+def _check_output(output_validator: Any, schema_name: str, output: Any) -> list[Finding]:
+    try:
+        errors = list(output_validator.iter_errors(output))
+    except referencing.exceptions.Unresolvable as error:
+        raise OutputSchemaError(f"output schema: cannot resolve {error}") from None
+    return [_finding(schema_name, error, prefix="/output") for error in errors]
+
+
+# --- the validator ----------------------------------------------------------------------------
+
+
+class ContractValidator:
+    """Checks bodies against the schemas; build one and reuse it (validators are compiled once).
+
+    With `output_schema`, the `output` of a COMPLETED job in a status or runsync response must
+    also match it (findings point at `/output/...`; an absent output is checked as null).
+    """
+
+    def __init__(
+        self,
+        output_schema: Mapping[str, Any] | None = None,
+        *,
+        registry: referencing.Registry[Any] | None = None,
+    ) -> None:
+        self._registry = registry if registry is not None else load_registry()
+        self._validators: dict[str, Any] = {
+            name: _ContractDraft202012(resolved_schema(name, self._registry))
+            for name in schema_names()
+        }
+        self._output_validator = (
+            None
+            if output_schema is None
+            else _compile_output_schema(output_schema, self._registry, "output schema")
+        )
+
+    def check(self, schema_name: str, body: Any) -> CheckResult:
+        """Validate a parsed JSON body against schema `schema_name`."""
+        validator = self._validators.get(schema_name)
+        if validator is None:
+            raise KeyError(f"unknown schema {schema_name!r}; known: {', '.join(self._validators)}")
+        findings = [_finding(schema_name, error) for error in validator.iter_errors(body)]
+        if (
+            self._output_validator is not None
+            and schema_name in OUTPUT_CHECKED_SCHEMAS
+            and isinstance(body, dict)
+            and body.get("status") == JobStatus.COMPLETED
+        ):
+            findings += _check_output(self._output_validator, schema_name, body.get("output"))
+        if not findings:
+            return CheckResult(schema_name, [], [])
+        return CheckResult(schema_name, *_split(findings))
+
+    def check_response(self, operation_name: str, status_code: int, body: Any) -> CheckResult:
+        """Validate a response of an operation from the operations table by its HTTP status;
+        a status the table does not list is a violation."""
+        op = operation(operation_name)
+        schema_name = op.responses.get(status_code)
+        if schema_name is None:
+            listed = ", ".join(str(code) for code in sorted(op.responses))
+            finding = Finding(
+                schema="",
+                pointer="",
+                message=f"unexpected HTTP status {status_code} from {op.name} "
+                f"(expected one of {listed})",
+                keyword="httpStatus",
+                drift=False,
+            )
+            return CheckResult("", [finding], [])
+        return self.check(schema_name, body)
