@@ -89,6 +89,11 @@ class MockEndpoint:
         self.router = respx.MockRouter(assert_all_called=False, assert_all_mocked=True)
         self.router.route(url__startswith=self.base_url + "/").mock(side_effect=self.handle)
 
+    def transport(self) -> httpx.MockTransport:
+        """An httpx transport into this mock, for a client of its own (sync or async), without
+        patching httpx globally as entering the context manager does."""
+        return httpx.MockTransport(self.router.handler)
+
     def _log(self, job: Job) -> None:
         self.terminal_jobs.append(job.log_record())
 

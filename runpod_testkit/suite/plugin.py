@@ -1,0 +1,335 @@
+"""pytest plugin of the contract suite: options, fixtures, drift, the job ledger and the summary.
+
+Every contract test carries `@pytest.mark.contract(operation, check, ref=...)`; the plugin turns
+those into JUnit properties and into the operation x check table that ends the run. The API key
+is never written anywhere: options hold no key, and the target keeps it out of reprs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from runpod_testkit.client import ApiResponse, RunpodClient
+from runpod_testkit.config import ConfigError, Target, resolve_target
+from runpod_testkit.schemas import ContractValidator, Finding, OutputSchemaError, load_output_schema
+from runpod_testkit.suite.ledger import JobLedger
+from runpod_testkit.suite.probe_inputs import ProbeInputs, ProbeInputsError
+from runpod_testkit.suite.target import Mode, SuiteTarget, open_target
+
+__all__ = ["ContractChecks", "SuiteSettings"]
+
+LIVE_DEFAULT_MAX_JOBS = 25
+_RESULT_ORDER = ("FAIL", "DRIFT", "PASS", "SKIP")
+
+
+@dataclass
+class SuiteSettings:
+    mode: Mode
+    live: Target | None
+    strict: bool
+    allow_destructive: bool
+    job_timeout_s: float
+    probe_inputs: ProbeInputs
+    validator: ContractValidator
+    ledger: JobLedger
+    results: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    refs: dict[tuple[str, str], str] = field(default_factory=dict)
+    target: SuiteTarget | None = None
+
+
+_SETTINGS = pytest.StashKey[SuiteSettings]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("runpod", "Runpod endpoint contract (see README: Contract suite)")
+    group.addoption(
+        "--emulator",
+        action="store_true",
+        help="run the contract against the emulator over real HTTP on loopback",
+    )
+    group.addoption(
+        "--endpoint-url",
+        metavar="URL",
+        help="live mode: the endpoint URL {base}/{endpoint_id}; key from RUNPOD_API_KEY",
+    )
+    group.addoption(
+        "--endpoint-id",
+        metavar="ID",
+        help="live mode: the endpoint id (base from RUNPOD_ENDPOINT_BASE_URL or production)",
+    )
+    group.addoption(
+        "--allow-destructive",
+        action="store_true",
+        help="live mode: also run checks that remove other jobs (/purge-queue)",
+    )
+    group.addoption(
+        "--max-jobs",
+        type=int,
+        metavar="N",
+        help=f"most jobs the run may submit (live default {LIVE_DEFAULT_MAX_JOBS}; "
+        "otherwise unlimited)",
+    )
+    group.addoption(
+        "--job-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="longest wait for one job or stream, in seconds (default 120)",
+    )
+    group.addoption(
+        "--probe-inputs",
+        metavar="FILE",
+        help="JSON object of role -> job input for a handler that is not the probe "
+        "(roles: fast, slow, stream, fail; a missing role skips its checks)",
+    )
+    group.addoption(
+        "--output-schema",
+        metavar="FILE",
+        help="JSON Schema of the handler's output; COMPLETED outputs are checked against it",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "contract(operation, check, ref=''): a named contract check of one operation, "
+        "citing the reference it encodes",
+    )
+    url = config.getoption("--endpoint-url", None)
+    endpoint_id = config.getoption("--endpoint-id", None)
+    emulator = config.getoption("--emulator", False)
+    if emulator and (url or endpoint_id):
+        raise pytest.UsageError("--emulator and --endpoint-url/--endpoint-id exclude each other")
+    live: Target | None = None
+    mode: Mode = "emulator" if emulator else "mock"
+    if url or endpoint_id:
+        mode = "live"
+        try:
+            live = resolve_target(
+                endpoint_url=url,
+                endpoint_id=endpoint_id,
+                env=os.environ,
+                option_names={"endpoint_url": "--endpoint-url", "endpoint_id": "--endpoint-id"},
+            )
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    job_timeout = config.getoption("--job-timeout", 120.0)
+    if job_timeout <= 0:
+        raise pytest.UsageError(
+            f"--job-timeout must be a positive number of seconds, got {job_timeout}"
+        )
+    max_jobs = config.getoption("--max-jobs", None)
+    if max_jobs is not None and max_jobs < 0:
+        raise pytest.UsageError(f"--max-jobs must be 0 or more, got {max_jobs}")
+    if max_jobs is None and mode == "live":
+        max_jobs = LIVE_DEFAULT_MAX_JOBS
+    try:
+        inputs_file = config.getoption("--probe-inputs", None)
+        probe_inputs = ProbeInputs.load(inputs_file) if inputs_file else ProbeInputs()
+        schema_file = config.getoption("--output-schema", None)
+        output_schema = load_output_schema(schema_file) if schema_file else None
+    except (ProbeInputsError, OutputSchemaError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    settings = config.stash[_SETTINGS] = SuiteSettings(
+        mode=mode,
+        live=live,
+        # pytest 9 owns `--strict` (its strict mode: markers, config, xfail); the suite reads
+        # the same switch as "drift fails", which keeps `pytest contract --strict` working.
+        strict=bool(config.getini("strict")),
+        allow_destructive=bool(config.getoption("--allow-destructive", False)) or mode != "live",
+        job_timeout_s=job_timeout,
+        probe_inputs=probe_inputs,
+        validator=ContractValidator(output_schema),
+        ledger=JobLedger(max_jobs),
+    )
+    config.pluginmanager.register(ContractReporter(settings), "runpod-contract-reporter")
+
+
+def settings_of(config: pytest.Config) -> SuiteSettings:
+    return config.stash[_SETTINGS]
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def suite(pytestconfig: pytest.Config) -> SuiteSettings:
+    return settings_of(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def target(suite: SuiteSettings) -> Iterator[SuiteTarget]:
+    """The endpoint under test, started on first use (nothing starts for `pytest tests`)."""
+    with open_target(suite.mode, suite.live, job_timeout_s=suite.job_timeout_s) as opened:
+        suite.target = opened
+        try:
+            yield opened
+        finally:
+            suite.ledger.cancel_in_flight()
+            opened.close()
+            suite.target = None
+
+
+@pytest.fixture(scope="session")
+def client(target: SuiteTarget) -> RunpodClient:
+    return target.client()
+
+
+@pytest.fixture(scope="session")
+def ledger(suite: SuiteSettings) -> JobLedger:
+    return suite.ledger
+
+
+@pytest.fixture(scope="session")
+def probe_inputs(suite: SuiteSettings) -> ProbeInputs:
+    return suite.probe_inputs
+
+
+@pytest.fixture
+def contract(request: pytest.FixtureRequest, suite: SuiteSettings) -> ContractChecks:
+    return ContractChecks(suite, request.node)
+
+
+@pytest.fixture
+def job_input(probe_inputs: ProbeInputs) -> Any:
+    """`job_input("stream")`: the input for a role, or skip the check if the target has none."""
+
+    def pick(role: str) -> dict[str, Any]:
+        value = probe_inputs.get(role)
+        if value is None:
+            pytest.skip(f"--probe-inputs gives no {role!r} input, so this check cannot run")
+        return value
+
+    return pick
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+class ContractChecks:
+    """Schema and drift checks for one test; violations fail it naming operation and rule."""
+
+    def __init__(self, suite: SuiteSettings, item: pytest.Item) -> None:
+        self.suite = suite
+        self.item = item
+
+    def shape(self, response: ApiResponse, *, schema: str | None = None) -> Any:
+        """Validate the body against the schema of its operation and status code; return it."""
+        where = f"{response.operation} -> HTTP {response.status_code}"
+        if not response.is_json:
+            pytest.fail(f"{where}: body is not JSON: {response.text[:120]!r}", pytrace=False)
+        body = response.json
+        validator = self.suite.validator
+        if schema is None:
+            result = validator.check_response(response.operation, response.status_code, body)
+        else:
+            result = validator.check(schema, body)
+        self.drift(where, result.drift)
+        if result.violations:
+            rules = "; ".join(finding.message for finding in result.violations)
+            pytest.fail(f"{where}: {rules}", pytrace=False)
+        return body
+
+    def drift(self, where: str, findings: list[Finding] | list[str]) -> None:
+        """Record differences the contract tolerates; under --strict they fail the check."""
+        messages = [f.message if isinstance(f, Finding) else f for f in findings]
+        for message in messages:
+            self.item.user_properties.append(("drift", f"{where}: {message}"))
+        if messages and self.suite.strict:
+            pytest.fail(f"{where}: drift (--strict): {'; '.join(messages)}", pytrace=False)
+
+    def json_content_type(self, response: ApiResponse) -> None:
+        content_type = response.headers.get("content-type", "")
+        if "json" not in content_type.lower():
+            pytest.fail(
+                f"{response.operation} -> HTTP {response.status_code}: content type "
+                f"{content_type!r} is not JSON",
+                pytrace=False,
+            )
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("contract")
+        if marker is None:
+            continue
+        operation, check = marker.args[:2]
+        item.user_properties.append(("contract.operation", operation))
+        item.user_properties.append(("contract.check", check))
+        ref = marker.kwargs.get("ref", "")
+        if ref:
+            item.user_properties.append(("contract.ref", ref))
+
+
+class ContractReporter:
+    """Collects one outcome per test into the operation x check table, and cleans up at the end."""
+
+    def __init__(self, suite: SuiteSettings) -> None:
+        self.suite = suite
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = {
+            name: value for name, value in report.user_properties if name.startswith("contract.")
+        }
+        if "contract.operation" not in props:
+            return
+        if report.when != "call" and not (report.failed or report.skipped):
+            return
+        key = (str(props["contract.operation"]), str(props["contract.check"]))
+        if report.failed:
+            outcome = "FAIL"
+        elif report.skipped:
+            outcome = "SKIP"
+        elif any(name == "drift" for name, _ in report.user_properties):
+            outcome = "DRIFT"
+        else:
+            outcome = "PASS"
+        self.suite.results.setdefault(key, []).append(outcome)
+        if "contract.ref" in props:
+            self.suite.refs[key] = str(props["contract.ref"])
+
+    def pytest_sessionfinish(self) -> None:
+        """Ctrl-C or a crash still ends here: cancel whatever the run left in flight."""
+        if self.suite.target is not None:
+            self.suite.ledger.cancel_in_flight()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        suite = self.suite
+        if not suite.results:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("Runpod contract", sep="=")
+        write(f"target: {suite.mode} mode")
+        rows = summarise(suite.results)
+        width = max(len(check) for (_, check) in rows) + 2
+        current = None
+        for (operation, check), outcome in rows.items():
+            if operation != current:
+                write(operation)
+                current = operation
+            write(f"  {check.ljust(width)}{outcome}")
+        counts = {name: sum(1 for o in rows.values() if o == name) for name in _RESULT_ORDER}
+        tally = ", ".join(f"{counts[name]} {name.lower()}" for name in _RESULT_ORDER)
+        if counts["DRIFT"] and not suite.strict:
+            tally += " (drift fails under --strict)"
+        write(f"checks: {tally}")
+        write(f"jobs submitted: {suite.ledger.submitted} (budget: {suite.ledger.budget_text})")
+        if suite.ledger.cancelled_at_end:
+            write(f"jobs cancelled at the end: {len(suite.ledger.cancelled_at_end)}")
+
+
+def summarise(results: dict[tuple[str, str], list[str]]) -> dict[tuple[str, str], str]:
+    """One outcome per operation x check: any FAIL, else any DRIFT, else PASS if any passed."""
+    summary: dict[tuple[str, str], str] = {}
+    for key in sorted(results):
+        outcomes = results[key]
+        summary[key] = next((name for name in _RESULT_ORDER if name in outcomes), "SKIP")
+    return summary

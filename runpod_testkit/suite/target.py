@@ -1,0 +1,113 @@
+"""What the contract suite points at: the emulator model through respx (mock, the default), the
+emulator over real HTTP on loopback (`--emulator`), or a live endpoint (`--endpoint-url` /
+`--endpoint-id` with RUNPOD_API_KEY). The same checks run against all three."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from runpod_testkit.client import AuthScheme, RunpodClient, RunpodClientError
+from runpod_testkit.config import Target
+from runpod_testkit.emulator.mock import MockEndpoint
+from runpod_testkit.emulator.model import EmulatorConfig
+from runpod_testkit.emulator.server import running_emulator
+
+__all__ = ["SUITE_API_KEY", "Mode", "SuiteTarget", "open_target"]
+
+Mode = Literal["mock", "emulator", "live"]
+
+# The key the suite gives its own emulator; a private target accepts this one only, so that
+# the auth checks can see a wrong key refused.
+SUITE_API_KEY = "contract-suite-key"
+
+# A faster emulator than the CLI default, so --emulator runs in seconds of real time; the mock
+# keeps production-like defaults since its clock jumps.
+_EMULATOR_CONFIG = EmulatorConfig(workers_max=4, cold_start_ms=300, idle_timeout_s=2.0, seed=7)
+
+
+@dataclass
+class SuiteTarget:
+    mode: Mode
+    endpoint_url: str
+    api_key: str
+    job_timeout_s: float
+    auth_scheme: AuthScheme = "bearer"
+    mock: MockEndpoint | None = None
+    _clients: list[RunpodClient] = field(default_factory=list)
+
+    @property
+    def private(self) -> bool:
+        """True for the suite's own emulator: checks may assume nobody else uses it."""
+        return self.mode != "live"
+
+    @property
+    def poll_interval_s(self) -> float:
+        return {"mock": 0.25, "emulator": 0.05, "live": 1.0}[self.mode]
+
+    @property
+    def describe(self) -> str:
+        where = {"mock": "emulator model via respx", "emulator": "emulator over HTTP"}
+        return f"{self.mode} mode ({where.get(self.mode, 'live endpoint')}), {self.endpoint_url}"
+
+    def client(self, endpoint_url: str | None = None, **options: Any) -> RunpodClient:
+        """A client for the target (or another endpoint id on it); closed at the session's end."""
+        url = endpoint_url or self.endpoint_url
+        options.setdefault("auth_scheme", self.auth_scheme)
+        if self.mock is not None:
+            options.setdefault("transport", self.mock.transport())
+            options.setdefault("sleep", self.mock.clock.advance)
+            options.setdefault("clock", self.mock.clock)
+        client = RunpodClient(url, self.api_key, **options)
+        self._clients.append(client)
+        return client
+
+    def fresh_endpoint_url(self, label: str) -> str:
+        """An endpoint of its own for a check that counts queue or health changes: a new id on
+        the suite's emulator (each id its own queue), or the one live endpoint."""
+        if not self.private:
+            return self.endpoint_url
+        base = self.endpoint_url.rsplit("/", 1)[0]
+        return f"{base}/{label}-{uuid.uuid4().hex[:8]}"
+
+    def close(self) -> None:
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        self._clients.clear()
+
+
+@contextlib.contextmanager
+def open_target(mode: Mode, live: Target | None, *, job_timeout_s: float) -> Iterator[SuiteTarget]:
+    """Start what the mode needs (nothing for live) and yield the target; stop it afterwards."""
+    if mode == "mock":
+        with MockEndpoint(api_key=SUITE_API_KEY) as mock:
+            yield SuiteTarget("mock", mock.endpoint_url, SUITE_API_KEY, job_timeout_s, mock=mock)
+    elif mode == "emulator":
+        with running_emulator(_EMULATOR_CONFIG, api_key=SUITE_API_KEY) as emulator:
+            url = emulator.endpoint_url("contract")
+            yield SuiteTarget("emulator", url, SUITE_API_KEY, job_timeout_s)
+    else:
+        assert live is not None
+        assert live.api_key is not None
+        target = SuiteTarget("live", live.endpoint_url, live.api_key, job_timeout_s)
+        target.auth_scheme = _detect_auth_scheme(target)
+        yield target
+
+
+def _detect_auth_scheme(target: SuiteTarget) -> AuthScheme:
+    """The docs show both `Authorization: Bearer KEY` (every SDK) and the raw key (the cURL
+    samples). Use Bearer unless the endpoint refuses it and takes the raw form."""
+    for scheme in ("bearer", "raw"):
+        client = RunpodClient(target.endpoint_url, target.api_key, auth_scheme=scheme, timeout=15)
+        try:
+            if client.health().status_code != 401:
+                return scheme
+        except RunpodClientError:
+            return "bearer"  # unreachable: the checks will say so, one by one
+        finally:
+            client.close()
+    return "bearer"
