@@ -125,7 +125,9 @@ class Operation:
     request_schema: str | None = None
     response_schema: str = ""
     """Schema name (schemas/{name}.schema.json) of the 200 body."""
-    error_statuses: tuple[int, ...] = (400, 401, 404, 405, 429)
+    # 413 on every operation: the emulator refuses any oversize body (production's code for an
+    # oversize payload is undocumented, so the schema of that answer is the lenient error body).
+    error_statuses: tuple[int, ...] = (400, 401, 404, 405, 413, 429)
     rate_limit: RateLimit | None = None
     rate_limit_group: str = ""
     """Operations in one group share one rate-limit budget (status, status-sync, stream)."""
@@ -193,7 +195,6 @@ _TABLE = (
         max_body_bytes=10 * MiB,
         request_schema="request",
         response_schema="run.response",
-        error_statuses=(400, 401, 404, 405, 413, 429),
         rate_limit=RateLimit(1000, 10.0, 200),
     ),
     Operation(
@@ -205,7 +206,6 @@ _TABLE = (
         max_body_bytes=20 * MiB,
         request_schema="request",
         response_schema="runsync.response",
-        error_statuses=(400, 401, 404, 405, 413, 429),
         rate_limit=RateLimit(2000, 10.0, 400),
     ),
     Operation(

@@ -565,7 +565,7 @@ def test_check_response_validates_the_body(validator: ContractValidator) -> None
 
 
 @pytest.mark.parametrize(
-    ("operation", "status_code"), [("run", 500), ("status", 201), ("health", 413)]
+    ("operation", "status_code"), [("run", 500), ("status", 201), ("health", 418)]
 )
 def test_check_response_with_unexpected_status_is_a_violation(
     validator: ContractValidator, operation: str, status_code: int

@@ -83,7 +83,8 @@ class MockEndpoint:
         self.clock = clock or VirtualClock()
         self.terminal_jobs: list[dict[str, Any]] = []
         """The job log: one record per terminal transition, as --job-log writes them."""
-        self.model = Model(config, self.clock, on_terminal=self._log)
+        # Seeded by default: mock mode is deterministic run after run (ids, worker ids).
+        self.model = Model(config or EmulatorConfig(seed=0), self.clock, on_terminal=self._log)
         limiter = RateLimiter(production_rate_limits()) if rate_limits else None
         self.service = EmulatorService(self.model, api_key=api_key, rate_limiter=limiter)
         self.router = respx.MockRouter(assert_all_called=False, assert_all_mocked=True)

@@ -29,6 +29,7 @@ __all__ = [
     "EmulatorConfig",
     "EndpointState",
     "Job",
+    "JobRequestError",
     "Model",
     "Worker",
     "WorkerState",
@@ -127,23 +128,36 @@ class Job:
             return None
         return round((self.ended_at - self.started_at) * 1000)
 
+    def chunk_time(self, index: int) -> float:
+        """When the `index`-th value is yielded (the job must have started)."""
+        assert self.started_at is not None
+        assert self.plan is not None
+        return self.started_at + self.plan.chunk_offset_ms(index) / 1000
+
     def chunks_available(self, now: float) -> int:
         """How many stream chunks the handler has yielded by `now` (frozen when the job ends)."""
         plan = self.plan
         if plan is None or plan.yield_count == 0 or self.started_at is None:
             return 0
-        if self.status in (JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED):
-            until = self.ended_at if self.ended_at is not None else now
-        else:
-            until = now
-        elapsed_ms = (until - self.started_at) * 1000
-        if elapsed_ms < plan.sleep_ms:
-            return 0
+        total = plan.yield_count
+        if self.status == JobStatus.COMPLETED:
+            return total  # the handler yielded every value before it returned
+        if self.status in JobStatus.TERMINAL and self.ended_at is not None:
+            now = self.ended_at
+        # Estimate by division, then settle against `chunk_time` itself: at epoch magnitudes a
+        # float difference is off by ~0.1 us, and a chunk must count as yielded at exactly the
+        # instant `next_chunk_at` names (the virtual clock jumps there and looks again).
+        elapsed_ms = (now - self.started_at) * 1000 - plan.sleep_ms
         if plan.chunk_interval_ms == 0:
-            return plan.yield_count
-        # A small epsilon absorbs float error so a chunk due exactly now counts as produced.
-        produced = int((elapsed_ms - plan.sleep_ms + 1e-6) // plan.chunk_interval_ms) + 1
-        return min(plan.yield_count, produced)
+            produced = total if elapsed_ms >= 0 else 0
+        else:
+            produced = int(elapsed_ms // plan.chunk_interval_ms) + 1
+        produced = max(0, min(total, produced))
+        while produced < total and self.chunk_time(produced) <= now:
+            produced += 1
+        while produced > 0 and self.chunk_time(produced - 1) > now:
+            produced -= 1
+        return produced
 
     def next_chunk_at(self, now: float) -> float | None:
         """When the next not-yet-yielded chunk appears, or None if no more will."""
@@ -153,7 +167,7 @@ class Job:
         produced = self.chunks_available(now)
         if produced >= plan.yield_count:
             return None
-        return self.started_at + plan.chunk_offset_ms(produced) / 1000
+        return self.chunk_time(produced)
 
     def take_new_chunks(self, now: float) -> list[dict[str, Any]]:
         """The chunks not handed out before (the drain semantics of /stream)."""
@@ -290,6 +304,10 @@ class Model:
     def next_event_time(self) -> float | None:
         return self._events[0][0] if self._events else None
 
+    def pending_events(self) -> int:
+        """How many timed events the heap holds, stale ones included (leak checks watch it)."""
+        return len(self._events)
+
     def advance(self) -> None:
         """Apply every event due by now, in time order."""
         now = self._clock()
@@ -301,11 +319,16 @@ class Model:
     def _schedule(self, at: float, kind: _Event, subject: Any, generation: int) -> None:
         self._sequence += 1
         heapq.heappush(self._events, (at, self._sequence, kind, subject, generation))
-        # Stale events (of jobs that moved on) would otherwise pin deleted jobs in memory until
-        # their time came; rebuild the heap when they clearly outnumber the live ones.
+        self._compact_if_stale()
+
+    def _compact_if_stale(self) -> None:
+        """Stale events (of jobs that moved on) would otherwise pin deleted jobs in memory until
+        their time came (a superseded 24 h TTL event, say); rebuild the heap when they clearly
+        outnumber the live ones. A job has at most 3 live events and a worker 1.
+        In place: `advance()` may be popping from this very list."""
         live_bound = 3 * self._job_count + self._worker_count + 1024
         if len(self._events) > 2 * live_bound:
-            self._events = [event for event in self._events if _is_current(*event[2:])]
+            self._events[:] = [event for event in self._events if _is_current(*event[2:])]
             heapq.heapify(self._events)
 
     def _apply(self, at: float, kind: _Event, subject: Any, generation: int) -> None:
@@ -456,11 +479,12 @@ class Model:
         elif job.status == JobStatus.IN_PROGRESS:
             # "If TTL expires while a job is running, the job is immediately removed".
             self._end(job, at, JobStatus.TIMED_OUT)
+        job.generation += 1
+        job.expiry_generation += 1
         if endpoint.jobs.pop(job.id, None) is not None:
             self._job_count -= 1
             endpoint.compact_if_sparse()
-        job.generation += 1
-        job.expiry_generation += 1
+            self._compact_if_stale()  # no event may be scheduled for a long time after a burst
         self._changed(job)
 
     def _changed(self, job: Job) -> None:
@@ -520,7 +544,8 @@ class Model:
     def set_ttl(self, job: Job, ttl_ms: int) -> None:
         """`?ttl=` on /status: delete the job this many ms from now."""
         deadline = self._clock() + ttl_ms / 1000
-        job.ttl_deadline = deadline
+        # ?ttl shortens a job's life; it never outlives its policy.ttl (nor, later, a retry).
+        job.ttl_deadline = min(job.ttl_deadline, deadline)
         self._schedule_expiry(
             job, deadline if job.expires_at is None else min(job.expires_at, deadline)
         )
