@@ -9,6 +9,7 @@ Sources: ../shared/reference/queue-api-reference.txt and runpod-api-notes.md (se
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -37,6 +38,7 @@ RETENTION_ASYNC_S = 30 * 60.0
 RETENTION_SYNC_S = 60.0
 
 ERROR_SCHEMA = "error"
+_DECIMAL = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 
 class JobStatus:
@@ -86,13 +88,14 @@ class QueryParam:
     description: str
 
     def parse(self, raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
+        # Plain ASCII decimal only, as production's Go parser takes it (int() would also take
+        # "1_000", " 1000" and non-ASCII digits).
+        if _DECIMAL.fullmatch(raw) is None:
             raise QueryParamError(
                 f"query parameter {self.name!r} must be an integer number of milliseconds "
                 f"from {self.minimum} to {self.maximum}, got {raw[:40]!r}"
-            ) from None
+            )
+        value = int(raw)
         if not self.minimum <= value <= self.maximum:
             raise QueryParamError(
                 f"query parameter {self.name!r} must be from {self.minimum} to "

@@ -3,7 +3,9 @@
 Requests for `/v2/{endpoint_id}/{operation}[/{job_id}]` go through `EmulatorService`. A timer
 on the event loop fires at the model's next event time, so jobs end on time even when nobody
 asks; held requests (/runsync, /status-sync, /stream) sleep on a future that the model's
-`on_change` hook resolves, or until the next chunk or their deadline.
+`on_change` hook resolves, or until the next chunk or their deadline. A held request also ends
+early when its client goes away (freeing its rate-limit slot) or the server shuts down (it then
+answers with the job as it stands, as an expired wait does), so a stop never waits out a hold.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import IO, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -32,7 +34,7 @@ from runpod_testkit.emulator.service import (
     production_rate_limits,
 )
 
-__all__ = ["EmulatorApp", "JobLog", "create_app", "wall_clock"]
+__all__ = ["EmulatorApp", "JobLog", "create_app", "describe_size", "wall_clock"]
 
 API_PREFIX = "/v2"
 # The service answers a wrong method with 405 itself, naming the methods the operation accepts.
@@ -82,8 +84,11 @@ class EmulatorApp:
         limiter = RateLimiter(production_rate_limits()) if rate_limits else None
         self.service = EmulatorService(self.model, api_key=api_key, rate_limiter=limiter)
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._held = 0
+        self._stopping = False
+        self._timer: asyncio.Handle | None = None
+        self._timer_when = 0.0
+        """Loop time at which `_timer` fires."""
         self.starlette = Starlette(
             routes=[
                 Route(API_PREFIX + "/{endpoint_id}/{op_path:path}", self.endpoint, methods=_ANY)
@@ -91,6 +96,22 @@ class EmulatorApp:
             exception_handlers={HTTPException: self._http_error},
             lifespan=self._lifespan,
         )
+        # A path without an operation gets the JSON 404, not a bodiless redirect to a slash.
+        self.starlette.router.redirect_slashes = False
+
+    @property
+    def held_requests(self) -> int:
+        """Requests currently held open (/runsync, /status-sync, /stream waiting)."""
+        return self._held
+
+    def stop_holding(self) -> None:
+        """Answer every held request now and hold no more (called by the server as it stops,
+        on the event loop's thread)."""
+        self._stopping = True
+        for waiters in list(self._waiters.values()):
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
 
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -129,41 +150,57 @@ class EmulatorApp:
         if isinstance(call, Reply):
             return _response(call)
         try:
-            body = await _read_body(request, call.max_body_bytes)
+            try:
+                body = await _read_body(request, call.max_body_bytes)
+            except ClientDisconnect:
+                # Nobody is left to read an answer; end quietly instead of raising into uvicorn.
+                return _response(error(400, "the client closed the connection mid-body"))
             if body is None:
                 return _response(
                     error(
                         413,
-                        f"request body is over the {call.max_body_bytes // (1024 * 1024)} MB limit "
+                        f"request body is over the {describe_size(call.max_body_bytes)} limit "
                         f"of /{call.operation.name}",
                     )
                 )
             result = service.execute(call, body)
             if isinstance(result, Hold):
-                await self._wait(result)
+                await self._wait(result, request)
                 result = result.reply()
             return _response(result)
         finally:
             service.release(call)
 
-    async def _wait(self, hold: Hold) -> None:
+    async def _wait(self, hold: Hold, request: Request) -> None:
+        """Until the hold is ready, the server stops or the client goes away."""
+        if self._stopping or hold.ready():
+            return  # most holds are ready at once: skip the disconnect watcher's task
         loop = asyncio.get_running_loop()
         job_id = hold.job.id
-        while not hold.ready():
-            self._arm_timer()
-            future: asyncio.Future[None] = loop.create_future()
-            self._waiters.setdefault(job_id, []).append(future)
-            try:
-                await asyncio.wait_for(future, max(0.0, hold.wake_at() - self.clock()))
-            except asyncio.TimeoutError:
-                pass
-            finally:
-                waiters = self._waiters.get(job_id)
-                if waiters is not None and future in waiters:
-                    waiters.remove(future)
-                    if not waiters:
-                        del self._waiters[job_id]
-            self.model.advance()
+        gone = asyncio.ensure_future(_client_gone(request))
+        self._held += 1
+        try:
+            while not hold.ready() and not self._stopping and not gone.done():
+                self._arm_timer()
+                future: asyncio.Future[None] = loop.create_future()
+                self._waiters.setdefault(job_id, []).append(future)
+                try:
+                    await asyncio.wait(
+                        (future, gone),
+                        timeout=max(0.0, hold.wake_at() - self.clock()),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    future.cancel()
+                    waiters = self._waiters.get(job_id)
+                    if waiters is not None and future in waiters:
+                        waiters.remove(future)
+                        if not waiters:
+                            del self._waiters[job_id]
+                self.model.advance()
+        finally:
+            self._held -= 1
+            gone.cancel()
 
     def _wake_waiters(self, job: Job) -> None:
         for future in self._waiters.pop(job.id, ()):
@@ -171,20 +208,44 @@ class EmulatorApp:
                 future.set_result(None)
 
     def _arm_timer(self) -> None:
-        """Make sure the loop wakes at the model's next event (earlier than any timer set)."""
+        """Make sure the loop wakes at the model's next event (earlier than any timer set).
+        Compared in loop time, so a clock that jumps ahead (an injected one) re-arms it too."""
         next_at = self.model.next_event_time()
-        if next_at is None or (self._timer_at is not None and self._timer_at <= next_at):
+        if next_at is None:
+            return
+        loop = asyncio.get_running_loop()
+        wake_at = loop.time() + max(0.0, next_at - self.clock())
+        if self._timer is not None and self._timer_when <= wake_at:
             return
         if self._timer is not None:
             self._timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._timer_at = next_at
-        self._timer = loop.call_at(loop.time() + max(0.0, next_at - self.clock()), self._tick)
+        # Kept here: uvloop answers a due call_at with a plain Handle that has no when().
+        self._timer_when = wake_at
+        self._timer = loop.call_at(wake_at, self._tick)
 
     def _tick(self) -> None:
-        self._timer = self._timer_at = None
+        self._timer = None
         self.model.advance()
         self._arm_timer()
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns once the client disconnects (called after the body has been read, when the next
+    ASGI message can only be the disconnect)."""
+    try:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+    except Exception:
+        # A transport that cannot tell: hold on as if the client stayed (until cancelled).
+        await asyncio.get_running_loop().create_future()
+
+
+def describe_size(size: int) -> str:
+    """A byte count as the documentation states limits: `10 MiB`, `64 KiB`."""
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:

@@ -65,7 +65,7 @@ class EmulatorConfig:
         if self.cold_start_ms < 0:
             raise ValueError(f"cold_start_ms must be >= 0, got {self.cold_start_ms}")
         for name in ("idle_timeout_s", "queue_delay_s", "retention_async_s", "retention_sync_s"):
-            if getattr(self, name) < 0:
+            if not getattr(self, name) >= 0:  # also refuses NaN, which breaks heap order
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 

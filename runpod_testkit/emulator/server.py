@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,58 @@ import uvicorn
 from runpod_testkit.emulator.app import EmulatorApp
 from runpod_testkit.emulator.model import EmulatorConfig
 
-__all__ = ["EmulatorProcess", "RunningEmulator", "running_emulator"]
+__all__ = ["EmulatorProcess", "EmulatorServer", "RunningEmulator", "running_emulator"]
 
 _LISTENING = re.compile(r"emulator listening on (?P<url>http://\S+)")
+# Held requests are answered at once on shutdown; this only bounds a request stuck elsewhere.
+_GRACEFUL_SHUTDOWN_S = 5
+
+
+class EmulatorServer(uvicorn.Server):
+    """uvicorn serving an `EmulatorApp`; on shutdown it first answers every held request (as
+    an expired wait would), so that stopping never waits out a 90-second /runsync."""
+
+    def __init__(
+        self,
+        app: EmulatorApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        on_started: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(
+            uvicorn.Config(
+                app.starlette,
+                host=host,
+                port=port,
+                log_level=log_level,
+                access_log=False,
+                timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+            )
+        )
+        self.emulator = app
+        self.on_started = on_started
+        """Called with the base URL (`http://HOST:PORT/v2`) once listening."""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{_url_host(self.config.host)}:{self.bound_port}/v2"
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_started is not None:
+            self.on_started(self.base_url)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.emulator.stop_holding()
+        await super().shutdown(sockets)
+
+    @property
+    def bound_port(self) -> int:
+        """The port actually bound (with port 0 the system picks it); valid once started."""
+        port: int = self.servers[0].sockets[0].getsockname()[1]
+        return port
 
 
 @dataclass
@@ -51,9 +101,7 @@ def running_emulator(
 ) -> Iterator[RunningEmulator]:
     """Serve an `EmulatorApp` over real HTTP on a free port of `host` for the block's duration."""
     app = EmulatorApp(config, **options)
-    server = uvicorn.Server(
-        uvicorn.Config(app.starlette, host=host, port=0, log_level="warning", access_log=False)
-    )
+    server = EmulatorServer(app, host=host)
     thread = threading.Thread(target=server.run, name="runpod-testkit-emulator", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout_s
@@ -62,10 +110,8 @@ def running_emulator(
             server.should_exit = True
             raise RuntimeError(f"the emulator did not start on {host} within {startup_timeout_s} s")
         time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
     try:
-        yield RunningEmulator(f"http://{shown}:{port}/v2", app)
+        yield RunningEmulator(server.base_url, app)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -89,6 +135,7 @@ class EmulatorProcess:
         self.startup_timeout_s = startup_timeout_s
         self.process: subprocess.Popen[str] | None = None
         self.base_url = ""
+        self._reader: threading.Thread | None = None
 
     def start(self) -> str:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -112,28 +159,36 @@ class EmulatorProcess:
                     found.append(match.group("url"))
                     return
 
-        reader = threading.Thread(target=read_until_listening, daemon=True)
-        reader.start()
-        reader.join(self.startup_timeout_s)
+        self._reader = threading.Thread(target=read_until_listening, daemon=True)
+        self._reader.start()
+        self._reader.join(self.startup_timeout_s)
         if not found:
             self.stop()
             detail = "; ".join(lines[-5:]) or "no output"
             raise RuntimeError(f"the emulator process did not start: {detail}")
         # Keep draining its output so that a full pipe never blocks the emulator.
-        threading.Thread(target=lambda: [None for _ in stdout], daemon=True).start()
+        self._reader = threading.Thread(target=lambda: [None for _ in stdout], daemon=True)
+        self._reader.start()
         self.base_url = found[0]
         return self.base_url
 
     def stop(self, timeout_s: float = 10.0) -> None:
         process = self.process
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout_s)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout_s)
+        # The child is gone, so its output ends: let the reader see the end, then close the pipe.
+        if self._reader is not None:
+            self._reader.join(timeout_s)
+            self._reader = None
+        if process.stdout is not None and not process.stdout.closed:
+            process.stdout.close()
 
     def __enter__(self) -> EmulatorProcess:
         self.start()
@@ -146,3 +201,7 @@ class EmulatorProcess:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -28,6 +28,10 @@ from runpod_testkit.operations import (
 
 __all__ = ["Call", "EmulatorService", "Hold", "RateLimiter", "Reply"]
 
+MAX_JSON_DEPTH = 128
+"""Deepest nesting of a /run or /runsync body. The JSON encoder stops at 254 levels, and a job's
+input comes back inside its output (the probe's echo); production's own limit is undocumented."""
+
 _BY_SEGMENT: dict[str, Operation] = {op.path.split("/")[1]: op for op in OPERATIONS.values()}
 
 
@@ -39,6 +43,26 @@ class Reply:
 
     def encode(self) -> bytes:
         return orjson.dumps(self.body)
+
+
+def _nests_deeper_than(value: Any, limit: int) -> bool:
+    """True when `value` holds objects or arrays nested more than `limit` levels (iterative:
+    no recursion limit, and only containers are visited)."""
+    if not isinstance(value, (dict, list)):
+        return False
+    pending: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
+    while pending:
+        container, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = container.values() if isinstance(container, dict) else container
+        pending.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    """A client-sent name cut short for an error message (ids may be kilobytes long)."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def error(status: int, message: str, **headers: str) -> Reply:
@@ -150,8 +174,9 @@ class EmulatorService:
         Without --api-key any non-empty key is accepted; no key is always 401."""
         if not authorization:
             return False
-        scheme, _, rest = authorization.partition(" ")
-        presented = rest.strip() if scheme.lower() == "bearer" and rest else authorization.strip()
+        scheme, _, rest = authorization.strip().partition(" ")
+        # HTTP strips trailing blanks, so `Bearer ` with an empty key arrives as a bare `Bearer`.
+        presented = rest.strip() if scheme.lower() == "bearer" else authorization.strip()
         if not presented:
             return False
         if self._api_key is None:
@@ -170,11 +195,16 @@ class EmulatorService:
         op = _BY_SEGMENT.get(segments[0]) if segments and endpoint_id else None
         if op is None:
             known = ", ".join(f"/{name}" for name in _BY_SEGMENT)
-            return error(404, f"no such operation {'/' + '/'.join(segments)!r}; known: {known}")
+            asked = _clip("/" + "/".join(segments))
+            return error(404, f"no such operation {asked!r}; known: {known}")
         job_id: str | None = None
         if op.takes_job_id:
-            if len(segments) != 2 or not segments[1]:
+            if len(segments) < 2 or not segments[1]:
                 return error(404, f"/{segments[0]} needs a job id: {op.path}")
+            if len(segments) > 2:
+                # An encoded slash (%2F) arrives decoded; no job id contains one.
+                asked = _clip("/".join(segments[1:]))
+                return error(404, f"job id {asked!r} is not one path segment: {op.path}")
             job_id = segments[1]
         elif len(segments) != 1:
             return error(404, f"/{segments[0]} takes no job id: {op.path}")
@@ -216,6 +246,11 @@ class EmulatorService:
                 parsed = orjson.loads(body) if body else None
             except orjson.JSONDecodeError as exc:
                 return error(400, f"request body is not valid JSON: {exc}")
+            if _nests_deeper_than(parsed, MAX_JSON_DEPTH):
+                return error(
+                    400,
+                    f"request body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels",
+                )
             try:
                 submitted = model.submit(call.endpoint_id, parsed, sync=name == "runsync")
             except JobRequestError as exc:
@@ -233,7 +268,9 @@ class EmulatorService:
         assert call.job_id is not None
         job = model.get(call.endpoint_id, call.job_id)
         if job is None:
-            return error(404, f"job {call.job_id!r} not found on endpoint {call.endpoint_id!r}")
+            return error(
+                404, f"job {_clip(call.job_id)!r} not found on endpoint {_clip(call.endpoint_id)!r}"
+            )
         if name == "status":
             if "ttl" in call.params:
                 model.set_ttl(job, call.params["ttl"])
