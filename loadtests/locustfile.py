@@ -1,0 +1,32 @@
+"""Load scenarios for a Runpod queue endpoint, with job statistics (see the README, "Load runs").
+
+    locust -f loadtests/locustfile.py                # web UI on :8089, an emulator as target
+    locust -f loadtests/locustfile.py --headless -u 20 -r 10 --run-time 20s
+    locust -f loadtests/locustfile.py --host https://api.runpod.ai/v2/ENDPOINT_ID RunPollUser
+
+Users: RunPollUser (/run, then /status), RunSyncUser (/runsync, then /status if still running),
+StreamUser (/run, then /stream until drained), CancelUser (/run, /cancel, then /status). With no
+class named, the first three run (weights 4:2:2); CancelUser runs when named, because its jobs
+end CANCELLED on purpose and would count as failures.
+
+With no --host an emulator is started on loopback and targeted. The API key comes from
+RUNPOD_API_KEY. Options of this suite (also settable in a config file, see locust.conf; Locust's
+--help does not list a locustfile's own options):
+  --probe-input JSON|@FILE   the job input, or a list of inputs to pick from at random
+  --poll-interval S          seconds between /status polls (0.5)
+  --runsync-wait MS          RunSyncUser's ?wait (10000)
+  --job-timeout S            give up on (and cancel) a job after this long (600)
+  --arrival-rate R           open model: R jobs/s in total, Poisson arrivals; users carry them
+  --max-in-flight N          open model: cap on jobs in flight (default: the number of users)
+  --health-interval S        seconds between /health samples; 0 turns it off (2)
+  --threshold RULE           e.g. 'delayTime:p95<2000', 'failures:rate<1%' (repeatable; exit 3)
+  --job-stats-json/-csv/-html FILE                          write the job statistics
+  --emulator-workers-min/-workers-max/-cold-start-ms/-idle-timeout-s/-queue-delay-s/-job-log
+                             settings of the embedded emulator
+"""
+
+from runpod_testkit.loadtest import CancelUser, RunPollUser, RunSyncUser, StreamUser, install
+
+__all__ = ["CancelUser", "RunPollUser", "RunSyncUser", "StreamUser"]
+
+install(default_users=(RunPollUser, RunSyncUser, StreamUser))

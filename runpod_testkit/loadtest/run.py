@@ -1,0 +1,523 @@
+"""The load suite's wiring into Locust: options, the embedded emulator, job statistics across
+processes, stopping without leftovers, and the end-of-run table, files and exit status.
+
+`install()` (called by loadtests/locustfile.py at import) registers the listeners on
+`locust.events`. Each Locust process then gets one `LoadRun` at `init`, in one of three roles:
+"local" (a single process), "master" or "worker".
+
+- Workers keep their own JobStats and ship the changes in every report (`report_to_master`);
+  the master merges them (`worker_report`). When the run stops, the master asks every worker
+  for a final report and waits for it (bounded) before Locust tells them to quit, so the
+  merged counts are exact.
+- The master (or the single process) samples /health, evaluates thresholds and writes outputs.
+- With no --host the master (or the single process) starts the emulator and targets it; workers
+  get the host from the master's spawn message, as Locust sends it.
+
+Web UI extensions read the live, merged statistics on the master through `current_run()`:
+`run.stats` (JobStats), `run.extra` (ExtraStats) and `run.threshold_results()`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import gevent
+import locust
+from locust import User
+from locust.contrib.fasthttp import FastHttpSession
+from locust.env import Environment
+from locust.event import Events
+from locust.rpc import Message
+from locust.runners import (
+    STATE_INIT,
+    STATE_MISSING,
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    STATE_STOPPED,
+    MasterRunner,
+    Runner,
+    WorkerRunner,
+)
+
+from runpod_testkit.config import (
+    ENV_API_KEY,
+    ENV_ENDPOINT_ID,
+    ENV_ENDPOINT_URL,
+    ConfigError,
+    Target,
+    validate_api_key,
+    validate_endpoint_url,
+)
+from runpod_testkit.emulator.server import EmulatorProcess
+from runpod_testkit.jobstats import JobStats, JobStatsFormatError
+from runpod_testkit.loadtest.arrivals import Arrivals
+from runpod_testkit.loadtest.caller import DriftLog, EndpointCaller
+from runpod_testkit.loadtest.extrastats import ExtraStats, ExtraStatsFormatError
+from runpod_testkit.loadtest.health import HealthSampler
+from runpod_testkit.loadtest.settings import Settings, SettingsError, add_options
+from runpod_testkit.loadtest.summary import (
+    EXIT_BAD_SETUP,
+    exit_status,
+    final_table,
+    write_outputs,
+)
+from runpod_testkit.loadtest.tracker import JobTracker
+from runpod_testkit.schemas import ContractValidator
+from runpod_testkit.thresholds import ThresholdResult, evaluate
+
+__all__ = [
+    "EMBEDDED_ENDPOINT_ID",
+    "PLACEHOLDER_KEY",
+    "LoadRun",
+    "Role",
+    "auth_headers",
+    "current_run",
+    "install",
+]
+
+logger = logging.getLogger("runpod_testkit.loadtest")
+
+EMBEDDED_ENDPOINT_ID = "loadtest"
+PLACEHOLDER_KEY = "no-key-set"
+"""Sent when RUNPOD_API_KEY is unset: an emulator accepts any key; a real endpoint answers 401."""
+REPORT_KEY = "runpod_testkit"
+MSG_FLUSH = "runpod_testkit_flush"  # master -> worker: stop if running, send a final report
+MSG_FINAL = "runpod_testkit_final"  # worker -> master: the worker's last statistics
+MSG_USERS = "runpod_testkit_users"  # master -> worker: users in the whole run (arrival share)
+_STOP_MARGIN_S = 10.0
+
+Role = Literal["local", "master", "worker"]
+
+
+class _Process:
+    """This process's load run, set at Locust's init event."""
+
+    run: LoadRun | None = None
+    installed: ClassVar[set[int]] = set()
+    default_users: ClassVar[tuple[type[User], ...]] = ()
+
+
+def current_run() -> LoadRun | None:
+    """This process's load run (None before Locust's init event)."""
+    return _Process.run
+
+
+def auth_headers() -> dict[str, str]:
+    """The Authorization header for RUNPOD_API_KEY (checked at init), or the placeholder."""
+    key = os.environ.get(ENV_API_KEY, "").strip()
+    return {"Authorization": f"Bearer {key or PLACEHOLDER_KEY}"}
+
+
+class LoadRun:
+    def __init__(self, environment: Environment, settings: Settings, role: Role) -> None:
+        self.environment = environment
+        self.settings = settings
+        self.role: Role = role
+        self.stats = JobStats()
+        self.extra = ExtraStats()
+        self.validator = ContractValidator()
+        self.drift = DriftLog()
+        self.tracker = JobTracker(self.stats, self.extra)
+        self.arrivals: Arrivals | None = None
+        self.health: HealthSampler | None = None
+        self.emulator: EmulatorProcess | None = None
+        self.total_users = 0
+        """Workers: users in the whole run, as the master last said."""
+        self.final_results: list[ThresholdResult] = []
+        self._finals: set[str] = set()
+        self._bad_reports = 0
+
+    @property
+    def runner(self) -> Runner:
+        runner = self.environment.runner
+        assert runner is not None
+        return runner
+
+    @property
+    def stop_timeout_s(self) -> float:
+        """How long a stop waits for pending submissions (a /runsync holds up to its wait)."""
+        return self.settings.runsync_wait_ms / 1000 + _STOP_MARGIN_S
+
+    def threshold_results(self) -> list[ThresholdResult]:
+        """The --threshold rules evaluated on the statistics as they stand."""
+        return evaluate(self.settings.thresholds, self.stats)
+
+    def user_share(self) -> float:
+        """This process's share of the run's users (the open model splits its rate by it)."""
+        runner = self.runner
+        total = runner.target_user_count if self.role == "local" else self.total_users
+        if total <= 0:
+            return 0.0
+        return min(1.0, runner.user_count / total)
+
+    # ---- the embedded emulator
+
+    def start_emulator(self) -> str:
+        emulator = EmulatorProcess(
+            self.settings.emulator.args(), job_log=self.settings.emulator.job_log
+        )
+        base_url = emulator.start()
+        self.emulator = emulator
+        atexit.register(emulator.stop)
+        return f"{base_url}/{EMBEDDED_ENDPOINT_ID}"
+
+    def stop_emulator(self) -> None:
+        if self.emulator is not None:
+            self.emulator.stop()
+            self.emulator = None
+
+    # ---- statistics across processes
+
+    def transport(self) -> dict[str, Any]:
+        return {"jobs": self.stats.pop_transport(), "extra": self.extra.pop_transport()}
+
+    def merge(self, payload: object) -> None:
+        if not isinstance(payload, dict):
+            return
+        try:
+            jobs = JobStats.from_transport(payload.get("jobs"))
+            extra = ExtraStats.from_transport(payload.get("extra"))
+        except (JobStatsFormatError, ExtraStatsFormatError) as exc:
+            self._bad_reports += 1
+            if self._bad_reports == 1:
+                logger.error("ignoring a malformed job-statistics report from a worker: %s", exc)
+            return
+        self.stats.merge(jobs)
+        self.extra.merge(extra)
+
+    def send_final(self) -> None:
+        runner = self.runner
+        if isinstance(runner, WorkerRunner):
+            runner.send_message(MSG_FINAL, self.transport())
+
+    def collect_finals(self) -> None:
+        """Master: ask every worker that has not sent its final statistics to stop and send
+        them, and wait (bounded) while Locust's message loop receives them."""
+        runner = self.runner
+        assert isinstance(runner, MasterRunner)
+        pending = {
+            node.id
+            for node in runner.clients.all
+            if node.state != STATE_MISSING and node.id not in self._finals
+        }
+        for client_id in pending:
+            runner.send_message(MSG_FLUSH, None, client_id=client_id)
+        if gevent.getcurrent() in runner.greenlet:
+            # Stopped from Locust's own message loop (the last worker quit): waiting here would
+            # hold up the very messages awaited. Workers send their final report before "quit".
+            return
+        deadline = time.monotonic() + self.stop_timeout_s + 5
+        while pending - self._finals and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        missing = pending - self._finals
+        if missing:
+            logger.warning(
+                "no final job statistics from %d worker(s); their last seconds are missing",
+                len(missing),
+            )
+
+    def on_final(self, client_id: str, payload: object) -> None:
+        self.merge(payload)
+        self._finals.add(client_id)
+
+    # ---- a test, from Locust's test_start to its test_stop
+
+    def begin_test(self) -> None:
+        """Fresh statistics; the open model on load-generating processes; the /health sampler
+        on the master (or the single process)."""
+        self.stats.reset()
+        self.extra.reset()
+        self._finals.clear()
+        settings = self.settings
+        if self.role != "master":
+            self.tracker.start()
+            self.arrivals = None
+            if settings.open_model:
+                self.arrivals = Arrivals(
+                    self.stats, settings.arrival_rate, settings.max_in_flight, self.user_share
+                )
+                self.arrivals.start()
+        host = self.environment.host
+        if self.role != "worker" and settings.health_interval_s > 0 and host:
+            caller = EndpointCaller(_health_session(self.environment), self.validator, self.drift)
+            self.health = HealthSampler(caller, self.stats, settings.health_interval_s)
+            self.health.start()
+
+    def end_test(self) -> None:
+        """Cancel what is in flight (waiting, bounded, for it) and gather the statistics."""
+        if self.arrivals is not None:
+            self.arrivals.stop()
+        if self.role != "master":
+            self.tracker.stop(self.stop_timeout_s)
+        if self.role == "worker":
+            self.send_final()
+        if self.role == "master":
+            self.collect_finals()
+        if self.health is not None:
+            self.health.stop(last_sample=True)  # the state the run left behind
+            self.health = None
+
+    def finish(self) -> None:
+        """The end of the run (master or single process): thresholds and exit status, files."""
+        environment = self.environment
+        results = self.threshold_results()
+        self.final_results = results
+        code = exit_status(results)
+        if code is not None:
+            environment.process_exit_code = code
+        settings = self.settings
+        problems = write_outputs(
+            self.stats,
+            self.extra,
+            results,
+            json_path=settings.job_stats_json,
+            csv_path=settings.job_stats_csv,
+            html_path=settings.job_stats_html,
+        )
+        for problem in problems:
+            logger.error(problem)
+        if problems and environment.process_exit_code is None:
+            environment.process_exit_code = EXIT_BAD_SETUP
+
+
+# --------------------------------------------------------------------------- listeners
+
+
+def install(events: Events | None = None, *, default_users: Sequence[type[User]] = ()) -> None:
+    """Register the load suite's listeners (once per Events object). `default_users`: the user
+    classes that run when none is named on the command line (default: all, as in Locust)."""
+    _Process.default_users = tuple(default_users)
+    hooks: Any = events if events is not None else locust.events  # EventHook is untyped
+    if id(hooks) in _Process.installed:
+        return
+    _Process.installed.add(id(hooks))
+    hooks.init_command_line_parser.add_listener(_on_parser)
+    hooks.init.add_listener(_on_init)
+    hooks.test_start.add_listener(_on_test_start)
+    hooks.spawning_complete.add_listener(_on_spawning_complete)
+    hooks.test_stopping.add_listener(_on_test_stopping)
+    hooks.test_stop.add_listener(_on_test_stop)
+    hooks.report_to_master.add_listener(_on_report_to_master)
+    hooks.worker_report.add_listener(_on_worker_report)
+    hooks.reset_stats.add_listener(_on_reset_stats)
+    # Registered before any runner exists, so (quitting fires in reverse) it runs after the
+    # master runner's own quitting listener has stopped the run and collected the workers.
+    hooks.quitting.add_listener(_on_quitting)
+    hooks.quit.add_listener(_on_quit)
+
+
+def _on_parser(parser: Any, **_kwargs: Any) -> None:
+    add_options(parser)
+
+
+def _fail_setup(message: str) -> None:
+    sys.stderr.write(f"locust: error: {message}\n")
+    sys.exit(EXIT_BAD_SETUP)
+
+
+def _on_init(environment: Environment, runner: Runner | None = None, **_kwargs: Any) -> None:
+    runner = runner if runner is not None else environment.runner
+    role: Role = (
+        "worker"
+        if isinstance(runner, WorkerRunner)
+        else "master"
+        if isinstance(runner, MasterRunner)
+        else "local"
+    )
+    try:
+        settings = Settings.from_options(environment.parsed_options)
+        if os.environ.get(ENV_API_KEY, "").strip():
+            validate_api_key(os.environ[ENV_API_KEY], name=ENV_API_KEY)
+    except (SettingsError, ConfigError) as exc:
+        _fail_setup(str(exc))
+        return
+    run = LoadRun(environment, settings, role)
+    _Process.run = run
+    if role == "worker":
+        assert runner is not None
+        runner.register_message(MSG_FLUSH, _on_flush_message, concurrent=True)
+        runner.register_message(MSG_USERS, _on_users_message)
+        # Added after the worker runner's own listener, so it runs first (quitting fires in
+        # reverse): the final report reaches the master before the worker says "quit".
+        hooks: Any = environment.events
+        hooks.quitting.add_listener(_on_worker_quitting)
+        return
+    if role == "master":
+        assert runner is not None
+        runner.register_message(MSG_FINAL, _on_final_message)
+    _apply_default_users(environment)
+    if environment.host:
+        _check_host(environment, settings)
+    elif not any(user.host for user in environment.user_classes):
+        _start_embedded_emulator(environment, run)
+
+
+def _check_host(environment: Environment, settings: Settings) -> None:
+    assert environment.host is not None
+    try:
+        environment.host = validate_endpoint_url(environment.host, name="--host")
+    except ConfigError as exc:
+        _fail_setup(str(exc))
+        return
+    if settings.emulator.args() or settings.emulator.job_log:
+        logger.warning("the --emulator-* options are ignored: --host names the endpoint")
+    if not os.environ.get(ENV_API_KEY, "").strip():
+        logger.warning(
+            "%s is not set: requests carry a placeholder key (an emulator takes it; a real "
+            "endpoint answers 401)",
+            ENV_API_KEY,
+        )
+    if Target(environment.host).is_production:
+        logger.info("target %s: every job runs on the endpoint's workers", environment.host)
+
+
+def _start_embedded_emulator(environment: Environment, run: LoadRun) -> None:
+    try:
+        environment.host = run.start_emulator()
+    except (RuntimeError, OSError) as exc:
+        _fail_setup(f"could not start the embedded emulator (no --host given): {exc}")
+        return
+    logger.info("no --host given: started an emulator, target %s", environment.host)
+    for variable in (ENV_ENDPOINT_URL, ENV_ENDPOINT_ID):
+        if os.environ.get(variable, "").strip():
+            logger.info("%s is set, but a load run targets --host (or LOCUST_HOST) only", variable)
+
+
+def _apply_default_users(environment: Environment) -> None:
+    """With no user class named, run the default ones (workers keep every class: they run
+    whatever the master hands them)."""
+    options = environment.parsed_options
+    defaults = _Process.default_users
+    if not defaults or options is None or getattr(options, "user_classes", None):
+        return
+    chosen = [user for user in environment.user_classes if user in defaults]
+    if chosen:
+        environment.user_classes = chosen
+
+
+def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    run = _Process.run
+    if run is None:
+        return
+    try:  # a worker has the master's options only now; the web UI may have changed them
+        run.settings = Settings.from_options(environment.parsed_options)
+    except SettingsError as exc:
+        logger.error("keeping the previous settings: %s", exc)
+    run.begin_test()
+    if run.role == "master":
+        _send_total_users(run, run.runner.target_user_count)
+
+
+def _health_session(environment: Environment) -> FastHttpSession:
+    return FastHttpSession(
+        environment.host,
+        request_event=environment.events.request,
+        user=None,
+        insecure=False,
+        headers=auth_headers(),
+        network_timeout=30.0,
+        connection_timeout=30.0,
+    )
+
+
+def _send_total_users(run: LoadRun, total: int) -> None:
+    runner = run.runner
+    if isinstance(runner, MasterRunner):
+        runner.send_message(MSG_USERS, {"total": total})
+
+
+def _on_spawning_complete(user_count: int, **_kwargs: Any) -> None:
+    run = _Process.run
+    if run is not None and run.role == "master":
+        _send_total_users(run, user_count)
+
+
+def _on_test_stopping(environment: Environment, **_kwargs: Any) -> None:
+    run = _Process.run
+    if run is not None and run.arrivals is not None:
+        run.arrivals.stop()  # idle users stop waiting; no new arrivals
+
+
+def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
+    run = _Process.run
+    if run is not None:
+        run.end_test()
+
+
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    run = _Process.run
+    if run is not None and run.role == "worker":
+        data[REPORT_KEY] = run.transport()
+
+
+def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    run = _Process.run
+    if run is not None and run.role == "master" and REPORT_KEY in data:
+        run.merge(data[REPORT_KEY])
+
+
+def _on_final_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
+    run = _Process.run
+    if run is not None:
+        run.on_final(msg.node_id, msg.data)
+
+
+def _on_flush_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
+    run = _Process.run
+    if run is None:
+        return
+    state = run.runner.state
+    if state in (STATE_SPAWNING, STATE_RUNNING):
+        run.runner.stop()  # its test_stop cancels what is in flight and sends the final report
+    elif state in (STATE_STOPPED, STATE_INIT):
+        run.send_final()
+    # otherwise a stop is under way, and its test_stop sends the final report
+
+
+def _on_users_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
+    run = _Process.run
+    if run is not None and isinstance(msg.data, dict):
+        total = msg.data.get("total")
+        if isinstance(total, int) and total >= 0:
+            run.total_users = total
+
+
+def _on_reset_stats(**_kwargs: Any) -> None:
+    run = _Process.run
+    if run is not None:
+        run.stats.reset()
+        run.extra.reset()
+
+
+def _on_worker_quitting(environment: Environment, **_kwargs: Any) -> None:
+    run = _Process.run
+    if run is not None and run.runner.state in (STATE_SPAWNING, STATE_RUNNING):
+        run.runner.stop()  # a Ctrl-C on the worker: its test_stop cancels and reports
+
+
+def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
+    run = _Process.run
+    if run is None or run.role == "worker":
+        return
+    runner = run.runner
+    if run.role == "local" and runner.state in (STATE_SPAWNING, STATE_RUNNING):
+        runner.stop()  # Ctrl-C reaches here with users running: cancel what they left
+    run.finish()
+    run.stop_emulator()
+
+
+def _on_quit(**_kwargs: Any) -> None:
+    run = _Process.run
+    if run is None or run.role == "worker":
+        return
+    options = run.environment.parsed_options
+    # --json prints Locust's statistics as JSON on stdout: keep stdout parseable then.
+    stream = sys.stderr if options is not None and getattr(options, "json", False) else sys.stdout
+    stream.write("\n" + final_table(run.stats, run.extra, run.final_results))
+    stream.flush()

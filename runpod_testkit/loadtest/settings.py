@@ -1,0 +1,441 @@
+"""The load suite's command-line options (also settable in locust.conf) and their parsed form.
+
+`add_options(parser)` registers them on Locust's parser (`init_command_line_parser`).
+`Settings.from_options(namespace)` reads them back. It accepts what argparse produced, what a
+config file produced, and the plain strings Locust's web UI form and a master's spawn message
+carry, so every process reads the same values the same way.
+
+Every option value stays a plain JSON-able type (str, int, float, list of str): Locust ships the
+master's options to its workers in each spawn message. `--probe-input @FILE` is read on the
+process that parses the command line and passed on as JSON text, so workers never need the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from runpod_testkit.operations import operation
+from runpod_testkit.thresholds import Threshold, ThresholdError
+
+__all__ = [
+    "DEFAULT_HEALTH_INTERVAL_S",
+    "DEFAULT_JOB_TIMEOUT_S",
+    "DEFAULT_POLL_INTERVAL_S",
+    "DEFAULT_RUNSYNC_WAIT_MS",
+    "EmulatorSettings",
+    "Settings",
+    "SettingsError",
+    "add_options",
+    "parse_probe_input",
+]
+
+DEFAULT_POLL_INTERVAL_S = 0.5
+DEFAULT_RUNSYNC_WAIT_MS = 10_000
+DEFAULT_JOB_TIMEOUT_S = 600.0
+DEFAULT_HEALTH_INTERVAL_S = 2.0
+GROUP_TITLE = "runpod-testkit load runs"
+
+_RUNSYNC_WAIT = operation("runsync").query_param("wait")
+assert _RUNSYNC_WAIT is not None
+
+
+class SettingsError(ValueError, argparse.ArgumentTypeError):
+    """An option value that cannot be used; the message names the option and what to do."""
+
+
+# --------------------------------------------------------------------------- value parsers
+
+
+def _number(raw: object, kind: type[int] | type[float]) -> float:
+    value = math.nan
+    if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
+        with contextlib.suppress(ValueError):
+            value = kind(raw)
+    if not math.isfinite(value):
+        expected = "an integer" if kind is int else "a number"
+        raise SettingsError(f"expected {expected}, got {str(raw)[:40]!r}")
+    return value
+
+
+def _bounded(
+    kind: type[int] | type[float], low: float, high: float | None = None
+) -> Callable[[object], Any]:
+    def parse(raw: object) -> Any:
+        value = _number(raw, kind)
+        if value < low or (high is not None and value > high):
+            span = f"from {low:g} to {high:g}" if high is not None else f"{low:g} or more"
+            raise SettingsError(f"must be {span}, got {value:g}")
+        return kind(value)
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
+def _optional(parse: Callable[[object], Any]) -> Callable[[object], Any]:
+    """None, "" and "none" (the web UI's empty field) mean unset."""
+
+    def parse_optional(raw: object) -> Any:
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none")):
+            return None
+        return parse(raw)
+
+    return parse_optional
+
+
+def _load_json_text(raw: str) -> tuple[Any, str]:
+    """(value, where) from JSON text or `@path` naming a JSON file."""
+    text = raw.strip()
+    if text.startswith("@"):
+        path = Path(text[1:]).expanduser()
+        where = f"file {str(path)!r}"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SettingsError(f"{where}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{where}: cannot read it ({exc})") from None
+    else:
+        where = "the value"
+    try:
+        return json.loads(text), where
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            "give the job's input object, e.g. '{\"sleep_ms\": 500}', or a list of them"
+        ) from None
+
+
+def parse_probe_input(raw: object) -> tuple[dict[str, Any], ...]:
+    """The job inputs of `--probe-input`: a JSON object (every job's `input`), or a non-empty
+    array of objects (each job picks one at random); JSON text or `@FILE`."""
+    if isinstance(raw, str):
+        value, where = _load_json_text(raw)
+    else:
+        value, where = raw, "the value"
+    inputs = value if isinstance(value, list) else [value]
+    if not inputs:
+        raise SettingsError(f"{where}: the list of inputs is empty")
+    for index, item in enumerate(inputs):
+        if not isinstance(item, dict):
+            at = f" item {index}" if isinstance(value, list) else ""
+            raise SettingsError(
+                f"{where}{at}: expected a JSON object (the job's 'input'), "
+                f"got {type(item).__name__}"
+            )
+    return tuple(inputs)
+
+
+def _probe_input_text(raw: object) -> str:
+    """argparse type: check the value and return it as compact JSON (a file is read here)."""
+    inputs = parse_probe_input(raw)
+    return orjson.dumps(inputs[0] if len(inputs) == 1 else list(inputs)).decode()
+
+
+def _threshold_text(raw: object) -> str:
+    text = str(raw).strip()
+    Threshold.parse(text)  # ThresholdError is an ArgumentTypeError: argparse shows its message
+    return text
+
+
+def _path_or_none(raw: object) -> str | None:
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    return text or None
+
+
+# --------------------------------------------------------------------------- option table
+
+
+@dataclass(frozen=True)
+class _Option:
+    flag: str
+    parse: Callable[[object], Any]
+    default: Any
+    help: str
+    metavar: str
+    in_web_ui: bool = True
+    repeatable: bool = False
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+OPTIONS: tuple[_Option, ...] = (
+    _Option(
+        "--probe-input",
+        _optional(_probe_input_text),
+        None,
+        "the job 'input' as JSON, or a JSON list of inputs (each job picks one at random), or "
+        '@FILE holding either. Default: a probe job per user class, e.g. {"sleep_ms": 500}',
+        "JSON|@FILE",
+    ),
+    _Option(
+        "--poll-interval",
+        _bounded(float, 0.001),
+        DEFAULT_POLL_INTERVAL_S,
+        f"seconds between /status polls, and between empty /stream calls "
+        f"(default {DEFAULT_POLL_INTERVAL_S:g})",
+        "SECONDS",
+    ),
+    _Option(
+        "--runsync-wait",
+        _bounded(int, _RUNSYNC_WAIT.minimum, _RUNSYNC_WAIT.maximum),
+        DEFAULT_RUNSYNC_WAIT_MS,
+        f"RunSyncUser's ?wait= in ms (default {DEFAULT_RUNSYNC_WAIT_MS}); a job still running "
+        "then is polled on /status. A stop waits for pending /runsync calls (their job ids are "
+        "unknown until they answer)",
+        "MS",
+    ),
+    _Option(
+        "--job-timeout",
+        _bounded(float, 0.001),
+        DEFAULT_JOB_TIMEOUT_S,
+        f"seconds a user follows one job (default {DEFAULT_JOB_TIMEOUT_S:g}); then it cancels "
+        "it and counts it as 'timeout'",
+        "SECONDS",
+    ),
+    _Option(
+        "--arrival-rate",
+        _bounded(float, 0.0),
+        0.0,
+        "open model: submit this many jobs per second in total (Poisson arrivals), whatever "
+        "the completions; users become the pool that carries them (an arrival with no free "
+        "user is counted as 'dropped'). 0 (the default) keeps Locust's closed loop",
+        "JOBS_PER_S",
+    ),
+    _Option(
+        "--max-in-flight",
+        _optional(_bounded(int, 1)),
+        None,
+        "open model: at most this many jobs in flight in total (arrivals beyond it are "
+        "'dropped'); default: the number of users",
+        "N",
+    ),
+    _Option(
+        "--health-interval",
+        _bounded(float, 0.0),
+        DEFAULT_HEALTH_INTERVAL_S,
+        f"seconds between /health samples of queue depth and workers (default "
+        f"{DEFAULT_HEALTH_INTERVAL_S:g}); 0 turns the sampler off",
+        "SECONDS",
+    ),
+    _Option(
+        "--threshold",
+        _threshold_text,
+        None,
+        "a pass/fail rule, repeatable, e.g. 'delayTime:p95<2000', 'e2e:p99<5s', "
+        "'failures:rate<1%%'; a failed rule ends the run with exit status 3",
+        "RULE",
+        in_web_ui=False,
+        repeatable=True,
+    ),
+    _Option(
+        "--job-stats-json",
+        _path_or_none,
+        None,
+        "write the job statistics (delayTime, executionTime, e2e, ttfc, outcomes, thresholds)",
+        "FILE",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--job-stats-csv",
+        _path_or_none,
+        None,
+        "write the percentile table as CSV",
+        "FILE",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--job-stats-html",
+        _path_or_none,
+        None,
+        "write an HTML report with charts (opens offline)",
+        "FILE",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--emulator-workers-min",
+        _optional(_bounded(int, 0)),
+        None,
+        "embedded emulator (no --host): workers kept warm",
+        "N",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--emulator-workers-max",
+        _optional(_bounded(int, 1)),
+        None,
+        "embedded emulator: the most workers it scales to",
+        "N",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--emulator-cold-start-ms",
+        _optional(_bounded(int, 0)),
+        None,
+        "embedded emulator: a new worker's cold start",
+        "MS",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--emulator-idle-timeout-s",
+        _optional(_bounded(float, 0.0)),
+        None,
+        "embedded emulator: an idle worker stops after this long",
+        "SECONDS",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--emulator-queue-delay-s",
+        _optional(_bounded(float, 0.0)),
+        None,
+        "embedded emulator: a job waiting this long in the queue starts another worker",
+        "SECONDS",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--emulator-job-log",
+        _path_or_none,
+        None,
+        "embedded emulator: append one JSON line per job that ends (the ground truth)",
+        "FILE",
+        in_web_ui=False,
+    ),
+)
+
+
+def add_options(parser: Any) -> None:
+    """Register the options on Locust's parser (a configargparse parser), in their own group
+    of `--help`. Options shown in the web UI get the attributes Locust's parser would set."""
+    group = parser.add_argument_group(
+        GROUP_TITLE,
+        "With no --host, an emulator is started on loopback and targeted. The API key comes "
+        "from RUNPOD_API_KEY.",
+    )
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {
+            "type": option.parse,
+            "help": option.help,
+            "metavar": option.metavar,
+            "dest": option.dest,
+        }
+        if option.repeatable:
+            kwargs["action"] = "append"
+            kwargs["default"] = []
+        else:
+            kwargs["default"] = option.default
+        action = group.add_argument(option.flag, **kwargs)
+        action.include_in_web_ui = option.in_web_ui
+        action.is_secret = False
+        action.is_required = False
+        action.is_multiple = False
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    workers_min: int | None = None
+    workers_max: int | None = None
+    cold_start_ms: int | None = None
+    idle_timeout_s: float | None = None
+    queue_delay_s: float | None = None
+    job_log: str | None = None
+
+    def args(self) -> list[str]:
+        """`runpod-testkit emulator` arguments for the values that were set (not the log)."""
+        flags = (
+            ("--workers-min", self.workers_min),
+            ("--workers-max", self.workers_max),
+            ("--cold-start-ms", self.cold_start_ms),
+            ("--idle-timeout-s", self.idle_timeout_s),
+            ("--queue-delay-s", self.queue_delay_s),
+        )
+        out: list[str] = []
+        for flag, value in flags:
+            if value is not None:
+                out += [flag, str(value)]
+        return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    probe_inputs: tuple[dict[str, Any], ...] | None = None
+    """None: each user class sends its own default probe input."""
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    runsync_wait_ms: int = DEFAULT_RUNSYNC_WAIT_MS
+    job_timeout_s: float = DEFAULT_JOB_TIMEOUT_S
+    arrival_rate: float = 0.0
+    max_in_flight: int | None = None
+    health_interval_s: float = DEFAULT_HEALTH_INTERVAL_S
+    thresholds: tuple[Threshold, ...] = ()
+    job_stats_json: str | None = None
+    job_stats_csv: str | None = None
+    job_stats_html: str | None = None
+    emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
+
+    @property
+    def open_model(self) -> bool:
+        return self.arrival_rate > 0
+
+    @classmethod
+    def from_options(cls, options: object) -> Settings:
+        """Read the options from a parsed namespace (None or missing ones take defaults);
+        SettingsError names the first bad one."""
+        values: dict[str, Any] = {}
+        for option in OPTIONS:
+            raw = getattr(options, option.dest, None) if options is not None else None
+            try:
+                if option.repeatable:
+                    values[option.dest] = [option.parse(item) for item in _as_list(raw)]
+                elif raw is None:
+                    values[option.dest] = option.default
+                else:
+                    values[option.dest] = option.parse(raw)
+            except (SettingsError, ThresholdError) as exc:
+                raise SettingsError(f"{option.flag}: {exc}") from None
+        probe = values["probe_input"]
+        return cls(
+            probe_inputs=None if probe is None else parse_probe_input(probe),
+            poll_interval_s=values["poll_interval"],
+            runsync_wait_ms=values["runsync_wait"],
+            job_timeout_s=values["job_timeout"],
+            arrival_rate=values["arrival_rate"],
+            max_in_flight=values["max_in_flight"],
+            health_interval_s=values["health_interval"],
+            thresholds=tuple(Threshold.parse(text) for text in values["threshold"]),
+            job_stats_json=values["job_stats_json"],
+            job_stats_csv=values["job_stats_csv"],
+            job_stats_html=values["job_stats_html"],
+            emulator=EmulatorSettings(
+                workers_min=values["emulator_workers_min"],
+                workers_max=values["emulator_workers_max"],
+                cold_start_ms=values["emulator_cold_start_ms"],
+                idle_timeout_s=values["emulator_idle_timeout_s"],
+                queue_delay_s=values["emulator_queue_delay_s"],
+                job_log=values["emulator_job_log"],
+            ),
+        )
+
+
+def _as_list(raw: object) -> Sequence[object]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        # The web UI sends a repeatable option as one comma-separated field.
+        return [part for part in raw.split(",") if part.strip()]
+    if isinstance(raw, (list, tuple)):
+        return raw
+    return [raw]

@@ -1,0 +1,100 @@
+"""The end of a load run: the printed table, the --job-stats-* files and the exit status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from runpod_testkit.jobstats import JobStats
+from runpod_testkit.loadtest.extrastats import ExtraStats
+from runpod_testkit.report import write_html_report
+from runpod_testkit.thresholds import ThresholdResult, all_passed
+
+__all__ = [
+    "EXIT_BAD_SETUP",
+    "EXIT_THRESHOLD_FAILED",
+    "INTERRUPTED",
+    "exit_status",
+    "final_table",
+    "job_stats_document",
+    "write_outputs",
+]
+
+EXIT_THRESHOLD_FAILED = 3
+"""A --threshold rule failed (Locust's own request failures exit with 1)."""
+EXIT_BAD_SETUP = 2
+"""A bad option value, or the embedded emulator would not start."""
+INTERRUPTED = "interrupted"
+"""Key in the JSON "jobs" object: jobs in flight at stop that the run cancelled."""
+
+
+def final_table(stats: JobStats, extra: ExtraStats, results: Sequence[ThresholdResult] = ()) -> str:
+    """The job-statistics block printed at the end of a run: JobStats' table, the stream and
+    interrupted lines, then one PASS/FAIL line per threshold."""
+    lines = ["Job statistics (runpod-testkit)", stats.format_table().rstrip("\n")]
+    extra_lines = extra.format_lines()
+    if extra_lines:
+        lines += ["", *extra_lines]
+    if results:
+        lines += ["", "thresholds"]
+        lines += [f"{'PASS' if r.passed else 'FAIL'}  {r.rule}  ({r.message})" for r in results]
+    return "\n".join(lines) + "\n"
+
+
+def job_stats_document(
+    stats: JobStats, extra: ExtraStats, results: Sequence[ThresholdResult] = ()
+) -> dict[str, Any]:
+    """The --job-stats-json document: JobStats' shape (DESIGN.md) plus the interrupted count
+    in "jobs" (when any) and a "stream" object."""
+    document = stats.to_json(results)
+    if extra.interrupted:
+        document["jobs"][INTERRUPTED] = extra.interrupted
+    document["stream"] = extra.stream_summary()
+    return document
+
+
+def write_outputs(
+    stats: JobStats,
+    extra: ExtraStats,
+    results: Sequence[ThresholdResult],
+    *,
+    json_path: str | None,
+    csv_path: str | None,
+    html_path: str | None,
+) -> list[str]:
+    """Write the files asked for; returns one message per file that could not be written."""
+    problems: list[str] = []
+    writers = (
+        (
+            "--job-stats-json",
+            json_path,
+            lambda path: Path(path).write_text(
+                json.dumps(job_stats_document(stats, extra, results), indent=2) + "\n",
+                encoding="utf-8",
+            ),
+        ),
+        ("--job-stats-csv", csv_path, stats.write_csv),
+        (
+            "--job-stats-html",
+            html_path,
+            lambda path: write_html_report(
+                stats, path, title="Load run: job statistics", thresholds=results
+            ),
+        ),
+    )
+    for flag, path, write in writers:
+        if not path:
+            continue
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            write(path)
+        except OSError as exc:
+            problems.append(f"{flag}: cannot write {path!r}: {exc.strerror or exc}")
+    return problems
+
+
+def exit_status(results: Sequence[ThresholdResult]) -> int | None:
+    """EXIT_THRESHOLD_FAILED when a rule failed, else None (Locust decides)."""
+    return None if all_passed(results) else EXIT_THRESHOLD_FAILED

@@ -1,0 +1,82 @@
+"""What one HTTP exchange under load means: the parsed body, and the Locust failure it is, if any.
+
+A failure's text is Locust's error key, so it names the operation and the rule that broke, never
+a job id or an offending value: "status: /delayTime: expected an integer", "run: HTTP 429".
+That keeps Locust's failure table to one row per broken rule however many jobs broke it.
+Drift (undocumented but allowed) is not a failure; it is returned for logging.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from runpod_testkit.operations import Operation
+from runpod_testkit.schemas import ContractValidator, Finding
+
+__all__ = ["Verdict", "failure_name", "judge"]
+
+_ARRAY_INDEX = re.compile(r"/\d+(?=/|:|$)")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status_code: int
+    """0 when no HTTP response came back."""
+    body: Any
+    """The parsed JSON body; None when there is none or it is not JSON."""
+    failure: str | None
+    drift: tuple[str, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        """A 200 with a JSON object: good enough to follow the job, even if it broke a rule."""
+        return self.status_code == 200 and isinstance(self.body, dict)
+
+    def field(self, name: str) -> Any:
+        return self.body.get(name) if isinstance(self.body, dict) else None
+
+
+def failure_name(operation_name: str, finding: Finding) -> str:
+    """`{operation}: {pointer}: {rule}`, without the offending value and with array indexes
+    folded to `*`, so that every break of one rule is one row in Locust's failure table."""
+    message = finding.message
+    head, separator, _value = message.rpartition(", got ")
+    if separator:
+        message = head
+    return f"{operation_name}: {_ARRAY_INDEX.sub('/*', message)}"
+
+
+def judge(
+    validator: ContractValidator,
+    op: Operation,
+    status_code: int,
+    content: bytes | None,
+    error: BaseException | None = None,
+) -> Verdict:
+    """Parse and validate one response of `op` (status 0 and `error` for a transport failure)."""
+    if status_code == 0:
+        reason = type(error).__name__ if error is not None else "no response"
+        return Verdict(0, None, f"{op.name}: connection failed ({reason})")
+    try:
+        body = orjson.loads(content) if content else None
+    except orjson.JSONDecodeError:
+        body = None
+    if status_code not in op.responses:
+        return Verdict(status_code, body, f"{op.name}: unexpected HTTP {status_code}")
+    if body is None:
+        return Verdict(status_code, None, f"{op.name}: HTTP {status_code}, body is not JSON")
+    result = validator.check_response(op.name, status_code, body)
+    drift = tuple(failure_name(op.name, finding) for finding in result.drift)
+    if status_code != 200:
+        failure = f"{op.name}: HTTP {status_code}"
+        if result.violations:
+            rule = failure_name(op.name, result.violations[0])[len(op.name) + 2 :]
+            failure += f" (error body {rule})"
+        return Verdict(status_code, body, failure, drift)
+    if result.violations:
+        return Verdict(status_code, body, failure_name(op.name, result.violations[0]), drift)
+    return Verdict(status_code, body, None, drift)
