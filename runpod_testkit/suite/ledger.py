@@ -41,6 +41,12 @@ class JobLedger:
                 )
             self.submitted += jobs
 
+    def refund(self, jobs: int = 1) -> None:
+        """Give back budget for submissions the endpoint refused (a 4xx started no job), so the
+        count of jobs submitted matches what the endpoint ran."""
+        with self._lock:
+            self.submitted = max(0, self.submitted - jobs)
+
     def submit(
         self,
         client: RunpodClient,

@@ -5,6 +5,7 @@ emulator over real HTTP on loopback (`--emulator`), or a live endpoint (`--endpo
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,6 +53,19 @@ class SuiteTarget:
     def describe(self) -> str:
         where = {"mock": "emulator model via respx", "emulator": "emulator over HTTP"}
         return f"{self.mode} mode ({where.get(self.mode, 'live endpoint')}), {self.endpoint_url}"
+
+    def now(self) -> float:
+        """Seconds on the target's clock: the mock's virtual clock, else the monotonic clock."""
+        return self.mock.clock() if self.mock is not None else time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Let `seconds` pass on the target's clock (free in mock mode: the clock jumps)."""
+        if seconds <= 0:
+            return
+        if self.mock is not None:
+            self.mock.clock.advance(seconds)
+        else:
+            time.sleep(seconds)
 
     def client(self, endpoint_url: str | None = None, **options: Any) -> RunpodClient:
         """A client for the target (or another endpoint id on it); closed at the session's end."""

@@ -1,0 +1,274 @@
+"""/cancel: stop a job (queue-api-reference.txt "/cancel"; runpod-api-notes.md §2.6, §3): a
+queued job and a running job both end CANCELLED, answered at once, and never run (on) after; a
+job that has already ended is left as it was. Also, on the same jobs: /health counts a running
+job, and /retry refuses a CANCELLED one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from runpod_testkit.client import ApiResponse, RunpodClient
+from runpod_testkit.operations import JobStatus, operation
+from runpod_testkit.suite.ledger import JobLedger
+from runpod_testkit.suite.plugin import ContractChecks
+from runpod_testkit.suite.probe_inputs import ProbeInputs
+from runpod_testkit.suite.target import SuiteTarget
+
+from ._support import (
+    check,
+    fail,
+    note_error_body,
+    note_undocumented_body,
+    now,
+    pause,
+    poll_until,
+    probe_plan,
+    require_ok,
+    send_budgeted,
+    shape,
+    submit_job,
+)
+
+REF = "queue-api-reference.txt /cancel; runpod-api-notes.md §2.6"
+RUNNING = (JobStatus.IN_PROGRESS, "RUNNING")
+
+# How long a slow job of another handler is watched after its cancel, when its run time is
+# unknown (the "slow" role runs for several seconds).
+_UNKNOWN_RUN_S = 5.0
+
+
+@dataclass
+class CancelledJob:
+    """One job cancelled by the suite, and what the endpoint said around the cancel."""
+
+    job_id: str
+    before: ApiResponse
+    """/status just before the cancel."""
+    answer: ApiResponse
+    """The /cancel answer."""
+    after: ApiResponse
+    """/status right after the cancel."""
+    later: ApiResponse | None = None
+    """/status once the job would have ended had it not been cancelled."""
+    ran_for_ms: float | None = None
+    """For a running job: the most it can have run when the cancel was answered (from the
+    /status read before the one that first showed it running)."""
+
+    @property
+    def state_before(self) -> str | None:
+        return self.before.status
+
+
+@dataclass
+class CancelRun:
+    queued: CancelledJob
+    running: CancelledJob | None
+    skip_running: str | None
+    health: ApiResponse | None
+    """/health read while the running job was seen IN_PROGRESS before and after it."""
+    client: RunpodClient
+    job_input: dict[str, Any]
+
+
+def _cancel(
+    client: RunpodClient, ledger: JobLedger, job_id: str, before: ApiResponse
+) -> CancelledJob:
+    answer = client.cancel(job_id)
+    after = client.status(job_id)
+    ledger.observe(after)
+    return CancelledJob(job_id, before, answer, after)
+
+
+def _submit(client: RunpodClient, ledger: JobLedger, job_input: dict[str, Any]) -> str:
+    return submit_job(ledger, client, job_input).job_id or ""
+
+
+@pytest.fixture(scope="module")
+def cancel_run(target: SuiteTarget, ledger: JobLedger, probe_inputs: ProbeInputs) -> CancelRun:
+    """On an endpoint of its own (a fresh one starts cold, so a new job waits in the queue):
+    a slow job cancelled while queued, then another cancelled once it runs; then a pause for
+    as long as they would have run, and a last look at both."""
+    job_input = probe_inputs.get("slow")
+    if job_input is None:
+        pytest.skip("--probe-inputs gives no 'slow' input, so /cancel cannot be checked")
+    client = target.client(target.fresh_endpoint_url("cancel"))
+
+    queued_id = _submit(client, ledger, job_input)
+    queued = _cancel(client, ledger, queued_id, client.status(queued_id))
+
+    running_id = _submit(client, ledger, job_input)
+    last_queued_at = now(target)
+
+    def read_running() -> ApiResponse:
+        nonlocal last_queued_at
+        answer = client.status(running_id)
+        if answer.status == JobStatus.IN_QUEUE:
+            last_queued_at = now(target)
+        return answer
+
+    seen, started = poll_until(
+        target,
+        read_running,
+        lambda answer: not answer.ok or answer.status not in (JobStatus.IN_QUEUE, None),
+    )
+    running: CancelledJob | None = None
+    skip_running: str | None = None
+    health: ApiResponse | None = None
+    if started and seen.status in RUNNING:
+        reading = client.health()
+        before = client.status(running_id)
+        if before.status in RUNNING:
+            health = reading
+        running = _cancel(client, ledger, running_id, before)
+        running.ran_for_ms = (now(target) - last_queued_at) * 1000
+    else:
+        skip_running = (
+            f"the second slow job was never seen running (last status {seen.status}, "
+            f"HTTP {seen.status_code}) within --job-timeout"
+        )
+        client.cancel(running_id)
+
+    plan = probe_plan(probe_inputs, job_input)
+    run_s = plan.duration_ms / 1000 if plan is not None else _UNKNOWN_RUN_S
+    pause(target, min(target.job_timeout_s, run_s + 1.0))
+    for job in (queued, running):
+        if job is not None:
+            job.later = client.status(job.job_id)
+            ledger.observe(job.later)
+    return CancelRun(queued, running, skip_running, health, client, job_input)
+
+
+def _check_cancelled(job: CancelledJob, contract: ContractChecks, rule: str) -> None:
+    body = shape(contract, job.answer, rule)
+    check(body["id"] == job.job_id, f"{rule}: answered id {body['id']!r} for {job.job_id!r}")
+    check(
+        body["status"] == JobStatus.CANCELLED,
+        f"{rule}: answered status {body['status']}, expected CANCELLED",
+    )
+    for moment, answer in (("right after the cancel", job.after), ("later", job.later)):
+        if answer is None:
+            continue
+        if answer.status_code == 404:
+            # A cancelled job that is gone at once is undocumented, not a break.
+            contract.drift("cancel", [f"/status of the cancelled job {moment} answered 404"])
+            continue
+        require_ok(answer, f"{rule}: /status {moment}")
+        check(
+            answer.status == JobStatus.CANCELLED,
+            f"{rule}: /status {moment} says {answer.status}: the cancelled job "
+            + ("ran anyway" if answer.status != JobStatus.IN_QUEUE else "is still queued"),
+        )
+
+
+@pytest.mark.contract("cancel", "queued-job", ref=REF + " (removes queued jobs)")
+def test_cancel_removes_a_queued_job(cancel_run: CancelRun, contract: ContractChecks) -> None:
+    """cancel: a queued job is answered CANCELLED at once, /status says CANCELLED, and the job
+    never runs."""
+    job = cancel_run.queued
+    if job.state_before != JobStatus.IN_QUEUE:
+        pytest.skip(
+            f"the job was already {job.state_before} when cancelled (a warm worker took it at "
+            "once), so cancelling a queued job could not be tried"
+        )
+    _check_cancelled(job, contract, "cancel: queued-job")
+
+
+@pytest.mark.contract("cancel", "running-job", ref=REF + " (stops in-progress jobs)")
+def test_cancel_stops_a_running_job(
+    cancel_run: CancelRun, contract: ContractChecks, probe_inputs: ProbeInputs
+) -> None:
+    """cancel: a running job is answered CANCELLED at once, /status says CANCELLED, and it does
+    not go on to COMPLETED."""
+    job = cancel_run.running
+    if job is None:
+        pytest.skip(cancel_run.skip_running or "no running job to cancel")
+    if job.state_before not in RUNNING:
+        pytest.skip(f"the job was already {job.state_before} when the cancel went out")
+    ended = job.answer.status
+    if ended in JobStatus.TERMINAL - {JobStatus.CANCELLED} and job.after.status == ended:
+        # It may have ended on its own just before the cancel reached it: only a job that
+        # cannot have run its full time yet proves the cancel was ignored.
+        plan = probe_plan(probe_inputs, cancel_run.job_input)
+        if plan is None or (job.ran_for_ms or 0) >= plan.duration_ms:
+            pytest.skip(f"the job ended {ended} on its own before the cancel reached it")
+    _check_cancelled(job, contract, "cancel: running-job")
+
+
+@pytest.mark.contract("cancel", "terminal-job-unchanged", ref=REF + "; notes §2.6, §14.8")
+def test_cancel_leaves_a_finished_job_as_it_was(
+    completed_job: tuple[ApiResponse, ApiResponse],
+    client: RunpodClient,
+    contract: ContractChecks,
+) -> None:
+    """cancel: what /cancel answers for a job that already ended is undocumented (drift), but
+    the job stays COMPLETED: a terminal state never changes."""
+    _, final = completed_job
+    job_id = final.job_id or ""
+    answer = client.cancel(job_id)
+    rule = "cancel: terminal-job-unchanged"
+    check(answer.status_code < 500, f"{rule}: {answer.describe('expected an answer, not 5xx')}")
+    if answer.ok:
+        note_undocumented_body(contract, answer, operation("cancel").responses[200])
+        if answer.status != final.status:
+            contract.drift("cancel", [f"answered status {answer.status} for a {final.status} job"])
+    else:
+        contract.drift("cancel", [f"HTTP {answer.status_code} for a job that already ended"])
+        note_error_body(contract, answer)
+    after = client.status(job_id)
+    require_ok(after, f"{rule}: /status after the cancel")
+    check(
+        after.status == final.status,
+        f"{rule}: the {final.status} job became {after.status} after a cancel",
+    )
+
+
+@pytest.mark.contract("health", "counts-running", ref="runpod-api-notes.md §2.9")
+def test_health_counts_a_running_job(
+    cancel_run: CancelRun, target: SuiteTarget, contract: ContractChecks
+) -> None:
+    """health: while a job is seen IN_PROGRESS before and after the read, /health counts at
+    least one job in progress and one running worker."""
+    health = cancel_run.health
+    if health is None:
+        pytest.skip("no /health read was bracketed by two IN_PROGRESS reads of one job")
+    body = shape(contract, health, "health: counts-running")
+    findings = []
+    if body["jobs"]["inProgress"] < 1:
+        findings.append(f"jobs.inProgress is {body['jobs']['inProgress']}")
+    if body["workers"]["running"] < 1:
+        findings.append(f"workers.running is {body['workers']['running']}")
+    if not findings:
+        return
+    message = f"while a job was IN_PROGRESS, {' and '.join(findings)}"
+    if target.private:
+        fail(f"health: counts-running: {message}")
+    # A shared live endpoint's counters may lag (undocumented).
+    contract.drift("health", [message])
+
+
+@pytest.mark.contract("retry", "only-failed-retried", ref="queue-api-reference.txt /retry")
+def test_retry_refuses_a_cancelled_job(
+    cancel_run: CancelRun, ledger: JobLedger, contract: ContractChecks
+) -> None:
+    """retry: only FAILED and TIMED_OUT jobs can be retried; a CANCELLED job is refused
+    (any 4xx; which one is undocumented) and stays CANCELLED."""
+    job = cancel_run.queued
+    if job.after.status != JobStatus.CANCELLED:
+        pytest.skip(f"the cancelled job reads {job.after.status}, not CANCELLED")
+    client = cancel_run.client
+    answer = send_budgeted(ledger, client, lambda: client.retry(job.job_id))
+    rule = "retry: only-failed-retried (a CANCELLED job)"
+    if answer.ok:
+        fail(f"{rule}: the job was requeued: {answer.describe()}")
+    check(400 <= answer.status_code < 500, f"{rule}: {answer.describe('expected a 4xx')}")
+    if answer.status_code != 400:
+        contract.drift("retry", [f"HTTP {answer.status_code} for a job in the wrong state"])
+    note_error_body(contract, answer)
+    after = client.status(job.job_id)
+    check(
+        after.status in (JobStatus.CANCELLED, None) or after.status_code == 404,
+        f"{rule}: the CANCELLED job became {after.status} after a refused retry",
+    )
