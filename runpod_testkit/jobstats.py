@@ -9,6 +9,11 @@ All metrics are integer milliseconds:
   delayTime, executionTime  as the server reports them on terminal jobs
   e2e                       client side: submission to the terminal state seen
   ttfc                      client side: submission to the first stream chunk
+  chunkGap                  client side: between the arrivals of consecutive stream chunks
+
+Besides the metrics: outcome counts (server statuses and client-side outcomes, among them
+"interrupted": jobs the load run itself cancelled when it stopped, which are not failures),
+streams followed to the end with their chunk count, and the /health series.
 
 Not thread-safe: under Locust every greenlet runs on one thread, which is all it needs.
 """
@@ -37,18 +42,20 @@ __all__ = [
     "CLIENT_TIMEOUT",
     "DROPPED",
     "HIGHEST_TRACKABLE_MS",
+    "INTERRUPTED",
     "LATE",
     "METRICS",
     "NON_TERMINAL_OUTCOMES",
     "REPORTED_PERCENTILES",
     "SUBMITTED",
+    "UNJUDGED_OUTCOMES",
     "HealthSample",
     "JobStats",
     "JobStatsFormatError",
     "MetricSummary",
 ]
 
-METRICS = ("delayTime", "executionTime", "e2e", "ttfc")
+METRICS = ("delayTime", "executionTime", "e2e", "ttfc", "chunkGap")
 # (label in JSON/CSV/tables, percentile)
 REPORTED_PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p50", 50.0),
@@ -67,10 +74,13 @@ CLIENT_ERROR = "error"  # the client could not submit or follow the job (HTTP/tr
 CLIENT_TIMEOUT = "timeout"  # the client gave up before seeing a terminal state
 DROPPED = "dropped"  # open model: an arrival was never submitted (no free user)
 LATE = "late"  # open model: an arrival was submitted behind its schedule
+INTERRUPTED = "interrupted"  # in flight when the run stopped, and cancelled by it
 # Every other outcome ends exactly one job; these do not.
 NON_TERMINAL_OUTCOMES = frozenset({SUBMITTED, DROPPED, LATE})
+# Ended jobs that say nothing about the endpoint: kept out of the failure rate.
+UNJUDGED_OUTCOMES = frozenset({INTERRUPTED})
 
-TRANSPORT_VERSION = 1
+TRANSPORT_VERSION = 2  # 2: chunkGap, streams and chunks
 DEFAULT_MAX_BUCKETS = 3600  # per time series; the bucket width doubles to stay under it
 
 
@@ -391,6 +401,8 @@ class JobStats:
         self._health_series: _Buckets[_HealthSlot] = _Buckets(
             max_buckets, _HealthSlot, _HealthSlot.combine
         )
+        self._streams = 0
+        self._chunks = 0
 
     def _new_metric_series(self) -> _Buckets[_Window]:
         return _Buckets(self._max_buckets, _Window, _Window.combine)
@@ -438,6 +450,19 @@ class JobStats:
         ):
             if value is not None:
                 self.record(metric, value, at=when)
+
+    def record_stream(
+        self, chunks: int, gaps_ms: Iterable[float] = (), *, at: float | None = None
+    ) -> None:
+        """Count one job followed on /stream until drained: its chunks, and the gaps (ms)
+        between consecutive chunk arrivals (chunkGap)."""
+        if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 0:
+            raise ValueError(f"a chunk count must be an integer >= 0, got {chunks!r:.40}")
+        when = self._now(at)
+        self._streams += 1
+        self._chunks += chunks
+        for gap in gaps_ms:
+            self.record("chunkGap", gap, at=when)
 
     def record_health(self, body: object, *, at: float | None = None) -> HealthSample | None:
         """Record a /health response body; returns None (and records nothing) if unusable."""
@@ -515,19 +540,42 @@ class JobStats:
         return self._outcomes[SUBMITTED]
 
     @property
+    def interrupted(self) -> int:
+        """Jobs in flight when the run stopped, which it cancelled."""
+        return self._outcomes[INTERRUPTED]
+
+    @property
     def terminal_count(self) -> int:
-        """Jobs that ended: every outcome except submitted, dropped and late."""
-        return sum(n for name, n in self._outcomes.items() if name not in NON_TERMINAL_OUTCOMES)
+        """Jobs that ended, other than interrupted ones: every outcome except submitted,
+        dropped, late and interrupted (the failure rate's denominator)."""
+        skipped = NON_TERMINAL_OUTCOMES | UNJUDGED_OUTCOMES
+        return sum(n for name, n in self._outcomes.items() if name not in skipped)
 
     @property
     def failure_count(self) -> int:
-        """Ended jobs that did not complete: other server statuses plus client errors/timeouts."""
+        """Ended jobs that did not complete: other server statuses plus client errors/timeouts
+        (interrupted jobs are not failures)."""
         return self.terminal_count - self._outcomes[JobStatus.COMPLETED]
 
     @property
     def failure_rate(self) -> float | None:
         terminal = self.terminal_count
         return None if terminal == 0 else self.failure_count / terminal
+
+    @property
+    def streams(self) -> int:
+        """Jobs followed on /stream until drained."""
+        return self._streams
+
+    @property
+    def chunks(self) -> int:
+        """Chunks those streams carried, in total."""
+        return self._chunks
+
+    def stream_summary(self) -> dict[str, int | float | None]:
+        """The "stream" object of the --job-stats-json file (the gaps are metrics.chunkGap)."""
+        per_stream = round(self._chunks / self._streams, 3) if self._streams else None
+        return {"streams": self._streams, "chunks": self._chunks, "chunksPerStream": per_stream}
 
     def health_samples(self) -> list[HealthSample]:
         slots = self._health_series.slots
@@ -543,6 +591,8 @@ class JobStats:
         self._outcomes.update(other._outcomes)
         self._outcome_series.merge(other._outcome_series)
         self._health_series.merge(other._health_series)
+        self._streams += other._streams
+        self._chunks += other._chunks
 
     def reset(self) -> None:
         self._histograms = {name: _Histogram() for name in METRICS}
@@ -551,6 +601,8 @@ class JobStats:
             series.clear()
         self._outcome_series.clear()
         self._health_series.clear()
+        self._streams = 0
+        self._chunks = 0
 
     def to_transport(self) -> dict[str, Any]:
         """A small JSON-able dict of everything recorded (see `from_transport`)."""
@@ -560,6 +612,7 @@ class JobStats:
                 name: hist.to_transport() for name, hist in self._histograms.items() if hist.count
             },
             "jobs": dict(self._outcomes),
+            "stream": {"streams": self._streams, "chunks": self._chunks},
             "series": {
                 "metrics": {
                     name: _series_to_transport(series, _window_to_transport)
@@ -594,6 +647,9 @@ class JobStats:
             if not outcome:
                 raise JobStatsFormatError("payload.jobs: empty outcome name")
             stats._outcomes[outcome] = _int(n, f"payload.jobs.{outcome:.40}")
+        stream = _mapping(obj.get("stream"), "payload.stream")
+        stats._streams = _int(stream.get("streams"), "payload.stream.streams")
+        stats._chunks = _int(stream.get("chunks"), "payload.stream.chunks")
         series = _mapping(obj.get("series"), "payload.series")
         for name, data in _mapping(series.get("metrics"), "payload.series.metrics").items():
             if name not in METRICS:
@@ -616,11 +672,13 @@ class JobStats:
     # ---- output
 
     def to_json(self, thresholds: Iterable[ThresholdResult] = ()) -> dict[str, Any]:
-        """The --job-stats-json document (a stable interface; see DESIGN.md)."""
+        """The --job-stats-json document (a stable interface; see DESIGN.md), plus a
+        "stream" object after the keys DESIGN.md names."""
         return {
             "metrics": {name: self.summary(name).to_json() for name in METRICS},
             "jobs": self.outcomes,
             "thresholds": [result.to_json() for result in thresholds],
+            "stream": self.stream_summary(),
         }
 
     def series_json(self, max_points: int | None = None) -> dict[str, Any]:
@@ -722,16 +780,30 @@ class JobStats:
         name_width = max(len("outcome"), *(len(name) for name in outcomes))
         count_width = max(len("jobs"), *(len(str(n)) for n in outcomes.values()))
         lines += ["", f"{'outcome'.ljust(name_width)}  {'jobs'.rjust(count_width)}"]
-        lines += [f"{name.ljust(name_width)}  {n:>{count_width}}" for name, n in outcomes.items()]
+        lines += [
+            f"{name.ljust(name_width)}  {n:>{count_width}}{_OUTCOME_NOTES.get(name, '')}"
+            for name, n in outcomes.items()
+        ]
         rate = self.failure_rate
         if rate is not None:
             ended = f"{self.failure_count} of {self.terminal_count} ended jobs"
+            if self.interrupted:
+                ended += "; interrupted jobs are not counted"
             lines.append(f"failure rate {rate:.2%} ({ended})")
+        if self._streams:
+            summary = self.stream_summary()
+            lines.append(
+                f"streams {self._streams}: {self._chunks} chunks, {summary['chunksPerStream']:g} "
+                "per stream (chunkGap: the time between chunk arrivals)"
+            )
         results = list(thresholds)
         if results:
             lines += ["", "thresholds"]
             lines += [f"{'PASS' if r.passed else 'FAIL'}  {r.rule}  ({r.message})" for r in results]
         return "\n".join(lines) + "\n"
+
+
+_OUTCOME_NOTES = {INTERRUPTED: "  (in flight at stop; cancelled by the run, not a failure)"}
 
 
 def _ordered_outcomes(counts: Mapping[str, int]) -> dict[str, int]:

@@ -6,8 +6,8 @@ to a CI run. Every piece of text, including status and worker-state names that c
 the endpoint, goes through html.escape.
 
 Stable element ids (tests and users rely on them):
-  job-stats-table, job-outcomes, thresholds-table, chart-<metric>-time, chart-<metric>-dist,
-  chart-jobs-time, chart-queue-time, chart-workers-time.
+  job-stats-table, job-outcomes, thresholds-table, stream-summary, chart-<metric>-time,
+  chart-<metric>-dist, chart-jobs-time, chart-queue-time, chart-workers-time.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from runpod_testkit.jobstats import METRICS, REPORTED_PERCENTILES, SUBMITTED, JobStats
+from runpod_testkit.jobstats import (
+    INTERRUPTED,
+    METRICS,
+    REPORTED_PERCENTILES,
+    SUBMITTED,
+    JobStats,
+)
 from runpod_testkit.operations import JobStatus
 from runpod_testkit.thresholds import ThresholdResult
 
@@ -28,10 +34,11 @@ __all__ = [
     "live_summary",
     "render_html_report",
     "render_live_fragment",
+    "render_live_page",
     "write_html_report",
 ]
 
-CHART_METRICS = METRICS  # delayTime, executionTime, e2e, ttfc: each over time and as a curve
+CHART_METRICS = METRICS  # delayTime, executionTime, e2e, ttfc, chunkGap: over time, as a curve
 # Windows per time chart: latency lines stay readable at ~200, per-window job rates need
 # coarser windows to be more than noise; /health is sampled, not summed, so it keeps more.
 METRIC_CHART_POINTS = 200
@@ -43,6 +50,7 @@ _METRIC_TITLES = {
     "executionTime": "executionTime (server-reported)",
     "e2e": "end to end (submit to terminal state, client)",
     "ttfc": "time to first stream chunk (client)",
+    "chunkGap": "gap between stream chunks (client)",
 }
 
 
@@ -86,6 +94,7 @@ def render_html_report(
         "</section>",
         '<section id="percentiles"><h2>Latency percentiles (ms)</h2>',
         _percentile_table(stats),
+        _stream_summary(stats),
         "</section>",
         '<section id="outcomes"><h2>Job outcomes</h2>',
         _outcomes_table(stats),
@@ -110,13 +119,34 @@ def render_live_fragment(stats: JobStats, thresholds: Sequence[ThresholdResult] 
     parts = [
         '<div class="rp-job-stats">',
         _percentile_table(stats),
+        _stream_summary(stats),
         _outcomes_table(stats),
         _thresholds_table(thresholds) if thresholds else "",
+        '<div class="grid">',
         _queue_chart(series["health"]["points"], origin),
         _workers_chart(series["health"]["points"], origin),
         "</div>",
+        "</div>",
     ]
     return "\n".join(part for part in parts if part)
+
+
+def render_live_page(
+    stats: JobStats,
+    thresholds: Sequence[ThresholdResult] = (),
+    *,
+    title: str = "Job statistics (live)",
+    refresh_s: int = 3,
+) -> str:
+    """`render_live_fragment` as a whole page that reloads itself every `refresh_s` seconds
+    (a page a Locust master serves while a run goes; it loads nothing else either)."""
+    when = datetime.now(timezone.utc).strftime("%H:%M:%S UTC")
+    body = (
+        f"<header><h1>{escape(title)}</h1>"
+        f'<p class="meta">As of {when}; reloads every {refresh_s} s</p></header>\n'
+        f"{render_live_fragment(stats, thresholds)}"
+    )
+    return _page(title, body, refresh_s=refresh_s)
 
 
 def live_summary(stats: JobStats) -> dict[str, Any]:
@@ -155,17 +185,32 @@ def _percentile_table(stats: JobStats) -> str:
     )
 
 
+_OUTCOME_TITLES = {
+    SUBMITTED: "jobs the endpoint accepted",
+    INTERRUPTED: "in flight when the run stopped, and cancelled by it: not a failure",
+}
+
+
+def _outcome_kind(name: str) -> str:
+    """Row class: completed green, failures red, submitted plain, interrupted grey."""
+    return {JobStatus.COMPLETED: "ok", SUBMITTED: "", INTERRUPTED: "muted"}.get(name, "bad")
+
+
 def _outcomes_table(stats: JobStats) -> str:
     outcomes = stats.outcomes or {SUBMITTED: 0}
     rows = []
     for name, n in outcomes.items():
-        kind = "ok" if name == JobStatus.COMPLETED else "" if name == SUBMITTED else "bad"
+        hint = _OUTCOME_TITLES.get(name)
+        title = f' title="{escape(hint)}"' if hint else ""
         rows.append(
-            f'<tr class="{kind}"><th scope="row">{escape(name)}</th><td class="num">{n}</td></tr>'
+            f'<tr class="{_outcome_kind(name)}"{title}><th scope="row">{escape(name)}</th>'
+            f'<td class="num">{n}</td></tr>'
         )
     rate = stats.failure_rate
+    note = " (interrupted jobs not counted)" if stats.interrupted else ""
     foot = (
-        f'<tfoot><tr><th scope="row">failure rate</th><td class="num">{rate:.2%}</td></tr></tfoot>'
+        f'<tfoot><tr><th scope="row">failure rate{note}</th>'
+        f'<td class="num">{rate:.2%}</td></tr></tfoot>'
         if rate is not None
         else ""
     )
@@ -173,6 +218,18 @@ def _outcomes_table(stats: JobStats) -> str:
         '<table id="job-outcomes" class="data narrow">'
         "<thead><tr><th>outcome</th><th>jobs</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody>{foot}</table>"
+    )
+
+
+def _stream_summary(stats: JobStats) -> str:
+    """One line on the streams (their gaps are the chunkGap row); nothing without streams."""
+    if not stats.streams:
+        return ""
+    per_stream = stats.stream_summary()["chunksPerStream"]
+    return (
+        f'<p id="stream-summary" class="muted">Streams followed to the end: {stats.streams}, '
+        f"carrying {stats.chunks} chunks ({per_stream:g} per stream); chunkGap is the time "
+        "between chunk arrivals as the client saw them.</p>"
     )
 
 
@@ -352,7 +409,12 @@ def _queue_chart(points: Sequence[Mapping[str, Any]], origin: float) -> str:
         for i, key in enumerate(("inQueue", "inProgress"))
     ]
     return _chart(
-        "chart-queue-time", "Queue depth (/health)", lines, x_format=_clock, y_format=_count
+        "chart-queue-time",
+        "Queue depth (/health)",
+        lines,
+        x_format=_clock,
+        y_format=_count,
+        whole=True,
     )
 
 
@@ -367,7 +429,12 @@ def _workers_chart(points: Sequence[Mapping[str, Any]], origin: float) -> str:
         for i, state in enumerate(states)
     ]
     return _chart(
-        "chart-workers-time", "Workers by state (/health)", lines, x_format=_clock, y_format=_count
+        "chart-workers-time",
+        "Workers by state (/health)",
+        lines,
+        x_format=_clock,
+        y_format=_count,
+        whole=True,
     )
 
 
@@ -379,13 +446,19 @@ _W, _H = 640, 240
 _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 12, 30
 
 
-def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round-numbered ticks covering [low, high]."""
+def _nice_ticks(low: float, high: float, count: int = 5, *, whole: bool = False) -> list[float]:
+    """Round-numbered ticks covering [low, high]; `whole`: whole-number steps only (counts)."""
     if high <= low:
         high = low + 1
     raw = (high - low) / count
+    if whole:
+        raw = max(raw, 1.0)
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    step = next(
+        m * magnitude
+        for m in (1, 2, 2.5, 5, 10)
+        if m * magnitude >= raw and not (whole and (m * magnitude) % 1)
+    )
     start = math.floor(low / step) * step
     ticks = []
     value = start
@@ -416,8 +489,10 @@ def _chart(
     x_ticks: Sequence[float] | None = None,
     gap: float | None = None,
     step: bool = False,
+    whole: bool = False,
 ) -> str:
-    """A line chart as a <figure> holding an inline <svg id=chart_id>."""
+    """A line chart as a <figure> holding an inline <svg id=chart_id>; `whole`: the y axis
+    counts things (ticks at whole numbers)."""
     caption = f"<figcaption>{escape(title)}</figcaption>"
     drawn = [line for line in lines if line.points]
     if not drawn:
@@ -431,7 +506,7 @@ def _chart(
     ys = [y for line in drawn for _, y in line.points]
     x_low, x_high = min(0.0, *xs), max(xs)
     x_grid = list(x_ticks) if x_ticks is not None else _time_ticks(x_low, x_high)
-    y_grid = _nice_ticks(0.0, max(ys))
+    y_grid = _nice_ticks(0.0, max(ys), whole=whole)
     x_low, x_high = min(x_low, *x_grid), max(x_high, *x_grid)
     y_high = y_grid[-1]
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
@@ -535,9 +610,10 @@ table.data th, table.data td { padding:6px 12px; border-bottom:1px solid var(--l
 table.data thead th { font-size:12px; color:var(--muted); text-transform:uppercase; }
 td.num { text-align:right; font-variant-numeric:tabular-nums; }
 td.none { color:var(--muted); }
-tr.bad th { color:var(--bad); } tr.ok th { color:var(--ok); }
+tr.bad th { color:var(--bad); } tr.ok th { color:var(--ok); } tr.muted th { color:var(--muted); }
 .badge { font-weight:700; font-size:12px; padding:2px 8px; border-radius:999px; color:#fff; }
 .badge.pass { background:var(--ok); } .badge.fail { background:var(--bad); }
+.rp-job-stats > * + * { margin-top:16px; }
 .grid { display:grid; grid-template-columns:repeat(auto-fill, minmax(460px, 1fr)); gap:16px; }
 figure.chart { margin:0; background:var(--panel); border:1px solid var(--line);
   border-radius:8px; padding:10px 12px; }
@@ -551,12 +627,13 @@ svg text { fill:var(--muted); font-size:11px; }
 """
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, body: str, *, refresh_s: int | None = None) -> str:
+    refresh = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">{refresh}'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>\n"
         f"<body>\n{body}\n</body></html>\n"
     )

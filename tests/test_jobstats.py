@@ -14,6 +14,7 @@ import pytest
 
 from runpod_testkit.jobstats import (
     HIGHEST_TRACKABLE_MS,
+    INTERRUPTED,
     METRICS,
     REPORTED_PERCENTILES,
     JobStats,
@@ -188,6 +189,42 @@ def test_failure_rate_is_none_without_ended_jobs() -> None:
     assert stats.failure_count == 0
 
 
+def test_interrupted_jobs_end_but_are_not_failures() -> None:
+    stats = JobStats(clock=lambda: T0)
+    stats.record_submitted(6)
+    stats.record_terminal("COMPLETED")
+    stats.record_terminal("FAILED")
+    stats.record_outcome(INTERRUPTED, 4)
+    assert stats.outcomes == {"submitted": 6, "COMPLETED": 1, "FAILED": 1, "interrupted": 4}
+    assert stats.interrupted == 4
+    assert stats.terminal_count == 2
+    assert stats.failure_count == 1
+    assert stats.failure_rate == 0.5  # not 5 of 6
+    only_interrupted = JobStats(clock=lambda: T0)
+    only_interrupted.record_outcome(INTERRUPTED, 2)
+    assert only_interrupted.failure_rate is None
+    assert only_interrupted.to_json()["jobs"] == {"interrupted": 2}
+
+
+def test_streams_count_chunks_and_record_gaps_as_chunk_gap() -> None:
+    stats = JobStats()
+    stats.record_stream(3, [100.4, 0.0], at=T0)
+    stats.record_stream(5, [250, 90, 0, 1200], at=T0 + 1)
+    stats.record_stream(0, at=T0 + 2)  # a stream that carried nothing
+    assert (stats.streams, stats.chunks) == (3, 8)
+    assert stats.stream_summary() == {"streams": 3, "chunks": 8, "chunksPerStream": 2.667}
+    gaps = [100, 0, 250, 90, 0, 1200]
+    summary = stats.summary("chunkGap")
+    assert (summary.count, summary.min, summary.max) == (6, 0, 1200)
+    for label, percent in REPORTED_PERCENTILES:
+        assert summary.percentiles[label] == nearest_rank(gaps, percent)
+    assert stats.series_json()["metrics"]["chunkGap"]["points"][0]["count"] == 2
+    with pytest.raises(ValueError, match="chunk count"):
+        stats.record_stream(-1)
+    empty = JobStats().stream_summary()
+    assert empty == {"streams": 0, "chunks": 0, "chunksPerStream": None}
+
+
 def test_bad_outcomes_are_rejected() -> None:
     stats = JobStats()
     with pytest.raises(ValueError, match="non-empty"):
@@ -204,8 +241,9 @@ def test_to_json_has_exactly_the_documented_shape() -> None:
     stats.record_submitted(2, at=T0)
     stats.record_terminal("COMPLETED", at=T0)
     document = stats.to_json()
-    assert list(document) == ["metrics", "jobs", "thresholds"]
-    assert list(document["metrics"]) == ["delayTime", "executionTime", "e2e", "ttfc"]
+    # DESIGN.md's keys in their order; "stream" and "chunkGap" are additions after them.
+    assert list(document) == ["metrics", "jobs", "thresholds", "stream"]
+    assert list(document["metrics"]) == ["delayTime", "executionTime", "e2e", "ttfc", "chunkGap"]
     for summary in document["metrics"].values():
         assert list(summary) == SUMMARY_KEYS
     assert document["metrics"]["delayTime"] == {
@@ -222,13 +260,14 @@ def test_to_json_has_exactly_the_documented_shape() -> None:
     assert document["metrics"]["ttfc"]["count"] == 0
     assert document["jobs"] == {"submitted": 2, "COMPLETED": 1}
     assert document["thresholds"] == []
+    assert document["stream"] == {"streams": 0, "chunks": 0, "chunksPerStream": None}
     assert json.loads(json.dumps(document)) == document
 
 
 def test_to_report_json_adds_only_series() -> None:
     stats = fed([1])
     full = stats.to_report_json()
-    assert set(full) == {"metrics", "jobs", "thresholds", "series"}
+    assert set(full) == {"metrics", "jobs", "thresholds", "stream", "series"}
     assert {k: v for k, v in full.items() if k != "series"} == stats.to_json()
 
 
@@ -292,6 +331,21 @@ def test_text_table() -> None:
         "COMPLETED     1",
         "FAILED        1",
         "failure rate 50.00% (1 of 2 ended jobs)",
+    ]
+    assert [line.split()[0] for line in lines[1:6]] == list(METRICS)
+
+
+def test_text_table_explains_interrupted_jobs_and_streams() -> None:
+    stats = JobStats()
+    stats.record_submitted(3, at=T0)
+    stats.record_terminal("COMPLETED", at=T0)
+    stats.record_outcome(INTERRUPTED, 2, at=T0)
+    stats.record_stream(4, [10, 0, 12], at=T0)
+    lines = stats.format_table().splitlines()
+    assert lines[-3:] == [
+        "interrupted     2  (in flight at stop; cancelled by the run, not a failure)",
+        "failure rate 0.00% (0 of 1 ended jobs; interrupted jobs are not counted)",
+        "streams 1: 4 chunks, 4 per stream (chunkGap: the time between chunk arrivals)",
     ]
 
 
@@ -366,6 +420,8 @@ def test_transport_round_trip_of_everything() -> None:
         stats.record(metric, i * 1000, at=T0 + i)
     stats.record(METRICS[0], 0, at=T0)
     stats.record_outcome("COMPLETED", 3, at=T0)
+    stats.record_outcome(INTERRUPTED, 2, at=T0)
+    stats.record_stream(7, [5, 6], at=T0)
     stats.record_health(HEALTH, at=T0 + 0.5)
     payload = json.loads(json.dumps(stats.to_transport()))
     again = JobStats.from_transport(payload)
@@ -373,6 +429,11 @@ def test_transport_round_trip_of_everything() -> None:
     assert again.series_json() == stats.series_json()
     assert again.health_samples() == stats.health_samples()
     assert again.summary(METRICS[0]).min == 0
+    assert (again.streams, again.chunks, again.interrupted) == (1, 7, 2)
+    merged = JobStats()
+    merged.merge(again)
+    merged.merge(again)
+    assert (merged.streams, merged.chunks, merged.interrupted) == (2, 14, 4)
 
 
 def test_empty_transport_round_trip() -> None:
@@ -438,6 +499,8 @@ def corrupt(path: list[Any], value: Any) -> dict[str, Any]:
         (corrupt(["series", "health", "buckets"], [[1, [1.5, 1, 1, []]]]), "expected an object"),
         (corrupt(["series", "health", "buckets"], [[1, ["x", 1, 1, {}]]]), "expected a number"),
         (corrupt(["series", "jobs"], None), "payload.series.jobs"),
+        (corrupt(["stream"], None), "payload.stream: expected an object"),
+        (corrupt(["stream", "chunks"], -2), "payload.stream.chunks"),
     ],
 )
 def test_malformed_transport_is_rejected_and_nothing_is_merged(payload: Any, message: str) -> None:
@@ -573,6 +636,7 @@ def test_reset_clears_everything() -> None:
     stats = fed([1, 2, 3], max_buckets=2)
     stats.record_health(HEALTH, at=T0)
     stats.record_submitted(at=T0)
+    stats.record_stream(2, [3], at=T0)
     stats.reset()
     assert stats.to_json() == JobStats().to_json()
     assert stats.series_json() == JobStats().series_json()

@@ -6,8 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from runpod_testkit.jobstats import JobStats
-from runpod_testkit.loadtest.extrastats import ExtraStats
+from runpod_testkit.jobstats import INTERRUPTED, JobStats
 from runpod_testkit.loadtest.summary import (
     EXIT_THRESHOLD_FAILED,
     exit_status,
@@ -20,7 +19,7 @@ from runpod_testkit.thresholds import evaluate
 T0 = 1_700_000_000.0
 
 
-def sample() -> tuple[JobStats, ExtraStats]:
+def sample() -> JobStats:
     stats = JobStats()
     for i in range(10):
         stats.record_submitted(at=T0 + i)
@@ -29,21 +28,21 @@ def sample() -> tuple[JobStats, ExtraStats]:
             at=T0 + i,
         )  # fmt: skip
     stats.record_submitted(at=T0)
-    extra = ExtraStats()
-    extra.record_interrupted()
-    extra.record_stream(4, [100, 0, 120])
-    return stats, extra
+    stats.record_outcome(INTERRUPTED, at=T0)
+    stats.record_stream(4, [100, 0, 120], at=T0)
+    return stats
 
 
-def test_table_has_metrics_outcomes_extras_and_verdicts() -> None:
-    stats, extra = sample()
+def test_table_has_metrics_outcomes_streams_and_verdicts() -> None:
+    stats = sample()
     results = evaluate(["delayTime:p95<2000", "delayTime:max<100"], stats)
-    table = final_table(stats, extra, results)
+    table = final_table(stats, results)
     lines = table.splitlines()
     assert lines[0] == "Job statistics (runpod-testkit)"
     assert lines[1].split()[:3] == ["metric", "(ms)", "count"]
     assert any(line.split()[:2] == ["COMPLETED", "10"] for line in lines)
-    assert "interrupted 1 (in flight at stop; cancelled)" in lines
+    assert any(line.split()[:2] == ["interrupted", "1"] for line in lines)
+    assert any(line.startswith("streams 1: 4 chunks") for line in lines)
     assert lines[-3:] == [
         "thresholds",
         "PASS  delayTime:p95<2000  (observed 900 ms, limit < 2000 ms)",
@@ -52,34 +51,35 @@ def test_table_has_metrics_outcomes_extras_and_verdicts() -> None:
 
 
 def test_exit_status() -> None:
-    stats, _ = sample()
+    stats = sample()
     assert exit_status(evaluate(["delayTime:p95<2000"], stats)) is None
     assert exit_status([]) is None
     assert exit_status(evaluate(["delayTime:max<1"], stats)) == EXIT_THRESHOLD_FAILED == 3
 
 
 def test_json_document_keeps_the_design_shape_and_adds_interrupted_and_stream() -> None:
-    stats, extra = sample()
+    stats = sample()
     results = evaluate(["e2e:p50<=1100"], stats)
-    document = job_stats_document(stats, extra, results)
+    document = job_stats_document(stats, results)
     assert list(document) == ["metrics", "jobs", "thresholds", "stream"]
     assert document["metrics"] == stats.to_json()["metrics"]
+    assert document["metrics"]["chunkGap"]["count"] == 3
     assert document["jobs"] == {"submitted": 11, "COMPLETED": 10, "interrupted": 1}
     assert document["thresholds"] == [{"rule": "e2e:p50<=1100", "value": 1000, "passed": True}]
-    assert document["stream"]["chunks"] == 4
+    assert document["stream"] == {"streams": 1, "chunks": 4, "chunksPerStream": 4.0}
 
 
 def test_write_outputs(tmp_path: Path) -> None:
-    stats, extra = sample()
+    stats = sample()
     results = evaluate(["delayTime:p95<2000"], stats)
     paths = {
         "json_path": str(tmp_path / "out" / "stats.json"),
         "csv_path": str(tmp_path / "stats.csv"),
         "html_path": str(tmp_path / "report.html"),
     }
-    assert write_outputs(stats, extra, results, **paths) == []
+    assert write_outputs(stats, results, **paths) == []
     document = json.loads(Path(paths["json_path"]).read_text(encoding="utf-8"))
-    assert document == job_stats_document(stats, extra, results)
+    assert document == job_stats_document(stats, results)
     with Path(paths["csv_path"]).open(encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
     assert rows == stats.csv_rows()
@@ -87,11 +87,11 @@ def test_write_outputs(tmp_path: Path) -> None:
 
 
 def test_unwritable_output_is_reported_not_raised(tmp_path: Path) -> None:
-    stats, extra = sample()
+    stats = sample()
     blocker = tmp_path / "file"
     blocker.write_text("", encoding="utf-8")
     problems = write_outputs(
-        stats, extra, [], json_path=str(blocker / "stats.json"), csv_path=None, html_path=None
+        stats, [], json_path=str(blocker / "stats.json"), csv_path=None, html_path=None
     )
     assert len(problems) == 1
     assert problems[0].startswith("--job-stats-json: cannot write ")

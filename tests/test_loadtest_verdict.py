@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from runpod_testkit.loadtest.verdict import judge
+from runpod_testkit.loadtest.verdict import MEMO_MAX_BYTES, LastVerdicts, judge
 from runpod_testkit.operations import OPERATIONS
 from runpod_testkit.schemas import ContractValidator
 
@@ -95,3 +95,43 @@ def test_drift_is_reported_not_failed(validator: ContractValidator) -> None:
     assert verdict.failure is None
     assert len(verdict.drift) == 1
     assert verdict.drift[0].startswith("status: /priority: undocumented property")
+
+
+class CountingValidator(ContractValidator):
+    """Counts the checks actually run."""
+
+    checks = 0
+
+    def check_response(self, operation_name: str, status_code: int, body: Any) -> Any:
+        self.checks += 1
+        return super().check_response(operation_name, status_code, body)
+
+
+def test_a_repeated_answer_reuses_its_verdict_and_a_new_one_is_judged() -> None:
+    validator = CountingValidator()
+    last = LastVerdicts(validator)
+    status = OPERATIONS["status"]
+    waiting = orjson.dumps({"id": JOB_ID, "status": "IN_QUEUE"})
+    bad = orjson.dumps({"delayTime": -1, "id": JOB_ID, "status": "IN_PROGRESS"})
+    first = last(status, 200, waiting)
+    assert last(status, 200, bytes(bytearray(waiting))) is first  # equal bytes, not identity
+    assert validator.checks == 1
+    broken = last(status, 200, bad)
+    assert broken.failure == judge(validator, status, 200, bad).failure
+    assert broken.failure is not None
+    assert last(status, 200, bad) is broken  # a repeated violation is still a failure
+    assert last(status, 200, waiting) == first  # judged again: only the last answer is kept
+    run = last(OPERATIONS["run"], 200, waiting)  # another operation: its own verdict
+    assert run is not first
+    assert validator.checks == 5  # waiting, bad, bad (direct judge), waiting, run
+
+
+def test_errors_and_large_answers_are_judged_every_time() -> None:
+    validator = CountingValidator()
+    last = LastVerdicts(validator)
+    status = OPERATIONS["status"]
+    big = orjson.dumps({"id": JOB_ID, "status": "COMPLETED", "output": "x" * MEMO_MAX_BYTES})
+    assert last(status, 200, big) == last(status, 200, big)
+    assert validator.checks == 2
+    lost = last(status, 0, None, ConnectionResetError())
+    assert lost.failure == "status: connection failed (ConnectionResetError)"

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from runpod_testkit.jobstats import METRICS, JobStats
+from runpod_testkit.jobstats import INTERRUPTED, METRICS, JobStats
 from runpod_testkit.report import (
     live_summary,
     render_html_report,
     render_live_fragment,
+    render_live_page,
     write_html_report,
 )
 from runpod_testkit.thresholds import evaluate
@@ -100,6 +101,7 @@ def loaded_stats() -> JobStats:
                 ttfc_ms=100 + second if k else None,
                 at=at + 0.5,
             )
+        stats.record_stream(4, [40 + second % 25, 0, 35], at=at + 0.5)
         stats.record_health(
             {
                 "jobs": {"inQueue": max(0, 60 - second), "inProgress": workers},
@@ -107,6 +109,7 @@ def loaded_stats() -> JobStats:
             },
             at=at + 0.25,
         )
+    stats.record_outcome(INTERRUPTED, 3, at=T0 + 119.5)
     return stats
 
 
@@ -245,3 +248,39 @@ def test_live_fragment_and_summary() -> None:
     assert summary["health"] == stats.health_samples()[-1].to_json()
     assert summary["failureRate"] == pytest.approx(stats.failure_rate)
     assert live_summary(JobStats())["health"] is None
+
+
+def test_interrupted_jobs_are_shown_apart_from_failures() -> None:
+    stats = loaded_stats()
+    html = render_html_report(stats, generated_at=GENERATED)
+    row = re.search(r'<tr class="([^"]*)" title="([^"]*)"><th scope="row">interrupted</th>', html)
+    assert row is not None
+    assert row.group(1) == "muted"  # grey, not red: the run cancelled them
+    assert "not a failure" in row.group(2)
+    assert "failure rate (interrupted jobs not counted)" in html
+    assert f"{stats.failure_rate:.2%}" in html
+
+
+def test_streams_are_summarised_under_the_percentile_table() -> None:
+    stats = loaded_stats()
+    html = render_html_report(stats, generated_at=GENERATED)
+    line = re.search(r'<p id="stream-summary"[^>]*>(.*?)</p>', html)
+    assert line is not None
+    assert "Streams followed to the end: 120, carrying 480 chunks (4 per stream)" in line.group(1)
+    table = re.search(r'<table id="job-stats-table".*?</table>', html, re.S)
+    assert table is not None
+    assert '<th scope="row">chunkGap</th><td class="num">360</td>' in table.group()
+    assert "stream-summary" not in render_html_report(JobStats())
+
+
+def test_live_page_reloads_itself_and_loads_nothing() -> None:
+    stats = loaded_stats()
+    page = render_live_page(stats, evaluate(["e2e:p95<1"], stats), refresh_s=5)
+    parsed = outline(page)
+    assert '<meta http-equiv="refresh" content="5">' in page
+    assert {"job-stats-table", "job-outcomes", "thresholds-table", "chart-queue-time"} <= set(
+        parsed.ids
+    )
+    assert parsed.urls == []
+    assert "script" not in parsed.tags
+    assert "refresh" not in render_html_report(stats)  # the saved report stays still

@@ -5,7 +5,7 @@ The Locust-bound names (users, `install`, `current_run`) load lazily, because im
 monkey-patches the process with gevent; the option and statistics modules do not import it.
 
     from runpod_testkit.loadtest import RunPollUser, install   # in a locustfile
-    run = current_run()            # in a web UI extension on the master: run.stats, run.extra
+    run = current_run()            # on the master: run.stats, run.threshold_results()
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from runpod_testkit.loadtest.extrastats import ExtraStats
+from runpod_testkit.jobstats import INTERRUPTED
 from runpod_testkit.loadtest.settings import Settings, SettingsError
-from runpod_testkit.loadtest.summary import EXIT_BAD_SETUP, EXIT_THRESHOLD_FAILED, INTERRUPTED
+from runpod_testkit.loadtest.summary import EXIT_BAD_SETUP, EXIT_THRESHOLD_FAILED
 
 if TYPE_CHECKING:
     from runpod_testkit.loadtest.run import LoadRun, current_run, install
@@ -32,7 +32,6 @@ __all__ = [
     "EXIT_THRESHOLD_FAILED",
     "INTERRUPTED",
     "CancelUser",
-    "ExtraStats",
     "JobUser",
     "LoadRun",
     "RunPollUser",

@@ -3,6 +3,8 @@
 Every response is judged (`verdict.judge`): Locust records the request as a success or as a
 failure named by the rule it broke. Request names are the operation names of the operations
 table ("run", "status", ...), never a path with a job id in it.
+A caller (one per user) judges through a `LastVerdicts`: a poll that gets the same bytes as the
+poll before it (a job waiting or running) reuses that verdict instead of validating again.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from locust.contrib.fasthttp import FastHttpSession
 
-from runpod_testkit.loadtest.verdict import Verdict, judge
+from runpod_testkit.loadtest.verdict import LastVerdicts, Verdict
 from runpod_testkit.operations import Operation
 from runpod_testkit.schemas import ContractValidator
 
@@ -48,6 +50,7 @@ class EndpointCaller:
         self.session = session
         self.validator = validator
         self.drift = drift
+        self.judge = LastVerdicts(validator)
 
     def call(
         self,
@@ -72,7 +75,7 @@ class EndpointCaller:
             except Exception:  # a body cut short: geventhttpclient raises assorted types
                 content = None
             error = getattr(response, "error", None)
-            verdict = judge(self.validator, op, response.status_code, content, error)
+            verdict = self.judge(op, response.status_code, content, error)
             failure = verdict.failure
             if failure is None and check is not None and verdict.usable:
                 failure = check(verdict.body)

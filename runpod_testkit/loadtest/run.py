@@ -14,7 +14,8 @@ processes, stopping without leftovers, and the end-of-run table, files and exit 
   get the host from the master's spawn message, as Locust sends it.
 
 Web UI extensions read the live, merged statistics on the master through `current_run()`:
-`run.stats` (JobStats), `run.extra` (ExtraStats) and `run.threshold_results()`.
+`run.stats` (JobStats) and `run.threshold_results()`; the "Job stats" tab of the web UI
+(loadtest/webui.py) is one such extension, installed here on the process that serves the UI.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from locust.runners import (
     Runner,
     WorkerRunner,
 )
+from locust.web import WebUI
 
 from runpod_testkit.config import (
     ENV_API_KEY,
@@ -58,7 +60,6 @@ from runpod_testkit.emulator.server import EmulatorProcess
 from runpod_testkit.jobstats import JobStats, JobStatsFormatError
 from runpod_testkit.loadtest.arrivals import Arrivals
 from runpod_testkit.loadtest.caller import DriftLog, EndpointCaller
-from runpod_testkit.loadtest.extrastats import ExtraStats, ExtraStatsFormatError
 from runpod_testkit.loadtest.health import HealthSampler
 from runpod_testkit.loadtest.settings import Settings, SettingsError, add_options
 from runpod_testkit.loadtest.summary import (
@@ -68,6 +69,7 @@ from runpod_testkit.loadtest.summary import (
     write_outputs,
 )
 from runpod_testkit.loadtest.tracker import JobTracker
+from runpod_testkit.loadtest.webui import install_web_ui
 from runpod_testkit.schemas import ContractValidator
 from runpod_testkit.thresholds import ThresholdResult, evaluate
 
@@ -120,10 +122,9 @@ class LoadRun:
         self.settings = settings
         self.role: Role = role
         self.stats = JobStats()
-        self.extra = ExtraStats()
         self.validator = ContractValidator()
         self.drift = DriftLog()
-        self.tracker = JobTracker(self.stats, self.extra)
+        self.tracker = JobTracker(self.stats)
         self.arrivals: Arrivals | None = None
         self.health: HealthSampler | None = None
         self.emulator: EmulatorProcess | None = None
@@ -175,21 +176,19 @@ class LoadRun:
     # ---- statistics across processes
 
     def transport(self) -> dict[str, Any]:
-        return {"jobs": self.stats.pop_transport(), "extra": self.extra.pop_transport()}
+        return {"jobs": self.stats.pop_transport()}
 
     def merge(self, payload: object) -> None:
         if not isinstance(payload, dict):
             return
         try:
             jobs = JobStats.from_transport(payload.get("jobs"))
-            extra = ExtraStats.from_transport(payload.get("extra"))
-        except (JobStatsFormatError, ExtraStatsFormatError) as exc:
+        except JobStatsFormatError as exc:
             self._bad_reports += 1
             if self._bad_reports == 1:
                 logger.error("ignoring a malformed job-statistics report from a worker: %s", exc)
             return
         self.stats.merge(jobs)
-        self.extra.merge(extra)
 
     def send_final(self) -> None:
         runner = self.runner
@@ -232,7 +231,6 @@ class LoadRun:
         """Fresh statistics; the open model on load-generating processes; the /health sampler
         on the master (or the single process)."""
         self.stats.reset()
-        self.extra.reset()
         self._finals.clear()
         settings = self.settings
         if self.role != "master":
@@ -274,7 +272,6 @@ class LoadRun:
         settings = self.settings
         problems = write_outputs(
             self.stats,
-            self.extra,
             results,
             json_path=settings.job_stats_json,
             csv_path=settings.job_stats_csv,
@@ -321,7 +318,12 @@ def _fail_setup(message: str) -> None:
     sys.exit(EXIT_BAD_SETUP)
 
 
-def _on_init(environment: Environment, runner: Runner | None = None, **_kwargs: Any) -> None:
+def _on_init(
+    environment: Environment,
+    runner: Runner | None = None,
+    web_ui: WebUI | None = None,
+    **_kwargs: Any,
+) -> None:
     runner = runner if runner is not None else environment.runner
     role: Role = (
         "worker"
@@ -351,6 +353,9 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_kwargs: 
     if role == "master":
         assert runner is not None
         runner.register_message(MSG_FINAL, _on_final_message)
+    if web_ui is not None:
+        options = environment.parsed_options
+        install_web_ui(web_ui, run, getattr(options, "web_base_path", None))
     _apply_default_users(environment)
     if environment.host:
         _check_host(environment, settings)
@@ -434,7 +439,12 @@ def _send_total_users(run: LoadRun, total: int) -> None:
 
 def _on_spawning_complete(user_count: int, **_kwargs: Any) -> None:
     run = _Process.run
-    if run is not None and run.role == "master":
+    if run is None:
+        return
+    if run.environment.reset_stats:
+        # --reset-stats: Locust resets its request statistics here, on every process; so do we.
+        run.stats.reset()
+    if run.role == "master":
         _send_total_users(run, user_count)
 
 
@@ -489,10 +499,10 @@ def _on_users_message(environment: Environment, msg: Message, **_kwargs: Any) ->
 
 
 def _on_reset_stats(**_kwargs: Any) -> None:
+    """The web UI's "Reset stats" (fired on the master, which holds the merged statistics)."""
     run = _Process.run
     if run is not None:
         run.stats.reset()
-        run.extra.reset()
 
 
 def _on_worker_quitting(environment: Environment, **_kwargs: Any) -> None:
@@ -519,5 +529,5 @@ def _on_quit(**_kwargs: Any) -> None:
     options = run.environment.parsed_options
     # --json prints Locust's statistics as JSON on stdout: keep stdout parseable then.
     stream = sys.stderr if options is not None and getattr(options, "json", False) else sys.stdout
-    stream.write("\n" + final_table(run.stats, run.extra, run.final_results))
+    stream.write("\n" + final_table(run.stats, run.final_results))
     stream.flush()

@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from runpod_testkit.jobstats import JobStats
-from runpod_testkit.loadtest.extrastats import ExtraStats
 from runpod_testkit.report import write_html_report
 from runpod_testkit.thresholds import ThresholdResult, all_passed
 
 __all__ = [
     "EXIT_BAD_SETUP",
     "EXIT_THRESHOLD_FAILED",
-    "INTERRUPTED",
     "exit_status",
     "final_table",
     "job_stats_document",
@@ -26,38 +24,23 @@ EXIT_THRESHOLD_FAILED = 3
 """A --threshold rule failed (Locust's own request failures exit with 1)."""
 EXIT_BAD_SETUP = 2
 """A bad option value, or the embedded emulator would not start."""
-INTERRUPTED = "interrupted"
-"""Key in the JSON "jobs" object: jobs in flight at stop that the run cancelled."""
 
 
-def final_table(stats: JobStats, extra: ExtraStats, results: Sequence[ThresholdResult] = ()) -> str:
-    """The job-statistics block printed at the end of a run: JobStats' table, the stream and
-    interrupted lines, then one PASS/FAIL line per threshold."""
-    lines = ["Job statistics (runpod-testkit)", stats.format_table().rstrip("\n")]
-    extra_lines = extra.format_lines()
-    if extra_lines:
-        lines += ["", *extra_lines]
-    if results:
-        lines += ["", "thresholds"]
-        lines += [f"{'PASS' if r.passed else 'FAIL'}  {r.rule}  ({r.message})" for r in results]
+def final_table(stats: JobStats, results: Sequence[ThresholdResult] = ()) -> str:
+    """The job-statistics block printed at the end of a run: JobStats' table (metrics,
+    outcomes, failure rate, streams), then one PASS/FAIL line per threshold."""
+    lines = ["Job statistics (runpod-testkit)", stats.format_table(results).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
-def job_stats_document(
-    stats: JobStats, extra: ExtraStats, results: Sequence[ThresholdResult] = ()
-) -> dict[str, Any]:
-    """The --job-stats-json document: JobStats' shape (DESIGN.md) plus the interrupted count
-    in "jobs" (when any) and a "stream" object."""
-    document = stats.to_json(results)
-    if extra.interrupted:
-        document["jobs"][INTERRUPTED] = extra.interrupted
-    document["stream"] = extra.stream_summary()
-    return document
+def job_stats_document(stats: JobStats, results: Sequence[ThresholdResult] = ()) -> dict[str, Any]:
+    """The --job-stats-json document: JobStats' shape (DESIGN.md; "interrupted" among the
+    "jobs" when any, and a "stream" object)."""
+    return stats.to_json(results)
 
 
 def write_outputs(
     stats: JobStats,
-    extra: ExtraStats,
     results: Sequence[ThresholdResult],
     *,
     json_path: str | None,
@@ -71,7 +54,7 @@ def write_outputs(
             "--job-stats-json",
             json_path,
             lambda path: Path(path).write_text(
-                json.dumps(job_stats_document(stats, extra, results), indent=2) + "\n",
+                json.dumps(job_stats_document(stats, results), indent=2) + "\n",
                 encoding="utf-8",
             ),
         ),

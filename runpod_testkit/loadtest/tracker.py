@@ -6,8 +6,8 @@ cancelled rather than lost. A user's `on_stop` abandons its current job (cancell
 as soon as its id is known); `stop()` (at test_stop) waits, bounded, for pending submissions and
 cancellations, and cancels whatever is left.
 
-A job cancelled this way counts as "interrupted" (ExtraStats), not as a failure; a job that
-turns out to have ended before the cancel counts under its own status.
+A job cancelled this way counts as "interrupted" (JobStats keeps it out of the failure rate); a
+job that turns out to have ended before the cancel counts under its own status.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from typing import Any
 from gevent.lock import BoundedSemaphore
 from gevent.pool import Group
 
-from runpod_testkit.jobstats import CLIENT_ERROR, JobStats
+from runpod_testkit.jobstats import CLIENT_ERROR, INTERRUPTED, JobStats
 from runpod_testkit.loadtest.caller import EndpointCaller
-from runpod_testkit.loadtest.extrastats import ExtraStats
 from runpod_testkit.loadtest.verdict import Verdict
 from runpod_testkit.operations import OPERATIONS, JobStatus, Operation
 
@@ -60,9 +59,8 @@ class TrackedJob:
 
 
 class JobTracker:
-    def __init__(self, stats: JobStats, extra: ExtraStats) -> None:
+    def __init__(self, stats: JobStats) -> None:
         self.stats = stats
-        self.extra = extra
         self.in_flight: dict[str, TrackedJob] = {}
         self._submits = Group()
         self._cancels = Group()
@@ -173,7 +171,7 @@ class JobTracker:
             ended = final.body if final.field("status") in JobStatus.TERMINAL else {}
             self._record_end(job, ended or {"status": status}, None)
         else:
-            self.extra.record_interrupted()
+            self.stats.record_outcome(INTERRUPTED)
 
     # ---- stopping
 

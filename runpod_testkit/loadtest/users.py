@@ -240,7 +240,7 @@ class StreamUser(JobUser):
                 return
             if count == 0 and now - sent_at < poll_s:
                 gevent.sleep(poll_s - (now - sent_at))  # this endpoint does not hold /stream
-        self.load.extra.record_stream(chunks, gaps)
+        self.load.stats.record_stream(chunks, gaps)
         self.end(job, self._timings(job, final_status), ended_at, ttfc_ms)
 
     def _timings(self, job: TrackedJob, status: object) -> Mapping[str, Any]:

@@ -4,6 +4,11 @@ A failure's text is Locust's error key, so it names the operation and the rule t
 a job id or an offending value: "status: /delayTime: expected an integer", "run: HTTP 429".
 That keeps Locust's failure table to one row per broken rule however many jobs broke it.
 Drift (undocumented but allowed) is not a failure; it is returned for logging.
+
+Polling repeats itself: a job waiting in the queue or running answers /status with the same
+bytes poll after poll. `LastVerdicts` keeps the verdict of the last answer to each operation and
+status code and reuses it when the next answer is byte for byte the same: a verdict is a pure
+function of those bytes, and validation is the costliest step of a call.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import orjson
 from runpod_testkit.operations import Operation
 from runpod_testkit.schemas import ContractValidator, Finding
 
-__all__ = ["Verdict", "failure_name", "judge"]
+__all__ = ["MEMO_MAX_BYTES", "LastVerdicts", "Verdict", "failure_name", "judge"]
 
 _ARRAY_INDEX = re.compile(r"/\d+(?=/|:|$)")
+MEMO_MAX_BYTES = 4096
+"""Larger answers are judged afresh every time (and not kept)."""
 
 
 @dataclass(frozen=True)
@@ -80,3 +87,29 @@ def judge(
     if result.violations:
         return Verdict(status_code, body, failure_name(op.name, result.violations[0]), drift)
     return Verdict(status_code, body, None, drift)
+
+
+class LastVerdicts:
+    """`judge`, remembering the last verdict per (operation, status code) to reuse for an answer
+    with the very same bytes. One per user: a user follows one job at a time."""
+
+    def __init__(self, validator: ContractValidator) -> None:
+        self.validator = validator
+        self._last: dict[tuple[str, int], tuple[bytes, Verdict]] = {}
+
+    def __call__(
+        self,
+        op: Operation,
+        status_code: int,
+        content: bytes | None,
+        error: BaseException | None = None,
+    ) -> Verdict:
+        if status_code == 0 or content is None or len(content) > MEMO_MAX_BYTES:
+            return judge(self.validator, op, status_code, content, error)
+        key = (op.name, status_code)
+        last = self._last.get(key)
+        if last is not None and last[0] == content:
+            return last[1]
+        verdict = judge(self.validator, op, status_code, content)
+        self._last[key] = (bytes(content), verdict)
+        return verdict
