@@ -55,11 +55,13 @@ METRIC_ROWS = ("delayTime (ms)", "executionTime (ms)", "e2e (ms)", "ttfc (ms)", 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
+    # CHROMIUM names another Chromium-family browser (GitHub's runners ship google-chrome).
+    executable = shutil.which(os.environ.get("CHROMIUM", "chromium"))
     if executable is None:
         pytest.fail(
             "chromium is not installed, and the browser tests need it: install Debian's "
-            "package (apt-get install chromium; .ci/run does this), then run them again"
+            "package (apt-get install chromium; .ci/run does this) or set CHROMIUM to a "
+            "Chromium-family browser, then run them again"
         )
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(

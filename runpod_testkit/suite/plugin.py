@@ -21,7 +21,7 @@ from runpod_testkit.suite.ledger import JobLedger
 from runpod_testkit.suite.probe_inputs import ProbeInputs, ProbeInputsError
 from runpod_testkit.suite.target import Mode, SuiteTarget, open_target
 
-__all__ = ["ContractChecks", "SuiteSettings"]
+__all__ = ["ContractChecks", "ContractReporter", "SuiteSettings", "settings_of"]
 
 LIVE_DEFAULT_MAX_JOBS = 25
 _RESULT_ORDER = ("FAIL", "DRIFT", "PASS", "SKIP")

@@ -1,0 +1,435 @@
+"""`runpod-testkit check`: run the contract suite against an endpoint and print a report for
+people who do not live in pytest.
+
+    runpod-testkit check --endpoint-url https://api.runpod.ai/v2/abc123   # key: RUNPOD_API_KEY
+    runpod-testkit check --endpoint-id abc123 --max-jobs 10 --junitxml contract.xml
+    runpod-testkit check --emulator                                       # a self-check
+
+It runs the same `contract/` tests as `pytest contract` (in this process, through `pytest.main`)
+and reads their outcomes with a small plugin: per operation, each check's verdict (PASS, FAIL,
+SKIP, DRIFT) with the one-line reason and the reference it encodes, then the jobs it submitted.
+Exit status: 0 the contract held, 1 it did not, 2 a usage error (one line naming what to set),
+130 interrupted (jobs still in flight were cancelled first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from runpod_testkit.config import ConfigError, resolve_target
+
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = [
+    "EXIT_BROKEN",
+    "EXIT_HELD",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "CheckResult",
+    "ContractReport",
+    "ResultCollector",
+    "UsageProblem",
+    "add_check_command",
+    "contract_dir",
+    "render_report",
+    "run_check",
+]
+
+EXIT_HELD = 0
+EXIT_BROKEN = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+PROG = "runpod-testkit check"
+OUTCOMES = ("FAIL", "DRIFT", "PASS", "SKIP")
+"""Worst first: a row shows the worst outcome of its tests."""
+_REASON_CHARS = 240
+_NOISE_PREFIXES = ("Skipped: ", "Failed: ", "AssertionError: ")
+_MODULE_PATH = re.compile(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*(?:Error|Exception)\b)")
+_REACH_TIMEOUT_S = 15.0
+_PLUGIN = "runpod_testkit.suite.plugin"
+
+
+class UsageProblem(Exception):
+    """Bad input to the command; the message is the one line to print."""
+
+
+# --- where the contract tests are ------------------------------------------------------------
+
+
+def contract_dir() -> Path:
+    """The contract tests: `runpod_testkit/_contract` in an installed wheel, else the checkout's
+    `contract/` next to the package (editable installs and running from the repository)."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_contract", package.parent / "contract"):
+        if (candidate / "conftest.py").is_file():
+            return candidate
+    raise UsageProblem(
+        f"the contract tests are not installed next to {package}: reinstall runpod-testkit "
+        "(a wheel carries them as runpod_testkit/_contract)"
+    )
+
+
+@contextlib.contextmanager
+def _importable(folder: Path) -> Iterator[Path]:
+    """The contract tests import each other as the package `contract`; a wheel carries them
+    under another name, so run a copy named `contract` from a scratch folder then."""
+    if folder.name == "contract":
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="runpod-testkit-check-") as scratch:
+        staged = Path(scratch) / "contract"
+        shutil.copytree(folder, staged, ignore=shutil.ignore_patterns("__pycache__"))
+        yield staged
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def add_check_command(commands: Any) -> None:
+    """Register `check` on the `runpod-testkit` subcommands (an argparse subparsers action)."""
+    from runpod_testkit.cli import bounded
+
+    parser = commands.add_parser(
+        "check",
+        help="check that an endpoint keeps the queue API contract, operation by operation",
+        description=(
+            "Run the contract suite against an endpoint and report, per operation, each check "
+            "(PASS, FAIL, SKIP, DRIFT) with its reason and reference, and the jobs it submitted. "
+            "The key comes from RUNPOD_API_KEY and is never printed. Exit status: 0 the "
+            "contract held, 1 it did not, 2 bad usage, 130 interrupted."
+        ),
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--endpoint-url", metavar="URL", help="the endpoint, {base}/{endpoint_id}")
+    where.add_argument(
+        "--endpoint-id",
+        metavar="ID",
+        help="an endpoint id on RUNPOD_ENDPOINT_BASE_URL (default https://api.runpod.ai/v2)",
+    )
+    where.add_argument(
+        "--emulator", action="store_true", help="self-check: the suite against its own emulator"
+    )
+    parser.add_argument(
+        "--allow-destructive",
+        action="store_true",
+        help="also run checks that remove other jobs from the queue (/purge-queue)",
+    )
+    parser.add_argument(
+        "--max-jobs",
+        type=bounded(int, 0),
+        metavar="N",
+        help="most jobs the run may submit (default 25 on a live endpoint); checks beyond it "
+        "are skipped",
+    )
+    parser.add_argument(
+        "--job-timeout",
+        type=bounded(float, 0.001),
+        metavar="S",
+        help="longest wait for one job or stream, in seconds (default 120)",
+    )
+    parser.add_argument("--strict", action="store_true", help="drift (undocumented) fails too")
+    parser.add_argument(
+        "--probe-inputs",
+        metavar="FILE",
+        help="JSON object of role (fast, slow, stream, fail) -> job input, for an endpoint "
+        "that does not run the probe handler",
+    )
+    parser.add_argument(
+        "--output-schema", metavar="FILE", help="JSON Schema that COMPLETED outputs must match"
+    )
+    parser.add_argument("--junitxml", metavar="FILE", help="also write JUnit XML here")
+    parser.set_defaults(run=_run_from_args)
+
+
+def _run_from_args(args: argparse.Namespace) -> int:
+    return run_check(args)
+
+
+def _pytest_arguments(args: argparse.Namespace, environ: dict[str, str] | None = None) -> list[str]:
+    """The `pytest` options for `args`; raises UsageProblem (one line) for bad input."""
+    from runpod_testkit.schemas import OutputSchemaError, load_output_schema
+    from runpod_testkit.suite.probe_inputs import ProbeInputs, ProbeInputsError
+
+    env = dict(os.environ if environ is None else environ)
+    options: list[str] = []
+    if args.emulator:
+        options.append("--emulator")
+    else:
+        try:
+            target = resolve_target(
+                endpoint_url=args.endpoint_url,
+                endpoint_id=args.endpoint_id,
+                env=env,
+                option_names={"endpoint_url": "--endpoint-url", "endpoint_id": "--endpoint-id"},
+            )
+        except ConfigError as exc:
+            hint = ""
+            if args.endpoint_url is None and args.endpoint_id is None:
+                hint = " (or run `runpod-testkit check --emulator` for a self-check)"
+            raise UsageProblem(f"{exc}{hint}") from None
+        options += ["--endpoint-url", target.endpoint_url]
+    try:
+        if args.probe_inputs:
+            ProbeInputs.load(args.probe_inputs)
+        if args.output_schema:
+            load_output_schema(args.output_schema)
+    except (ProbeInputsError, OutputSchemaError) as exc:
+        raise UsageProblem(str(exc)) from None
+    if args.junitxml:
+        folder = Path(args.junitxml).resolve().parent
+        if not folder.is_dir():
+            raise UsageProblem(f"--junitxml {args.junitxml}: folder {folder} does not exist")
+        options += ["--junitxml", str(Path(args.junitxml).resolve())]
+    for flag in ("allow_destructive", "strict"):
+        if getattr(args, flag):
+            options.append("--" + flag.replace("_", "-"))
+    for name in ("max_jobs", "job_timeout", "probe_inputs", "output_schema"):
+        value = getattr(args, name)
+        if value is not None:
+            resolved = str(Path(value).resolve()) if name.endswith(("inputs", "schema")) else value
+            options += ["--" + name.replace("_", "-"), str(resolved)]
+    if not args.emulator:
+        _require_reachable(options[options.index("--endpoint-url") + 1])  # the last check: I/O
+    return options
+
+
+def _require_reachable(endpoint_url: str) -> None:
+    """One /health without a key (any HTTP answer will do), so that a wrong host or port is
+    one line instead of every check failing with the same connection error."""
+    from runpod_testkit.client import RunpodClient, RunpodClientError
+
+    with RunpodClient(endpoint_url, timeout=_REACH_TIMEOUT_S) as client:
+        try:
+            client.health(authenticate=False, retry_429=False)
+        except RunpodClientError as exc:
+            raise UsageProblem(
+                f"cannot reach the endpoint: {exc}; check the URL, the endpoint id and the network"
+            ) from None
+
+
+# --- collecting outcomes ----------------------------------------------------------------------
+
+
+@dataclass
+class CheckResult:
+    """One operation x check row: the worst outcome of its tests, with reasons."""
+
+    operation: str
+    check: str
+    outcome: str = "SKIP"
+    ref: str = ""
+    reasons: list[str] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+
+    def add(self, outcome: str, reasons: list[str]) -> None:
+        self.outcomes.append(outcome)
+        self.outcome = next(name for name in OUTCOMES if name in self.outcomes)
+        for reason in reasons:
+            if reason not in self.reasons:
+                self.reasons.append(reason)
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "FAIL"
+
+    @property
+    def shown_reasons(self) -> list[str]:
+        """The reasons behind the row's outcome (a passing row needs none)."""
+        return [] if self.outcome == "PASS" else self.reasons
+
+
+@dataclass
+class ContractReport:
+    target: str
+    results: dict[tuple[str, str], CheckResult] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    """Failures outside any check: collection errors, an internal error."""
+    jobs_submitted: int | None = None
+    job_budget: str = "unlimited"
+    cancelled_at_end: int = 0
+    interrupted: bool = False
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for row in self.results.values() if row.outcome == outcome)
+
+    @property
+    def held(self) -> bool:
+        return not self.interrupted and not self.problems and self.count("FAIL") == 0
+
+
+def _one_line(text: str) -> str:
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    for prefix in _NOISE_PREFIXES:
+        line = line.removeprefix(prefix)
+    line = _MODULE_PATH.sub("", line)  # runpod_testkit.client.TransportError -> TransportError
+    return line if len(line) <= _REASON_CHARS else line[: _REASON_CHARS - 3] + "..."
+
+
+def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (path, line, "Skipped: reason")
+        return _one_line(str(longrepr[2]))
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return _one_line(str(crash.message))
+    return _one_line(str(longrepr))
+
+
+class ResultCollector:
+    """A pytest plugin: one outcome per test phase into the operation x check rows."""
+
+    def __init__(self, report: ContractReport) -> None:
+        self.report = report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call" and not (report.failed or report.skipped):
+            return
+        props = dict(report.user_properties)
+        operation = str(props.get("contract.operation", "(unmarked)"))
+        check = str(props.get("contract.check", report.nodeid))
+        key = (operation, check)
+        row = self.report.results.setdefault(key, CheckResult(operation, check))
+        row.ref = row.ref or str(props.get("contract.ref", ""))
+        drift = [str(value) for name, value in report.user_properties if name == "drift"]
+        if report.failed:
+            outcome, reasons = "FAIL", [_reason(report)]
+        elif report.skipped:
+            outcome, reasons = "SKIP", [_reason(report)]
+        elif drift:
+            outcome, reasons = "DRIFT", drift
+        else:
+            outcome, reasons = "PASS", []
+        row.add(outcome, reasons)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.report.problems.append(f"{report.nodeid or 'collection'}: {_reason(report)}")
+
+    def pytest_internalerror(self, excrepr: Any) -> None:
+        self.report.problems.append(f"internal error: {_one_line(str(excrepr))}")
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        import pytest
+
+        self.report.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        try:
+            from runpod_testkit.suite.plugin import settings_of
+
+            ledger = settings_of(session.config).ledger
+        except (ImportError, KeyError):
+            return  # the suite did not configure (a usage error); nothing was submitted
+        self.report.jobs_submitted = ledger.submitted
+        self.report.job_budget = ledger.budget_text
+        self.report.cancelled_at_end = len(ledger.cancelled_at_end)
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+def render_report(report: ContractReport) -> str:
+    """The report as text: rows grouped by operation, then the verdict and the jobs used."""
+    lines = ["Runpod contract check", f"  target: {report.target}", ""]
+    width = max((len(row.check) for row in report.results.values()), default=0) + 2
+    current = None
+    for key in sorted(report.results):
+        row = report.results[key]
+        if row.operation != current:
+            lines.append(row.operation)
+            current = row.operation
+        ref = f"[{row.ref}]" if row.ref else ""
+        lines.append(f"  {row.outcome:<6}{row.check.ljust(width)}{ref}".rstrip())
+        lines.extend(f"{'':8}{reason}" for reason in row.shown_reasons)
+    if not report.results:
+        lines.append("(no checks ran)")
+    lines.append("")
+    lines.extend(f"problem: {problem}" for problem in report.problems)
+    failed = [f"{op}/{check}" for (op, check), row in report.results.items() if row.failed]
+    if failed:
+        lines.append(f"failed: {', '.join(sorted(failed))}")
+    tally = ", ".join(f"{report.count(name)} {name.lower()}" for name in OUTCOMES)
+    if report.interrupted:
+        verdict = "INTERRUPTED: the contract was not fully checked"
+    elif report.held:
+        verdict = "the contract HELD"
+    else:
+        verdict = "the contract did NOT hold"
+    lines.append(f"verdict: {verdict} ({tally})")
+    if report.count("DRIFT"):
+        lines.append(
+            "drift: undocumented differences the contract tolerates; --strict makes them fail"
+        )
+    jobs = "unknown" if report.jobs_submitted is None else str(report.jobs_submitted)
+    line = f"jobs submitted: {jobs} (budget: {report.job_budget})"
+    if report.cancelled_at_end:
+        line += f"; cancelled at the end: {report.cancelled_at_end}"
+    lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def run_check(
+    args: argparse.Namespace,
+    *,
+    suite_dir: Path | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run the suite as `args` say, print the report to `stdout`; returns the exit status."""
+    import pytest
+
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        options = _pytest_arguments(args)
+        folder = suite_dir or contract_dir()
+    except UsageProblem as exc:
+        print(f"{PROG}: error: {exc}", file=err)
+        return EXIT_USAGE
+    target = "the emulator (self-check)"
+    if "--endpoint-url" in options:
+        target = options[options.index("--endpoint-url") + 1]
+    report = ContractReport(target=target)
+    argv = [
+        *options,
+        "-p",
+        _PLUGIN,
+        "-p",
+        "no:cacheprovider",
+        # This process imported runpod_testkit before pytest could rewrite its asserts; that
+        # is expected here, and the repository's `filterwarnings = error` must not stop the run.
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+        "-q",
+        "--no-header",
+    ]
+    print(f"checking {target} ...", file=err, flush=True)
+    pytest_output = io.StringIO()
+    # pytest's own console output is for pytest users; keep it for when something goes wrong.
+    with _importable(folder) as tests, contextlib.redirect_stdout(pytest_output):
+        status = pytest.main([str(tests), *argv], plugins=[ResultCollector(report)])
+    if status == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE  # pytest printed the one-line reason on stderr
+    if status == pytest.ExitCode.INTERNAL_ERROR or (report.problems and not report.results):
+        err.write(pytest_output.getvalue()[-4000:])
+    out.write(render_report(report))
+    out.flush()
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    if status == pytest.ExitCode.OK and report.held:
+        return EXIT_HELD
+    return EXIT_BROKEN
