@@ -113,6 +113,13 @@ def where(response: ApiResponse) -> str:
     return f"{response.operation} -> HTTP {response.status_code}"
 
 
+def state_of(response: ApiResponse) -> str:
+    """The job status a read shows, or what made it unreadable (for failure messages)."""
+    if response.status is not None:
+        return response.status
+    return f"unreadable ({where(response)}, no job status in the body)"
+
+
 def require_ok(response: ApiResponse, rule: str) -> None:
     """A 2xx answer, or fail naming the rule (the body excerpt is redacted by the client)."""
     if not response.ok:

@@ -29,6 +29,7 @@ from ._support import (
     require_ok,
     send_budgeted,
     shape,
+    state_of,
     submit_job,
 )
 
@@ -170,7 +171,7 @@ def test_cancel_removes_a_queued_job(cancel_run: CancelRun, contract: ContractCh
     job = cancel_run.queued
     if job.state_before != JobStatus.IN_QUEUE:
         pytest.skip(
-            f"the job was already {job.state_before} when cancelled (a warm worker took it at "
+            f"the job was already {state_of(job.before)} when cancelled (a warm worker took it at "
             "once), so cancelling a queued job could not be tried"
         )
     _check_cancelled(job, contract, "cancel: queued-job")
@@ -186,7 +187,7 @@ def test_cancel_stops_a_running_job(
     if job is None:
         pytest.skip(cancel_run.skip_running or "no running job to cancel")
     if job.state_before not in RUNNING:
-        pytest.skip(f"the job was already {job.state_before} when the cancel went out")
+        pytest.skip(f"the job was already {state_of(job.before)} when the cancel went out")
     ended = job.answer.status
     if ended in JobStatus.TERMINAL - {JobStatus.CANCELLED} and job.after.status == ended:
         # It may have ended on its own just before the cancel reached it: only a job that
@@ -257,7 +258,7 @@ def test_retry_refuses_a_cancelled_job(
     (any 4xx; which one is undocumented) and stays CANCELLED."""
     job = cancel_run.queued
     if job.after.status != JobStatus.CANCELLED:
-        pytest.skip(f"the cancelled job reads {job.after.status}, not CANCELLED")
+        pytest.skip(f"the cancelled job reads {state_of(job.after)}, not CANCELLED")
     client = cancel_run.client
     answer = send_budgeted(ledger, client, lambda: client.retry(job.job_id))
     rule = "retry: only-failed-retried (a CANCELLED job)"

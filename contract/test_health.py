@@ -29,6 +29,7 @@ from ._support import (
     poll_until,
     require_ok,
     shape,
+    state_of,
     submit_job,
 )
 
@@ -111,7 +112,7 @@ def test_health_counts_a_completed_job(
     final = health_run.job.final
     require_ok(final, "health: counts-completed: /status of the suite's job")
     if final.status != JobStatus.COMPLETED:
-        fail(f"health: counts-completed: the fast job ended {final.status}, expected COMPLETED")
+        fail(f"health: counts-completed: the fast job ended {state_of(final)}, expected COMPLETED")
     before = shape(contract, health_run.before, "health: counts-completed")["jobs"]
     private = target.private
 

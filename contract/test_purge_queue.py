@@ -27,6 +27,7 @@ from ._support import (
     probe_plan,
     require_ok,
     shape,
+    state_of,
     submit_job,
 )
 
@@ -166,10 +167,10 @@ def test_purge_leaves_a_running_job_alone(purge_run: PurgeRun) -> None:
     require_ok(after, f"{rule}: /status of the running job after the purge")
     check(
         after.status in (JobStatus.IN_PROGRESS, "RUNNING", JobStatus.COMPLETED),
-        f"{rule}: the running job reads {after.status} right after the purge",
+        f"{rule}: the running job reads {state_of(after)} right after the purge",
     )
     final = purge_run.running_final
     check(
         final.status == JobStatus.COMPLETED,
-        f"{rule}: the job running during the purge ended {final.status}, expected COMPLETED",
+        f"{rule}: the job running during the purge ended {state_of(final)}, expected COMPLETED",
     )

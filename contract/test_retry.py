@@ -31,6 +31,7 @@ from ._support import (
     require_ok,
     send_budgeted,
     shape,
+    state_of,
     submit_traced,
 )
 
@@ -83,7 +84,7 @@ def retry_run(target: SuiteTarget, ledger: JobLedger, probe_inputs: ProbeInputs)
 def _retried(run: RetryRun) -> tuple[ApiResponse, JobTrace]:
     """The /retry answer and the trace after it, or fail/skip saying why there are none."""
     if run.answer is None:
-        pytest.skip(f"the failing job ended {run.failed.final.status}, so there was no retry")
+        pytest.skip(f"the failing job ended {state_of(run.failed.final)}, so there was no retry")
     if not run.answer.ok:
         fail(f"retry: a FAILED job was not requeued: {run.answer.describe()}")
     assert run.again is not None
@@ -115,11 +116,11 @@ def test_retry_requeues_a_failed_job(
             f"the job runs {plan.duration_ms} ms: it was not requeued",
         )
     final = again.final
-    check(final.is_terminal, f"{rule}: the retried job never ended ({final.status})")
+    check(final.is_terminal, f"{rule}: the retried job never ended ({state_of(final)})")
     if plan is not None:
         check(
             final.status == JobStatus.FAILED,
-            f"{rule}: the retried failing probe job ended {final.status}, expected FAILED",
+            f"{rule}: the retried failing probe job ended {state_of(final)}, expected FAILED",
         )
 
 
