@@ -11,8 +11,11 @@ Every standard keyword failure is a *violation*. So an extra field or a `RUNNING
 the contract. The drift keywords must sit only where their result cannot change which branch of
 `if`/`anyOf`/`oneOf`/`not`/`contains` matches (a test checks the shipped schemas).
 
-Validators are compiled once per `ContractValidator` and reused: checking a small status body costs
-tens of microseconds, cheap enough to run on every response of a Locust load run.
+Validators are compiled once per `ContractValidator` and reused. A fast path runs first: each
+schema is also translated to a *strict* draft-07 schema (drift keywords turned into standard ones)
+and compiled to Python code by fastjsonschema. A body that passes it has neither violation nor
+drift, so it needs no further work; only a body that fails it takes the full jsonschema pass that
+words the findings. Schemas using a keyword outside the translated set skip the fast path.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import fastjsonschema
 import referencing
 import referencing.exceptions
 from jsonschema import validators as _jsonschema_validators  # type: ignore[import-untyped]
@@ -205,6 +209,122 @@ def resolved_schema(name: str, registry: referencing.Registry[Any] | None = None
     runs (no reference lookups while checking a body). The shipped schemas are not recursive."""
     registry = registry if registry is not None else load_registry()
     return _inline_refs(registry.contents(schema_uri(name)), registry.resolver(schema_uri(name)))
+
+
+# --- the fast path: a strict draft-07 copy compiled by fastjsonschema -------------------------
+
+_DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+# Keywords that mean the same in draft 2020-12 (as jsonschema runs it) and in draft-07 (as
+# fastjsonschema compiles it, formats off, defaults not filled in). Deliberately small: `format`
+# is asserted by fastjsonschema only, `pattern`/`multipleOf`/`uniqueItems` differ at the edges.
+_STRICT_SAME = frozenset(
+    {
+        "type",
+        "required",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "minProperties",
+        "maxProperties",
+    }
+)
+_STRICT_SUBSCHEMA = frozenset({"additionalProperties", "items", "not", "if", "then", "else"})
+_STRICT_SUBSCHEMA_LIST = frozenset({"allOf", "anyOf", "oneOf"})
+_STRICT_DROPPED = _ANNOTATIONS | {"examples", "default"}
+_SCALARS = (str, int, float, type(None))
+
+
+class _NoFastPath(Exception):
+    """The schema uses something the strict translation does not cover."""
+
+
+def _plain_values(values: Any, types: tuple[type, ...]) -> list[Any]:
+    # Both sides agree on enum/const for these (bool kept out: 1 == True in Python).
+    if not isinstance(values, list) or not all(
+        isinstance(v, types) and not isinstance(v, bool) for v in values
+    ):
+        raise _NoFastPath
+    return values
+
+
+def _strict(schema: Any) -> Any:
+    if isinstance(schema, bool):
+        return schema
+    if not isinstance(schema, dict):
+        raise _NoFastPath
+    strict: dict[str, Any] = {}
+    all_of: list[Any] = []
+    for key, value in schema.items():
+        if key in _STRICT_DROPPED:
+            continue
+        if key in _STRICT_SAME:
+            strict[key] = value
+        elif key in _STRICT_SUBSCHEMA:
+            strict[key] = _strict(value)
+        elif key in _STRICT_SUBSCHEMA_LIST:
+            if not isinstance(value, list):
+                raise _NoFastPath
+            all_of_here = [_strict(sub) for sub in value]
+            if key == "allOf":
+                all_of += all_of_here
+            else:
+                strict[key] = all_of_here
+        elif key == "properties":
+            if not isinstance(value, dict):
+                raise _NoFastPath
+            strict[key] = {name: _strict(sub) for name, sub in value.items()}
+        elif key == "enum":
+            strict[key] = _plain_values(value, _SCALARS)
+        elif key == "const":
+            strict[key] = _plain_values([value], _SCALARS)[0]
+        elif key == "knownProperties":  # names: `in` on strings, same as the drift keyword
+            all_of.append({"propertyNames": {"enum": _plain_values(value, (str,))}})
+        elif key == "knownValues":  # strings only: the drift keyword tests with Python `in`
+            all_of.append({"enum": _plain_values(value, (str,))})
+        else:
+            raise _NoFastPath
+    if all_of:
+        strict["allOf"] = all_of
+    return strict
+
+
+def _compile_strict(schema: Any) -> Any:
+    """A fastjsonschema function raising JsonSchemaValueException unless the body has neither
+    violation nor drift; None when the schema cannot be translated."""
+    try:
+        strict = _strict(schema)
+    except _NoFastPath:
+        return None
+    if isinstance(strict, dict):
+        strict = {"$schema": _DRAFT_07, **strict}
+    return _compiled(json.dumps(strict, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(strict_json: str) -> Any:
+    # Compiling generates and execs Python code (~2 ms a schema); validators share the result.
+    return fastjsonschema.compile(json.loads(strict_json), use_default=False, use_formats=False)
+
+
+def _compile_strict_output(
+    schema: Mapping[str, Any] | bool, registry: referencing.Registry[Any]
+) -> Any:
+    # Only for schemas jsonschema runs as 2020-12 with the drift keywords; older drafts differ.
+    if _output_validator_class(schema, "output schema") is not _ContractDraft202012:
+        return None
+    if isinstance(schema, bool):
+        return _compile_strict(schema)
+    try:
+        resource = DRAFT202012.create_resource(dict(schema))
+        inlined = _inline_refs(dict(schema), registry.resolver_with_root(resource))
+    except (referencing.exceptions.Unresolvable, SchemaFileError):
+        return None  # the full pass reports it
+    return _compile_strict(inlined)
 
 
 # --- findings --------------------------------------------------------------------------------
@@ -421,12 +541,26 @@ class ContractValidator:
             if output_schema is None
             else _compile_output_schema(output_schema, self._registry, "output schema")
         )
+        # The fast path needs a strict copy of the body schema and, if set, of the output schema.
+        fast_output = (
+            None if output_schema is None else _compile_strict_output(output_schema, self._registry)
+        )
+        self._fast_output: Any = fast_output
+        self._fast: dict[str, Any] = {}
+        if output_schema is None or fast_output is not None:
+            for name in schema_names():
+                compiled = _compile_strict(self._validators[name].schema)
+                if compiled is not None:
+                    self._fast[name] = compiled
 
     def check(self, schema_name: str, body: Any) -> CheckResult:
         """Validate a parsed JSON body against schema `schema_name`."""
         validator = self._validators.get(schema_name)
         if validator is None:
             raise KeyError(f"unknown schema {schema_name!r}; known: {', '.join(self._validators)}")
+        fast = self._fast.get(schema_name)
+        if fast is not None and self._passes_strictly(fast, schema_name, body):
+            return CheckResult(schema_name, [], [])
         findings = [_finding(schema_name, error) for error in validator.iter_errors(body)]
         if (
             self._output_validator is not None
@@ -438,6 +572,20 @@ class ContractValidator:
         if not findings:
             return CheckResult(schema_name, [], [])
         return CheckResult(schema_name, *_split(findings))
+
+    def _passes_strictly(self, fast: Any, schema_name: str, body: Any) -> bool:
+        try:
+            fast(body)
+            if (
+                self._fast_output is not None
+                and schema_name in OUTPUT_CHECKED_SCHEMAS
+                and isinstance(body, dict)
+                and body.get("status") == JobStatus.COMPLETED
+            ):
+                self._fast_output(body.get("output"))
+        except fastjsonschema.JsonSchemaValueException:
+            return False
+        return True
 
     def check_response(self, operation_name: str, status_code: int, body: Any) -> CheckResult:
         """Validate a response of an operation from the operations table by its HTTP status;

@@ -1,15 +1,17 @@
 """k6-style pass/fail rules over job statistics, e.g. "delayTime:p95<2000" (--threshold).
 
 Forms (OP is one of < <= > >= ==):
-  METRIC:STAT OP MS      METRIC in delayTime, executionTime, e2e, ttfc;
+  METRIC:STAT OP MS      METRIC in delayTime, executionTime, e2e, ttfc, chunkGap;
                          STAT in count, min, max, mean, pNN (p50, p95, p99.9, ...);
                          the limit is milliseconds, or seconds with an "s" suffix ("2s")
   failures:rate OP R     non-COMPLETED ended jobs / ended jobs, as 0..1 or "1%"
   failures:count OP N    ended jobs that did not complete
   jobs:count OP N        jobs submitted
-  jobs:OUTCOME OP N      jobs counted under one outcome (COMPLETED, FAILED, dropped, ...)
+  jobs:OUTCOME OP N      jobs counted under one outcome (COMPLETED, FAILED, dropped,
+                         interrupted, ...)
 
-Ended jobs include the client-side outcomes "error" and "timeout" (see runpod_testkit.jobstats).
+Ended jobs include the client-side outcomes "error" and "timeout" (see runpod_testkit.jobstats);
+"interrupted" jobs (in flight at stop, cancelled by the run) are counted but are not failures.
 A rule whose value does not exist (a metric without samples, a rate without ended jobs)
 fails, with value None.
 """
@@ -28,6 +30,7 @@ from runpod_testkit.jobstats import (
     CLIENT_ERROR,
     CLIENT_TIMEOUT,
     DROPPED,
+    INTERRUPTED,
     LATE,
     METRICS,
     SUBMITTED,
@@ -71,6 +74,7 @@ _JOB_OUTCOMES = (
     CLIENT_TIMEOUT,
     DROPPED,
     LATE,
+    INTERRUPTED,
 )
 
 

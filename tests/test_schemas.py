@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -596,3 +598,120 @@ def test_check_result_text_lists_findings(validator: ContractValidator) -> None:
     assert str(validator.check("status.response", {"id": "j", "status": "IN_QUEUE"})) == (
         "status.response: ok"
     )
+
+
+# --- the fast path (fastjsonschema) never changes a verdict ---------------------------------
+
+# Values a mutation may put anywhere: the edges of the rules the schemas use.
+_MUTANTS: list[Any] = [
+    None, True, False, 0, 1, -1, 2.0, 2.5, -0.5, 10**20, "", "x", "IN_QUEUE", "COMPLETED",
+    "FAILED", "RUNNING", "completed", [], [1], [{"output": 1}], {}, {"output": 1}, {"echo": 1},
+    {"items": [1, "x"]}, {"n": 1, "extra": 2}, {"n": -1},
+]  # fmt: skip
+_NEW_KEYS = ["id", "status", "output", "error", "stream", "input", "extra", "workers", "jobs"]
+
+
+def _mutated(body: Any, rng: random.Random) -> Any:
+    """`body` with one random change somewhere inside it (a copy)."""
+    body = copy.deepcopy(body)
+    containers = [body] if isinstance(body, (dict, list)) else []
+    for node in containers:  # grows while walking: every nested container
+        values = node.values() if isinstance(node, dict) else node
+        containers += [v for v in values if isinstance(v, (dict, list))]
+    if not containers:
+        return rng.choice(_MUTANTS)
+    node = rng.choice(containers)
+    action = rng.randrange(3)
+    if isinstance(node, dict):
+        keys = list(node)
+        if action == 0 and keys:
+            del node[rng.choice(keys)]
+        elif action == 1 and keys:
+            node[rng.choice(keys)] = copy.deepcopy(rng.choice(_MUTANTS))
+        else:
+            node[rng.choice(_NEW_KEYS)] = copy.deepcopy(rng.choice(_MUTANTS))
+    elif action == 0 and node:
+        node.pop(rng.randrange(len(node)))
+    elif node:
+        node[rng.randrange(len(node))] = copy.deepcopy(rng.choice(_MUTANTS))
+    else:
+        node.append(copy.deepcopy(rng.choice(_MUTANTS)))
+    return body
+
+
+def _random_bodies(count: int, seed: int) -> list[tuple[str, Any]]:
+    rng = random.Random(seed)
+    samples = list(_every_sample_body())
+    samples += [("stream.chunk", chunk) for chunk in _load(DATA / "examples/stream.chunks.json")]
+    samples += [(name, _completed(output)) for name in OUTPUT_CHECKED for output in _MUTANTS]
+    bodies = []
+    for _ in range(count):
+        schema, body = rng.choice(samples)
+        for _ in range(rng.randint(1, 3)):
+            body = _mutated(body, rng)
+        if rng.random() < 0.1:  # now and then a body meets the wrong schema
+            schema = rng.choice(schema_names())
+        bodies.append((schema, body))
+    return samples + bodies
+
+
+OUTPUT_CHECKED = sorted(schemas.OUTPUT_CHECKED_SCHEMAS)
+_FAST_OUTPUT_SCHEMAS = {
+    "none": None,
+    "echo": ECHO_SCHEMA,
+    "array": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+    "drift and registry": {
+        "type": "object",
+        "properties": {"n": {"$ref": schema_uri("defs") + "#/$defs/count"}},
+        "knownProperties": ["n"],
+    },
+    "enum and branches": {
+        "anyOf": [{"enum": [1, "x", None]}, {"type": "object", "required": ["echo"]}],
+        "not": {"const": 2.5},
+    },
+}
+
+
+def _full_only(output_schema: Any) -> ContractValidator:
+    checker = ContractValidator(output_schema)
+    checker._fast.clear()  # the reference: today's jsonschema pass on every body
+    return checker
+
+
+def test_fast_path_covers_every_shipped_schema() -> None:
+    checker = ContractValidator()
+    assert sorted(checker._fast) == schema_names()
+    for label, output_schema in _FAST_OUTPUT_SCHEMAS.items():
+        assert ContractValidator(output_schema)._fast, label
+
+
+@pytest.mark.parametrize(
+    "output_schema",
+    [
+        {"$schema": "http://json-schema.org/draft-07/schema#", "type": "array"},  # older draft
+        {"type": "string", "format": "date-time"},  # fastjsonschema would assert the format
+        {"type": "array", "prefixItems": [{"type": "string"}]},  # 2020-12 only
+        {"$ref": "https://elsewhere.invalid/x.json"},  # unresolvable: the full pass says so
+        {"enum": [True, 1]},  # 1 == True in Python
+    ],
+)
+def test_fast_path_is_off_when_the_output_schema_cannot_be_translated(
+    output_schema: dict[str, Any],
+) -> None:
+    assert ContractValidator(output_schema)._fast == {}
+
+
+@pytest.mark.parametrize("label", list(_FAST_OUTPUT_SCHEMAS))
+def test_fast_path_gives_the_full_verdict_on_every_body(label: str) -> None:
+    output_schema = _FAST_OUTPUT_SCHEMAS[label]
+    fast, full = ContractValidator(output_schema), _full_only(output_schema)
+    bodies = _random_bodies(400, seed=sum(map(ord, label)))
+    clean = 0
+    for schema, body in bodies:
+        expected = full.check(schema, body)
+        strict_pass = fast._passes_strictly(fast._fast[schema], schema, body)
+        assert strict_pass == (not expected.violations and not expected.drift), (schema, body)
+        assert fast.check(schema, body) == expected, (schema, body)
+        clean += strict_pass
+    # Both verdicts are well represented, so the comparison means something.
+    assert 25 < clean < len(bodies) - 25, clean

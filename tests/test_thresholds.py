@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from runpod_testkit.jobstats import JobStats
+from runpod_testkit.jobstats import INTERRUPTED, JobStats
+from runpod_testkit.operations import JobStatus
 from runpod_testkit.thresholds import (
     VALID_FORMS,
     Threshold,
@@ -42,6 +43,9 @@ T0 = 1_700_000_000.0
         ("jobs:submitted>=100", "jobs", "count", ">=", 100),
         ("jobs:dropped==0", "jobs", "dropped", "==", 0),
         ("jobs:timed_out<3", "jobs", "TIMED_OUT", "<", 3),
+        ("jobs:interrupted==0", "jobs", "interrupted", "==", 0),
+        ("jobs:INTERRUPTED<=2", "jobs", "interrupted", "<=", 2),
+        ("chunkGap:p99<250ms", "chunkGap", "p99", "<", 250),
     ],
 )
 def test_good_rules_parse(text: str, subject: str, stat: str, op: str, limit: float) -> None:
@@ -194,3 +198,16 @@ def test_all_passed_and_to_json_in_the_stats_document() -> None:
     table = stats.format_table(results)
     assert "PASS  jobs:count>=100  (observed 120, limit >= 100)" in table
     assert "FAIL  delayTime:p95<10  (observed 95 ms, limit < 10 ms)" in table
+
+
+def test_interrupted_jobs_have_a_rule_and_are_not_failures() -> None:
+    stats = JobStats()
+    stats.record_submitted(3)
+    stats.record_outcome(JobStatus.COMPLETED)
+    stats.record_outcome(INTERRUPTED, 2)
+    interrupted, none_interrupted, failures = evaluate(
+        ["jobs:interrupted==2", "jobs:interrupted==0", "failures:count==0"], stats
+    )
+    assert (interrupted.value, interrupted.passed) == (2, True)
+    assert (none_interrupted.value, none_interrupted.passed) == (2, False)
+    assert (failures.value, failures.passed) == (0, True)
