@@ -110,24 +110,45 @@ def _to_ms(value: float) -> int:
 
 
 class _Histogram:
-    """An HDR histogram plus the exact min, max and sum (HDR rounds those to its buckets)."""
+    """An HDR histogram plus the exact min, max and sum (HDR rounds those to its buckets).
 
-    __slots__ = ("hdr", "max", "min", "total")
+    Recording is on the load generator's hot path and hdrh's record_value is pure Python:
+    values gather in a dict (value -> count) and go into the HDR histogram when it is read."""
+
+    __slots__ = ("_hdr", "_pending", "max", "min", "total")
 
     def __init__(self) -> None:
-        self.hdr: Any = _new_hdr()
+        self._hdr: Any = _new_hdr()
+        self._pending: dict[int, int] = {}
         self.min: int | None = None
         self.max: int | None = None
         self.total = 0
+
+    @property
+    def hdr(self) -> Any:
+        """The HDR histogram with every recorded value in it."""
+        if self._pending:
+            hdr, pending, self._pending = self._hdr, self._pending, {}
+            for value, count in pending.items():
+                hdr.record_value(value, count)
+        return self._hdr
+
+    @hdr.setter
+    def hdr(self, value: Any) -> None:
+        self._hdr = value
+        self._pending = {}
 
     @property
     def count(self) -> int:
         return int(self.hdr.get_total_count())
 
     def record(self, value: int) -> None:
-        self.hdr.record_value(value)
-        self.min = value if self.min is None else min(self.min, value)
-        self.max = value if self.max is None else max(self.max, value)
+        pending = self._pending
+        pending[value] = pending.get(value, 0) + 1
+        if self.min is None or value < self.min:
+            self.min = value
+        if self.max is None or value > self.max:
+            self.max = value
         self.total += value
 
     def merge(self, other: _Histogram) -> None:
@@ -311,7 +332,7 @@ class _Window:
         self.count += 1
         self.total += value
         self.max = max(self.max, value)
-        self.coarse[_coarse_key(value)] += 1
+        self.coarse[value if value < 64 else _coarse_key(value)] += 1
 
     def combine(self, other: _Window) -> None:
         self.count += other.count
@@ -413,9 +434,11 @@ class JobStats:
         """Record one value (ms; rounded, and clamped into 0 .. 7 days) of a metric."""
         if metric not in self._histograms:
             raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
-        value = _to_ms(value_ms)
+        self._record(metric, _to_ms(value_ms), self._now(at))
+
+    def _record(self, metric: str, value: int, when: float) -> None:
         self._histograms[metric].record(value)
-        self._metric_series[metric].at(self._now(at)).add(value)
+        self._metric_series[metric].at(when).add(value)
 
     def record_outcome(self, outcome: str, n: int = 1, *, at: float | None = None) -> None:
         """Count `n` jobs under an outcome: a server status string or a client-side name."""
@@ -442,14 +465,15 @@ class JobStats:
         """Count one job that ended with `status` and record whichever metrics are known."""
         when = self._now(at)
         self.record_outcome(status, at=when)
-        for metric, value in (
-            ("delayTime", delay_time_ms),
-            ("executionTime", execution_time_ms),
-            ("e2e", e2e_ms),
-            ("ttfc", ttfc_ms),
-        ):
-            if value is not None:
-                self.record(metric, value, at=when)
+        # Once per job on the load generator's hot path: the metric names need no check.
+        if delay_time_ms is not None:
+            self._record("delayTime", _to_ms(delay_time_ms), when)
+        if execution_time_ms is not None:
+            self._record("executionTime", _to_ms(execution_time_ms), when)
+        if e2e_ms is not None:
+            self._record("e2e", _to_ms(e2e_ms), when)
+        if ttfc_ms is not None:
+            self._record("ttfc", _to_ms(ttfc_ms), when)
 
     def record_stream(
         self, chunks: int, gaps_ms: Iterable[float] = (), *, at: float | None = None
