@@ -100,7 +100,7 @@ class ServerProcess:
             if not selector.select(timeout_s):
                 raise BenchmarkError(f"{self.kind} server printed nothing in {timeout_s} s")
         line = self.process.stdout.readline()
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        match = re.search(r"listening on (?:http://)?127\.0\.0\.1:(\d+)", line)
         if not match:
             rest = line + self.process.stdout.read() if self.process_exited() else line
             raise BenchmarkError(f"{self.kind} server did not start: {rest.strip()[-300:]}")

@@ -1,8 +1,10 @@
 """One benchmark server process: `python benchmarks/serve.py emulator|bare [...]`.
 
-Both apps are served the same way (uvicorn, httptools, uvloop, one process, no access log) on a
-loopback socket bound here; the first line of stdout is `listening on 127.0.0.1:PORT`. The API
-key comes from the BENCH_API_KEY environment variable, so it never shows in a process listing.
+Both apps are served by uvicorn with httptools and uvloop, one process, no access log, on a
+loopback port; the first line of stdout names it (`... listening on [http://]127.0.0.1:PORT`).
+The emulator runs through `runpod-testkit emulator` itself (the CLI's `main`, in this process),
+so it is measured exactly as users run it, process settings included. The API key comes from the
+BENCH_API_KEY environment variable, so it never shows in a process listing.
 """
 
 from __future__ import annotations
@@ -17,18 +19,20 @@ import uvicorn
 from bare_app import create_bare_app
 from starlette.applications import Starlette
 
-from runpod_testkit.emulator.app import EmulatorApp
-from runpod_testkit.emulator.model import EmulatorConfig
+from runpod_testkit import cli
 
-__all__ = ["build_app", "main", "serve"]
+__all__ = ["build_bare_app", "main", "serve", "serve_emulator"]
 
 HOST = "127.0.0.1"
 
 
-def build_app(kind: str, status_body: Path | None, run_body: Path | None) -> Starlette:
-    if kind == "emulator":
-        # The emulator as `runpod-testkit emulator` runs it: default scaling and retention.
-        return EmulatorApp(EmulatorConfig(), api_key=os.environ["BENCH_API_KEY"]).starlette
+def serve_emulator() -> int:
+    """`runpod-testkit emulator` with its defaults (scaling, retention), an API key required."""
+    key = os.environ["BENCH_API_KEY"]
+    return cli.main(["emulator", "--host", HOST, "--port", "0", "--api-key", key])
+
+
+def build_bare_app(status_body: Path | None, run_body: Path | None) -> Starlette:
     if status_body is None or run_body is None:
         raise SystemExit("serve.py bare: --status-body and --run-body are required")
     return create_bare_app(status_body.read_bytes(), run_body.read_bytes())
@@ -51,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--status-body", type=Path, help="bare: the bytes GET /status answers")
     parser.add_argument("--run-body", type=Path, help="bare: the bytes POST /run answers")
     args = parser.parse_args(argv)
-    serve(build_app(args.kind, args.status_body, args.run_body))
+    if args.kind == "emulator":
+        return serve_emulator()
+    serve(build_bare_app(args.status_body, args.run_body))
     return 0
 
 

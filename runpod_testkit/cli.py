@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -23,11 +24,15 @@ class OneLineParser(argparse.ArgumentParser):
 def bounded(kind: Callable[[str], T], low: T, high: T | None = None) -> Callable[[str], T]:
     """An argparse type: a number of `kind` from `low` to `high`."""
 
+    expected = "an integer" if kind is int else "a number"
+
     def parse(raw: str) -> T:
         try:
             value = kind(raw)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {raw!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {raw!r}") from None
+        if not math.isfinite(value):  # float("nan") compares false with every bound
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {raw!r}")
         if value < low or (high is not None and value > high):
             span = f"from {low} to {high}" if high is not None else f"{low} or more"
             raise argparse.ArgumentTypeError(f"must be {span}, got {raw}")
@@ -125,11 +130,15 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from runpod_testkit.emulator.app import EmulatorApp
     from runpod_testkit.emulator.model import EmulatorConfig
+    from runpod_testkit.emulator.server import EmulatorServer, tune_gc_for_serving
 
+    if args.workers_max < args.workers_min:
+        return _fail(
+            f"--workers-max ({args.workers_max}) must be at least --workers-min "
+            f"({args.workers_min})"
+        )
     try:
         config = EmulatorConfig(
             workers_min=args.workers_min,
@@ -141,42 +150,59 @@ def _run_emulator(args: argparse.Namespace) -> int:
             retention_sync_s=args.retention_sync_s,
             seed=args.seed,
         )
+    except ValueError as exc:
+        return _fail(str(exc))
+    try:
         app = EmulatorApp(
             config, api_key=args.api_key, rate_limits=args.rate_limits, job_log=args.job_log
         )
-    except (ValueError, OSError) as exc:
-        print(f"runpod-testkit emulator: error: {exc}", file=sys.stderr)
-        return 2
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app.starlette,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            access_log=False,
-        )
+    except OSError as exc:
+        return _fail(f"--job-log: cannot append to {args.job_log!r}: {_reason(exc)}")
+    try:
+        # Bound here, not by uvicorn, so that a bad --host or a taken --port gets a reason that
+        # names the option.
+        listening = _bind(args.host, args.port)
+    except OSError as exc:
+        if app.job_log is not None:
+            app.job_log.close()
+        return _fail(f"cannot listen on --host {args.host!r} --port {args.port}: {_reason(exc)}")
+    server = EmulatorServer(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        # Scripts and EmulatorProcess read the URL (with --port 0 known only now) from stdout.
+        on_started=lambda url: print(f"emulator listening on {url}", flush=True),
     )
-    _announce_when_started(server, args.host)
-    server.run()
+    tune_gc_for_serving()
+    try:
+        server.run(sockets=[listening])
+    finally:
+        listening.close()
     return 0 if server.started else 1
 
 
-def _announce_when_started(server: object, host: str) -> None:
-    """Print the bound URL once listening (with --port 0 the port is only known then), so that
-    scripts and tests can read it from the first line of stdout."""
-    import uvicorn
+def _bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    listening = socket.socket(family, kind, proto)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(address)
+    except OSError:
+        listening.close()
+        raise
+    return listening
 
-    assert isinstance(server, uvicorn.Server)
-    original_startup = server.startup
 
-    async def startup(sockets: list[socket.socket] | None = None) -> None:
-        await original_startup(sockets=sockets)
-        if server.started:
-            port = server.servers[0].sockets[0].getsockname()[1]
-            shown = f"[{host}]" if ":" in host else host
-            print(f"emulator listening on http://{shown}:{port}/v2", flush=True)
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
-    server.startup = startup  # type: ignore[method-assign]
+
+def _fail(reason: str) -> int:
+    print(f"runpod-testkit emulator: error: {reason}", file=sys.stderr)
+    return 2
 
 
 def build_parser() -> OneLineParser:
@@ -186,6 +212,9 @@ def build_parser() -> OneLineParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     _add_emulator(commands)
+    from runpod_testkit.check_command import add_check_command
+
+    add_check_command(commands)
     return parser
 
 

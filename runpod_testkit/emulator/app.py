@@ -39,6 +39,7 @@ __all__ = ["EmulatorApp", "JobLog", "create_app", "describe_size", "wall_clock"]
 API_PREFIX = "/v2"
 # The service answers a wrong method with 405 itself, naming the methods the operation accepts.
 _ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_TIMER_SLACK_S = 0.005
 
 
 def wall_clock() -> Callable[[], float]:
@@ -89,6 +90,11 @@ class EmulatorApp:
         self._timer: asyncio.Handle | None = None
         self._timer_when = 0.0
         """Loop time at which `_timer` fires."""
+        self._timer_for: float | None = None
+        """The model time `_timer` was armed for."""
+        self._steady_clock = clock is None
+        """The default wall clock advances with loop time (both monotonic); an injected clock
+        may jump, so the timer is then re-checked in loop time on every request."""
         self.starlette = Starlette(
             routes=[
                 Route(API_PREFIX + "/{endpoint_id}/{op_path:path}", self.endpoint, methods=_ANY)
@@ -140,12 +146,16 @@ class EmulatorApp:
 
     async def _handle(self, request: Request) -> Response:
         service = self.service
+        scope = request.scope
+        path_params = scope["path_params"]
         call = service.preflight(
-            request.method,
-            request.path_params["endpoint_id"],
-            request.path_params["op_path"],
-            request.query_params,
-            request.headers.get("authorization"),
+            scope["method"],
+            path_params["endpoint_id"],
+            path_params["op_path"],
+            # Read straight from the scope: Starlette would build a QueryParams and a Headers
+            # object per request, which costs more than the lookups themselves.
+            request.query_params if scope["query_string"] else _NO_QUERY,
+            _header(scope["headers"], b"authorization"),
         )
         if isinstance(call, Reply):
             return _response(call)
@@ -213,14 +223,20 @@ class EmulatorApp:
         next_at = self.model.next_event_time()
         if next_at is None:
             return
+        if next_at == self._timer_for and self._timer is not None and self._steady_clock:
+            return  # armed for this very event, and loop time and the clock move together
         loop = asyncio.get_running_loop()
         wake_at = loop.time() + max(0.0, next_at - self.clock())
-        if self._timer is not None and self._timer_when <= wake_at:
+        # uvloop's loop.time() is cached per loop iteration while the clock is not, so an exact
+        # comparison would cancel and re-create the timer on nearly every request; a timer due
+        # a few ms later than asked is re-armed, anything closer is kept.
+        if self._timer is not None and self._timer_when <= wake_at + _TIMER_SLACK_S:
             return
         if self._timer is not None:
             self._timer.cancel()
         # Kept here: uvloop answers a due call_at with a plain Handle that has no when().
         self._timer_when = wake_at
+        self._timer_for = next_at
         self._timer = loop.call_at(wake_at, self._tick)
 
     def _tick(self) -> None:
@@ -248,23 +264,53 @@ def describe_size(size: int) -> str:
     return f"{size} bytes"
 
 
+_NO_QUERY: dict[str, str] = {}
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    """The first value of header `name` (lower case, as ASGI servers deliver names)."""
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 async def _read_body(request: Request, limit: int) -> bytes | None:
     """The body, or None as soon as it is known to exceed `limit` (never buffering past it)."""
-    declared = request.headers.get("content-length")
+    declared: str | None = None
+    chunked = False
+    for key, value in request.scope["headers"]:
+        if key == b"content-length":
+            declared = value.decode("latin-1")
+        elif key == b"transfer-encoding":
+            chunked = True
+    if declared is None and not chunked:
+        return b""  # HTTP/1.1: neither header means no body (most GETs): skip the receive
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             return None
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk  # the usual case: the whole body in one message, no join
+            chunks.append(chunk)
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _response(reply: Reply) -> Response:
-    return Response(reply.encode(), reply.status, reply.headers, media_type="application/json")
+    # No headers mapping when there are none: Starlette then skips re-encoding an empty dict.
+    return Response(
+        reply.encode(), reply.status, reply.headers or None, media_type="application/json"
+    )
 
 
 def create_app(config: EmulatorConfig | None = None, **options: Any) -> Starlette:

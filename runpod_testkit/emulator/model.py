@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import heapq
 import random
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +37,9 @@ __all__ = [
 Clock = Callable[[], float]
 
 _WORKER_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+# The version (4) and variant (RFC 4122) bits of a random uuid, as uuid.UUID(version=4) sets them.
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (0x4000 << 64)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,10 @@ class Worker:
     job: Job | None = None
     generation: int = 0
     """Bumped on every state change, so that stale timed events are ignored."""
+    idle_since: float = 0.0
+    retire_pending: bool = False
+    """True while a WORKER_RETIRE event is in the heap: one per worker, re-checked when it
+    fires, instead of one per job the worker finished."""
 
 
 @dataclass(eq=False)
@@ -107,6 +113,8 @@ class Job:
     plan: ProbeInput | None = None
     chunks_sent: int = 0
     expires_at: float | None = None
+    run_ends_at: float = 0.0
+    """When the current run ends (JOB_DONE or JOB_TIMEOUT), set at pickup."""
     generation: int = 0
     """Bumped whenever the job's run events must be forgotten (end, retry, cancel)."""
     expiry_generation: int = 0
@@ -302,7 +310,13 @@ class Model:
         return self._clock()
 
     def next_event_time(self) -> float | None:
-        return self._events[0][0] if self._events else None
+        """When the next event that still applies is due. Stale events at the top are dropped
+        here (they would be ignored when due), so the HTTP app's timer does not wake for them:
+        a burst of superseded events would otherwise fire it once per loop iteration."""
+        events = self._events
+        while events and not _is_current(*events[0][2:]):
+            heapq.heappop(events)
+        return events[0][0] if events else None
 
     def pending_events(self) -> int:
         """How many timed events the heap holds, stale ones included (leak checks watch it)."""
@@ -326,7 +340,7 @@ class Model:
         their time came (a superseded 24 h TTL event, say); rebuild the heap when they clearly
         outnumber the live ones. A job has at most 3 live events and a worker 1.
         In place: `advance()` may be popping from this very list."""
-        live_bound = 3 * self._job_count + self._worker_count + 1024
+        live_bound = 3 * self._job_count + self._worker_count + 256
         if len(self._events) > 2 * live_bound:
             self._events[:] = [event for event in self._events if _is_current(*event[2:])]
             heapq.heapify(self._events)
@@ -340,10 +354,15 @@ class Model:
             self._worker_free(worker, at)
         elif kind is _Event.WORKER_RETIRE:
             worker = subject
+            worker.retire_pending = False
             if (
                 worker.state is WorkerState.IDLE
                 and len(worker.endpoint.workers) > self.config.workers_min
             ):
+                retire_at = worker.idle_since + self.config.idle_timeout_s
+                if retire_at > at:
+                    self._schedule_retire(worker, retire_at)  # it worked since: look again
+                    return
                 del worker.endpoint.workers[worker.id]
                 self._worker_count -= 1
                 worker.generation += 1
@@ -357,6 +376,11 @@ class Model:
                 self._scale_up(job.endpoint, at)
         elif kind is _Event.JOB_EXPIRE:
             self._expire(subject, at)
+
+    def _schedule_retire(self, worker: Worker, at: float) -> None:
+        worker.retire_pending = True
+        # Checked in `_apply` against idle_since rather than by generation (see `_is_current`).
+        self._schedule(at, _Event.WORKER_RETIRE, worker, 0)
 
     def _schedule_expiry(self, job: Job, at: float) -> None:
         job.expires_at = at
@@ -409,10 +433,9 @@ class Model:
             self._pickup(worker, endpoint.queue.popleft(), now)
             return
         worker.state = WorkerState.IDLE
-        if len(endpoint.workers) > self.config.workers_min:
-            self._schedule(
-                now + self.config.idle_timeout_s, _Event.WORKER_RETIRE, worker, worker.generation
-            )
+        worker.idle_since = now
+        if len(endpoint.workers) > self.config.workers_min and not worker.retire_pending:
+            self._schedule_retire(worker, now + self.config.idle_timeout_s)
 
     def _pickup(self, worker: Worker, job: Job, now: float) -> None:
         worker.state = WorkerState.RUNNING
@@ -429,9 +452,11 @@ class Model:
             job.plan = ProbeInput(fail=str(exc))
         duration_s = job.plan.duration_ms / 1000
         if duration_s >= job.execution_timeout_s:
-            self._schedule(now + job.execution_timeout_s, _Event.JOB_TIMEOUT, job, job.generation)
+            job.run_ends_at = now + job.execution_timeout_s
+            self._schedule(job.run_ends_at, _Event.JOB_TIMEOUT, job, job.generation)
         else:
-            self._schedule(now + duration_s, _Event.JOB_DONE, job, job.generation)
+            job.run_ends_at = now + duration_s
+            self._schedule(job.run_ends_at, _Event.JOB_DONE, job, job.generation)
         self._changed(job)
 
     # --- job lifecycle ----------------------------------------------------------------------
@@ -512,13 +537,19 @@ class Model:
         )
         endpoint.jobs[job.id] = job
         self._job_count += 1
-        self._schedule_expiry(job, job.ttl_deadline)
         self._enqueue(job, now)
+        # The TTL only matters while the job waits or runs: a job picked up at once that ends
+        # before it gets its retention expiry from `_end` instead (one heap entry, not two).
+        if job.status == JobStatus.IN_QUEUE or job.run_ends_at > job.ttl_deadline:
+            self._schedule_expiry(job, job.ttl_deadline)
         self.advance()  # a job that takes no time ends in this same instant
         return job
 
     def _new_job_id(self, sync: bool) -> str:
-        job_uuid = uuid.UUID(int=self._rng.getrandbits(128), version=4)
+        # str(uuid.UUID(int=bits, version=4)), without building the UUID object.
+        bits = self._rng.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET
+        hex_ = f"{bits:032x}"
+        job_uuid = f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
         return f"sync-{job_uuid}-u1" if sync else f"{job_uuid}-u1"
 
     def _enqueue(self, job: Job, now: float) -> None:
@@ -546,9 +577,9 @@ class Model:
         deadline = self._clock() + ttl_ms / 1000
         # ?ttl shortens a job's life; it never outlives its policy.ttl (nor, later, a retry).
         job.ttl_deadline = min(job.ttl_deadline, deadline)
-        self._schedule_expiry(
-            job, deadline if job.expires_at is None else min(job.expires_at, deadline)
-        )
+        # A job picked up at once has no expiry event while it runs (see `submit`).
+        current = job.ttl_deadline if job.expires_at is None else job.expires_at
+        self._schedule_expiry(job, min(current, job.ttl_deadline))
 
     def cancel(self, job: Job) -> None:
         """Remove a queued job, or stop a running one; a terminal job stays as it is."""
@@ -598,6 +629,8 @@ class Model:
 
 
 def _is_current(kind: _Event, subject: Any, generation: int) -> bool:
+    if kind is _Event.WORKER_RETIRE:
+        return bool(subject.retire_pending)  # one per worker; `_apply` checks how long idle
     if kind is _Event.JOB_EXPIRE:
         return bool(subject.expiry_generation == generation)
     return bool(subject.generation == generation)
@@ -605,6 +638,10 @@ def _is_current(kind: _Event, subject: Any, generation: int) -> bool:
 
 def _not_a_clock() -> float:
     raise RuntimeError("Model needs a clock: pass clock=time.time or a virtual clock")
+
+
+_DEFAULT_EXECUTION_TIMEOUT_MS = POLICY_LIMITS["executionTimeout"].default
+_DEFAULT_TTL_MS = POLICY_LIMITS["ttl"].default
 
 
 def _read_request(body: Any) -> tuple[dict[str, Any], int, int, bool]:
@@ -627,7 +664,8 @@ def _read_request(body: Any) -> tuple[dict[str, Any], int, int, bool]:
         raise JobRequestError(f"'s3Config' must be a JSON object, got {_json_type(s3_config)}")
     policy = body.get("policy")
     if policy is None:
-        policy = {}
+        # The usual body: no policy, so every value is its (valid) default.
+        return job_input, _DEFAULT_EXECUTION_TIMEOUT_MS, _DEFAULT_TTL_MS, False
     if not isinstance(policy, dict):
         raise JobRequestError(f"'policy' must be a JSON object, got {_json_type(policy)}")
     values: dict[str, int] = {}

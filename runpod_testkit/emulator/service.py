@@ -164,6 +164,7 @@ class EmulatorService:
     ) -> None:
         self.model = model
         self._api_key = api_key
+        self._api_key_bytes = None if api_key is None else api_key.encode()
         self.rate_limiter = rate_limiter
 
     def __repr__(self) -> str:
@@ -179,9 +180,9 @@ class EmulatorService:
         presented = rest.strip() if scheme.lower() == "bearer" else authorization.strip()
         if not presented:
             return False
-        if self._api_key is None:
+        if self._api_key_bytes is None:
             return True
-        return hmac.compare_digest(presented.encode(), self._api_key.encode())
+        return hmac.compare_digest(presented.encode(), self._api_key_bytes)
 
     def preflight(
         self,
@@ -191,7 +192,8 @@ class EmulatorService:
         query: Mapping[str, str],
         authorization: str | None,
     ) -> Call | Reply:
-        segments = op_path.strip("/").split("/") if op_path.strip("/") else []
+        stripped = op_path.strip("/")
+        segments = stripped.split("/") if stripped else []
         op = _BY_SEGMENT.get(segments[0]) if segments and endpoint_id else None
         if op is None:
             known = ", ".join(f"/{name}" for name in _BY_SEGMENT)
@@ -246,7 +248,11 @@ class EmulatorService:
                 parsed = orjson.loads(body) if body else None
             except orjson.JSONDecodeError as exc:
                 return error(400, f"request body is not valid JSON: {exc}")
-            if _nests_deeper_than(parsed, MAX_JSON_DEPTH):
+            # Nesting deeper than the limit takes more opening brackets than the limit: count
+            # them in C first and walk the parsed tree only when that many are there.
+            if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _nests_deeper_than(
+                parsed, MAX_JSON_DEPTH
+            ):
                 return error(
                     400,
                     f"request body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels",
