@@ -37,7 +37,7 @@ from datetime import timezone
 from functools import cached_property
 from importlib import metadata
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -590,6 +590,7 @@ class _ClientBase:
         auth_scheme: AuthScheme,
         backoff: Backoff | None,
         headers: Mapping[str, str] | None,
+        clock: Callable[[], float],
     ) -> None:
         self._endpoint_url = validate_endpoint_url(endpoint_url)
         self._secret = _Secret(None if api_key is None else validate_api_key(api_key))
@@ -608,6 +609,24 @@ class _ClientBase:
             {"Accept": "application/json", "User-Agent": _USER_AGENT}
         )
         self._default_headers.update(headers or {})
+        self._clock = clock
+
+    @classmethod
+    def from_target(cls: type[_Client], target: Target, **options: Any) -> _Client:
+        """A client for a resolved `config.Target`; `options` go to the constructor."""
+        return cls(target.endpoint_url, target.api_key, **options)
+
+    @classmethod
+    def from_env(
+        cls: type[_Client],
+        *,
+        env: Mapping[str, str] | None = None,
+        require_api_key: bool = True,
+        **options: Any,
+    ) -> _Client:
+        """A client for RUNPOD_ENDPOINT_URL or ENDPOINT_ID (+ RUNPOD_ENDPOINT_BASE_URL) with
+        RUNPOD_API_KEY; see `config.resolve_target`."""
+        return cls.from_target(resolve_target(env=env, require_api_key=require_api_key), **options)
 
     @property
     def endpoint_url(self) -> str:
@@ -713,6 +732,29 @@ class _ClientBase:
             retry_429=retry_429,
         )
 
+    def _build_submission(
+        self,
+        name: Literal["run", "runsync"],
+        payload: tuple[Any, bytes | str | None],
+        options: CallOptions,
+        wait_ms: int | None = None,
+    ) -> _Call:
+        """The call of run or runsync; `payload` is what `_submission` made of the arguments."""
+        body, content = payload
+        params = _query(wait=wait_ms)
+        return self._prepare(name, params=params, body=body, content=content, **options)
+
+    def _build_job_call(
+        self,
+        name: str,
+        job_id: str,
+        options: CallOptions,
+        method: str | None = None,
+        **query: int | None,
+    ) -> _Call:
+        """The call of an operation on one job; `query` values that are None are left out."""
+        return self._prepare(name, job_id=job_id, method=method, params=_query(**query), **options)
+
     def _build_request(self, http: httpx.Client | httpx.AsyncClient, call: _Call) -> httpx.Request:
         return http.build_request(
             call.method,
@@ -786,8 +828,140 @@ class _ClientBase:
         )
 
 
-_SyncClient = TypeVar("_SyncClient", bound="RunpodClient")
-_AsyncClient = TypeVar("_AsyncClient", bound="AsyncRunpodClient")
+_Client = TypeVar("_Client", bound=_ClientBase)
+
+
+def _owns_http(transport: object, http_client: object) -> bool:
+    """Whether the client makes (and so closes) its own httpx client."""
+    if http_client is not None and transport is not None:
+        raise ValueError("pass either transport= or http_client=, not both")
+    return http_client is None
+
+
+class _Attempts:
+    """The 429 retry bookkeeping of one call, shared by the sync and async send loops (no I/O)."""
+
+    def __init__(self, client: _ClientBase, call: _Call) -> None:
+        self._client = client
+        self._call = call
+        self._retries = 0
+        self._slept = 0.0
+        self._elapsed_ms = 0.0
+
+    @contextlib.contextmanager
+    def sending(self, request: httpx.Request) -> Iterator[None]:
+        """Time one HTTP attempt and turn its transport failure into this module's error."""
+        started = time.perf_counter()
+        try:
+            yield
+        except httpx.RequestError as exc:
+            raise self._client._send_error(self._call, request, exc) from exc
+        self._elapsed_ms = (time.perf_counter() - started) * 1000.0
+
+    def retry_delay(self, response: httpx.Response) -> float | None:
+        """Seconds to back off before resending, or None when `response` is the answer."""
+        delay = self._client._retry_delay(self._call, response, self._retries, self._slept)
+        if delay is not None:
+            self._slept += delay
+            self._retries += 1
+        return delay
+
+    def result(self, response: httpx.Response) -> ApiResponse:
+        return self._client._result(
+            self._call, response, self._elapsed_ms, self._retries + 1, self._slept
+        )
+
+
+class _JobPoll:
+    """The time limit of a loop that polls one job, shared by both clients' loops (no I/O)."""
+
+    def __init__(
+        self,
+        job_id: str,
+        timeout_s: float,
+        poll_interval_s: float,
+        clock: Callable[[], float],
+        operation_name: str,
+    ) -> None:
+        self.job_id = job_id
+        self.timeout_s = _check_non_negative(timeout_s, "timeout_s")
+        self.poll_interval_s = _check_non_negative(poll_interval_s, "poll_interval_s")
+        self.polls = 0
+        self._clock = clock
+        self._operation = operation_name
+        self._deadline = 0.0
+
+    def _start(self) -> None:
+        self._deadline = self._clock() + self.timeout_s
+
+    def _time_left(self, last: ApiResponse) -> float:
+        """Seconds until the deadline; JobTimeoutError once there are none."""
+        remaining = self._deadline - self._clock()
+        if remaining <= 0:
+            raise JobTimeoutError(
+                self.job_id,
+                last_status=last.status,
+                timeout_s=self.timeout_s,
+                polls=self.polls,
+                operation=self._operation,
+                last_response=last,
+            )
+        return remaining
+
+
+class _TerminalWait(_JobPoll):
+    """The decisions of `wait_for_terminal`; the clients only send and sleep."""
+
+    def __init__(
+        self, job_id: str, timeout_s: float, poll_interval_s: float, clock: Callable[[], float]
+    ) -> None:
+        super().__init__(job_id, timeout_s, poll_interval_s, clock, "status")
+        self._start()
+
+    def pause_after(self, response: ApiResponse) -> float | None:
+        """None if `response` shows the job terminal, else the seconds to sleep before polling
+        again; ApiError on an unusable answer, JobTimeoutError once the time is up."""
+        self.polls += 1
+        if _job_status(response, self.job_id) in JobStatus.TERMINAL:
+            return None
+        return min(self.poll_interval_s, self._time_left(response))
+
+
+class _DrainState(_JobPoll, Generic[_Client]):
+    """Bookkeeping shared by StreamDrain and AsyncStreamDrain; they only send and sleep."""
+
+    def __init__(
+        self,
+        client: _Client,
+        job_id: str,
+        timeout_s: float,
+        poll_interval_s: float,
+        wait_ms: int | None,
+    ) -> None:
+        super().__init__(job_id, timeout_s, poll_interval_s, client._clock, "stream")
+        self._client = client
+        self.final: ApiResponse | None = None
+        """The answer that ended the stream (terminal status, no chunks); None until then."""
+        self._wait_ms = wait_ms
+        self._pending: deque[Any] = deque()
+        self._last: ApiResponse | None = None
+
+    def _pause_before_poll(self) -> float:
+        """Seconds to sleep before the next poll; JobTimeoutError once the time is up."""
+        if self._last is None:
+            self._start()
+            return 0.0
+        remaining = self._time_left(self._last)
+        # After a poll that brought chunks more may be ready at once; only an empty one waits.
+        return 0.0 if self._last.stream_chunks else min(self.poll_interval_s, remaining)
+
+    def _take(self, response: ApiResponse) -> None:
+        self.polls += 1
+        self._last = response
+        chunks, drained = _drain_step(response, self.job_id)
+        if drained:
+            self.final = response
+        self._pending.extend(chunks)
 
 
 # --------------------------------------------------------------------------- sync client
@@ -824,40 +998,21 @@ class RunpodClient(_ClientBase):
             auth_scheme=auth_scheme,
             backoff=backoff,
             headers=headers,
+            clock=clock,
         )
-        if http_client is not None and transport is not None:
-            raise ValueError("pass either transport= or http_client=, not both")
-        self._owns_http = http_client is None
+        self._owns_http = _owns_http(transport, http_client)
         self._http = (
             httpx.Client(transport=transport, trust_env=self._use_env)
             if http_client is None
             else http_client
         )
         self._sleep = sleep
-        self._clock = clock
-
-    @classmethod
-    def from_target(cls: type[_SyncClient], target: Target, **options: Any) -> _SyncClient:
-        """A client for a resolved `config.Target`; `options` go to the constructor."""
-        return cls(target.endpoint_url, target.api_key, **options)
-
-    @classmethod
-    def from_env(
-        cls: type[_SyncClient],
-        *,
-        env: Mapping[str, str] | None = None,
-        require_api_key: bool = True,
-        **options: Any,
-    ) -> _SyncClient:
-        """A client for RUNPOD_ENDPOINT_URL or ENDPOINT_ID (+ RUNPOD_ENDPOINT_BASE_URL) with
-        RUNPOD_API_KEY; see `config.resolve_target`."""
-        return cls.from_target(resolve_target(env=env, require_api_key=require_api_key), **options)
 
     def close(self) -> None:
         if self._owns_http:
             self._http.close()
 
-    def __enter__(self: _SyncClient) -> _SyncClient:
+    def __enter__(self: _Client) -> _Client:
         return self
 
     def __exit__(
@@ -875,22 +1030,16 @@ class RunpodClient(_ClientBase):
         return self._execute(self._prepare(operation_name, **options))
 
     def _execute(self, call: _Call) -> ApiResponse:
-        retries, slept = 0, 0.0
+        attempts = _Attempts(self, call)
         while True:
             request = self._build_request(self._http, call)
-            started = time.perf_counter()
-            try:
+            with attempts.sending(request):
                 response = self._http.send(request)
-            except httpx.RequestError as exc:
-                raise self._send_error(call, request, exc) from exc
-            elapsed_ms = (time.perf_counter() - started) * 1000.0
-            delay = self._retry_delay(call, response, retries, slept)
+            delay = attempts.retry_delay(response)
             if delay is None:
-                return self._result(call, response, elapsed_ms, retries + 1, slept)
+                return attempts.result(response)
             response.close()
             self._sleep(delay)
-            slept += delay
-            retries += 1
 
     # -- operations
     def run(
@@ -906,10 +1055,10 @@ class RunpodClient(_ClientBase):
     ) -> ApiResponse:
         """Submit a job: `{"input": input}` plus the options given (input defaults to {}), or
         `body` (JSON) / `content` (raw bytes) sent as is."""
-        json_body, raw = _submission(
+        payload = _submission(
             input, body=body, content=content, webhook=webhook, policy=policy, s3_config=s3_config
         )
-        return self.request("run", body=json_body, content=raw, **options)
+        return self._execute(self._build_submission("run", payload, options))
 
     def runsync(
         self,
@@ -925,11 +1074,10 @@ class RunpodClient(_ClientBase):
     ) -> ApiResponse:
         """Submit a job and wait up to `wait_ms` (the server's default when None) for its end;
         the HTTP timeout is that wait plus the call's timeout."""
-        json_body, raw = _submission(
+        payload = _submission(
             input, body=body, content=content, webhook=webhook, policy=policy, s3_config=s3_config
         )
-        params = _query(wait=wait_ms)
-        return self.request("runsync", params=params, body=json_body, content=raw, **options)
+        return self._execute(self._build_submission("runsync", payload, options, wait_ms))
 
     def status(
         self,
@@ -941,8 +1089,7 @@ class RunpodClient(_ClientBase):
     ) -> ApiResponse:
         """The job's state; `ttl_ms` asks the server to delete the job that many ms from now.
         `method="POST"` sends the alternative method the table lists."""
-        params = _query(ttl=ttl_ms)
-        return self.request("status", job_id=job_id, method=method, params=params, **options)
+        return self._execute(self._build_job_call("status", job_id, options, method, ttl=ttl_ms))
 
     def status_sync(
         self,
@@ -953,8 +1100,8 @@ class RunpodClient(_ClientBase):
         **options: Unpack[CallOptions],
     ) -> ApiResponse:
         """Legacy status-sync: like status, but held up to `wait_ms` for the job to end."""
-        params = _query(wait=wait_ms)
-        return self.request("status-sync", job_id=job_id, method=method, params=params, **options)
+        call = self._build_job_call("status-sync", job_id, options, method, wait=wait_ms)
+        return self._execute(call)
 
     def stream(
         self,
@@ -966,21 +1113,20 @@ class RunpodClient(_ClientBase):
     ) -> ApiResponse:
         """One stream poll: the chunks produced since the previous one (see
         `stream_until_drained`)."""
-        params = _query(wait=wait_ms)
-        return self.request("stream", job_id=job_id, method=method, params=params, **options)
+        return self._execute(self._build_job_call("stream", job_id, options, method, wait=wait_ms))
 
     def cancel(self, job_id: str, **options: Unpack[CallOptions]) -> ApiResponse:
-        return self.request("cancel", job_id=job_id, **options)
+        return self._execute(self._build_job_call("cancel", job_id, options))
 
     def retry(self, job_id: str, **options: Unpack[CallOptions]) -> ApiResponse:
         """Requeue a FAILED or TIMED_OUT job (the API operation, not a client-side retry)."""
-        return self.request("retry", job_id=job_id, **options)
+        return self._execute(self._build_job_call("retry", job_id, options))
 
     def purge_queue(self, **options: Unpack[CallOptions]) -> ApiResponse:
-        return self.request("purge-queue", **options)
+        return self._execute(self._prepare("purge-queue", **options))
 
     def health(self, **options: Unpack[CallOptions]) -> ApiResponse:
-        return self.request("health", **options)
+        return self._execute(self._prepare("health", **options))
 
     # -- helpers
     def wait_for_terminal(
@@ -992,27 +1138,13 @@ class RunpodClient(_ClientBase):
         may overrun by its own timeout), and ApiError on a non-2xx answer or a body without a
         status.
         """
-        _check_non_negative(timeout_s, "timeout_s")
-        _check_non_negative(poll_interval_s, "poll_interval_s")
-        deadline = self._clock() + timeout_s
-        polls = 0
+        waiting = _TerminalWait(job_id, timeout_s, poll_interval_s, self._clock)
         while True:
             response = self.status(job_id)
-            polls += 1
-            status = _job_status(response, job_id)
-            if status in JobStatus.TERMINAL:
+            pause = waiting.pause_after(response)
+            if pause is None:
                 return response
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise JobTimeoutError(
-                    job_id,
-                    last_status=status,
-                    timeout_s=timeout_s,
-                    polls=polls,
-                    operation="status",
-                    last_response=response,
-                )
-            self._sleep(min(poll_interval_s, remaining))
+            self._sleep(pause)
 
     def stream_until_drained(
         self,
@@ -1027,57 +1159,7 @@ class RunpodClient(_ClientBase):
         return StreamDrain(self, job_id, timeout_s, poll_interval_s, wait_ms)
 
 
-class _DrainState:
-    """Bookkeeping shared by StreamDrain and AsyncStreamDrain (no I/O)."""
-
-    def __init__(
-        self,
-        job_id: str,
-        timeout_s: float,
-        poll_interval_s: float,
-        wait_ms: int | None,
-        clock: Callable[[], float],
-    ) -> None:
-        self.job_id = job_id
-        self.timeout_s = _check_non_negative(timeout_s, "timeout_s")
-        self.poll_interval_s = _check_non_negative(poll_interval_s, "poll_interval_s")
-        self.final: ApiResponse | None = None
-        """The answer that ended the stream (terminal status, no chunks); None until then."""
-        self.polls = 0
-        self._wait_ms = wait_ms
-        self._clock = clock
-        self._pending: deque[Any] = deque()
-        self._last: ApiResponse | None = None
-        self._deadline = 0.0
-
-    def _pause_before_poll(self) -> float:
-        """Seconds to sleep before the next poll; JobTimeoutError once the time is up."""
-        if self._last is None:
-            self._deadline = self._clock() + self.timeout_s
-            return 0.0
-        remaining = self._deadline - self._clock()
-        if remaining <= 0:
-            raise JobTimeoutError(
-                self.job_id,
-                last_status=self._last.status,
-                timeout_s=self.timeout_s,
-                polls=self.polls,
-                operation="stream",
-                last_response=self._last,
-            )
-        # After a poll that brought chunks more may be ready at once; only an empty one waits.
-        return 0.0 if self._last.stream_chunks else min(self.poll_interval_s, remaining)
-
-    def _take(self, response: ApiResponse) -> None:
-        self.polls += 1
-        self._last = response
-        chunks, drained = _drain_step(response, self.job_id)
-        if drained:
-            self.final = response
-        self._pending.extend(chunks)
-
-
-class StreamDrain(_DrainState, Iterator[Any]):
+class StreamDrain(_DrainState[RunpodClient], Iterator[Any]):
     """Chunks of one job's stream, polled until the job is terminal and a poll brings none.
 
     Yields each chunk object as received (`{"output": ...}`). Afterwards `final` is the answer
@@ -1086,17 +1168,6 @@ class StreamDrain(_DrainState, Iterator[Any]):
     request may overrun by its own timeout), and ApiError on a non-2xx answer or a body without
     `status` and `stream`.
     """
-
-    def __init__(
-        self,
-        client: RunpodClient,
-        job_id: str,
-        timeout_s: float,
-        poll_interval_s: float,
-        wait_ms: int | None,
-    ) -> None:
-        super().__init__(job_id, timeout_s, poll_interval_s, wait_ms, client._clock)
-        self._client = client
 
     def __next__(self) -> Any:
         while not self._pending:
@@ -1136,39 +1207,21 @@ class AsyncRunpodClient(_ClientBase):
             auth_scheme=auth_scheme,
             backoff=backoff,
             headers=headers,
+            clock=clock,
         )
-        if http_client is not None and transport is not None:
-            raise ValueError("pass either transport= or http_client=, not both")
-        self._owns_http = http_client is None
+        self._owns_http = _owns_http(transport, http_client)
         self._http = (
             httpx.AsyncClient(transport=transport, trust_env=self._use_env)
             if http_client is None
             else http_client
         )
         self._sleep = sleep
-        self._clock = clock
-
-    @classmethod
-    def from_target(cls: type[_AsyncClient], target: Target, **options: Any) -> _AsyncClient:
-        """A client for a resolved `config.Target`; `options` go to the constructor."""
-        return cls(target.endpoint_url, target.api_key, **options)
-
-    @classmethod
-    def from_env(
-        cls: type[_AsyncClient],
-        *,
-        env: Mapping[str, str] | None = None,
-        require_api_key: bool = True,
-        **options: Any,
-    ) -> _AsyncClient:
-        """A client configured from the environment; see `RunpodClient.from_env`."""
-        return cls.from_target(resolve_target(env=env, require_api_key=require_api_key), **options)
 
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
 
-    async def __aenter__(self: _AsyncClient) -> _AsyncClient:
+    async def __aenter__(self: _Client) -> _Client:
         return self
 
     async def __aexit__(
@@ -1186,22 +1239,16 @@ class AsyncRunpodClient(_ClientBase):
         return await self._execute(self._prepare(operation_name, **options))
 
     async def _execute(self, call: _Call) -> ApiResponse:
-        retries, slept = 0, 0.0
+        attempts = _Attempts(self, call)
         while True:
             request = self._build_request(self._http, call)
-            started = time.perf_counter()
-            try:
+            with attempts.sending(request):
                 response = await self._http.send(request)
-            except httpx.RequestError as exc:
-                raise self._send_error(call, request, exc) from exc
-            elapsed_ms = (time.perf_counter() - started) * 1000.0
-            delay = self._retry_delay(call, response, retries, slept)
+            delay = attempts.retry_delay(response)
             if delay is None:
-                return self._result(call, response, elapsed_ms, retries + 1, slept)
+                return attempts.result(response)
             await response.aclose()
             await self._sleep(delay)
-            slept += delay
-            retries += 1
 
     # -- operations
     async def run(
@@ -1217,10 +1264,10 @@ class AsyncRunpodClient(_ClientBase):
     ) -> ApiResponse:
         """Submit a job: `{"input": input}` plus the options given (input defaults to {}), or
         `body` (JSON) / `content` (raw bytes) sent as is."""
-        json_body, raw = _submission(
+        payload = _submission(
             input, body=body, content=content, webhook=webhook, policy=policy, s3_config=s3_config
         )
-        return await self.request("run", body=json_body, content=raw, **options)
+        return await self._execute(self._build_submission("run", payload, options))
 
     async def runsync(
         self,
@@ -1236,11 +1283,10 @@ class AsyncRunpodClient(_ClientBase):
     ) -> ApiResponse:
         """Submit a job and wait up to `wait_ms` (the server's default when None) for its end;
         the HTTP timeout is that wait plus the call's timeout."""
-        json_body, raw = _submission(
+        payload = _submission(
             input, body=body, content=content, webhook=webhook, policy=policy, s3_config=s3_config
         )
-        params = _query(wait=wait_ms)
-        return await self.request("runsync", params=params, body=json_body, content=raw, **options)
+        return await self._execute(self._build_submission("runsync", payload, options, wait_ms))
 
     async def status(
         self,
@@ -1252,8 +1298,8 @@ class AsyncRunpodClient(_ClientBase):
     ) -> ApiResponse:
         """The job's state; `ttl_ms` asks the server to delete the job that many ms from now.
         `method="POST"` sends the alternative method the table lists."""
-        params = _query(ttl=ttl_ms)
-        return await self.request("status", job_id=job_id, method=method, params=params, **options)
+        call = self._build_job_call("status", job_id, options, method, ttl=ttl_ms)
+        return await self._execute(call)
 
     async def status_sync(
         self,
@@ -1264,10 +1310,8 @@ class AsyncRunpodClient(_ClientBase):
         **options: Unpack[CallOptions],
     ) -> ApiResponse:
         """Legacy status-sync: like status, but held up to `wait_ms` for the job to end."""
-        params = _query(wait=wait_ms)
-        return await self.request(
-            "status-sync", job_id=job_id, method=method, params=params, **options
-        )
+        call = self._build_job_call("status-sync", job_id, options, method, wait=wait_ms)
+        return await self._execute(call)
 
     async def stream(
         self,
@@ -1279,21 +1323,21 @@ class AsyncRunpodClient(_ClientBase):
     ) -> ApiResponse:
         """One stream poll: the chunks produced since the previous one (see
         `stream_until_drained`)."""
-        params = _query(wait=wait_ms)
-        return await self.request("stream", job_id=job_id, method=method, params=params, **options)
+        call = self._build_job_call("stream", job_id, options, method, wait=wait_ms)
+        return await self._execute(call)
 
     async def cancel(self, job_id: str, **options: Unpack[CallOptions]) -> ApiResponse:
-        return await self.request("cancel", job_id=job_id, **options)
+        return await self._execute(self._build_job_call("cancel", job_id, options))
 
     async def retry(self, job_id: str, **options: Unpack[CallOptions]) -> ApiResponse:
         """Requeue a FAILED or TIMED_OUT job (the API operation, not a client-side retry)."""
-        return await self.request("retry", job_id=job_id, **options)
+        return await self._execute(self._build_job_call("retry", job_id, options))
 
     async def purge_queue(self, **options: Unpack[CallOptions]) -> ApiResponse:
-        return await self.request("purge-queue", **options)
+        return await self._execute(self._prepare("purge-queue", **options))
 
     async def health(self, **options: Unpack[CallOptions]) -> ApiResponse:
-        return await self.request("health", **options)
+        return await self._execute(self._prepare("health", **options))
 
     # -- helpers
     async def wait_for_terminal(
@@ -1305,27 +1349,13 @@ class AsyncRunpodClient(_ClientBase):
         may overrun by its own timeout), and ApiError on a non-2xx answer or a body without a
         status.
         """
-        _check_non_negative(timeout_s, "timeout_s")
-        _check_non_negative(poll_interval_s, "poll_interval_s")
-        deadline = self._clock() + timeout_s
-        polls = 0
+        waiting = _TerminalWait(job_id, timeout_s, poll_interval_s, self._clock)
         while True:
             response = await self.status(job_id)
-            polls += 1
-            status = _job_status(response, job_id)
-            if status in JobStatus.TERMINAL:
+            pause = waiting.pause_after(response)
+            if pause is None:
                 return response
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise JobTimeoutError(
-                    job_id,
-                    last_status=status,
-                    timeout_s=timeout_s,
-                    polls=polls,
-                    operation="status",
-                    last_response=response,
-                )
-            await self._sleep(min(poll_interval_s, remaining))
+            await self._sleep(pause)
 
     def stream_until_drained(
         self,
@@ -1340,19 +1370,8 @@ class AsyncRunpodClient(_ClientBase):
         return AsyncStreamDrain(self, job_id, timeout_s, poll_interval_s, wait_ms)
 
 
-class AsyncStreamDrain(_DrainState, AsyncIterator[Any]):
+class AsyncStreamDrain(_DrainState[AsyncRunpodClient], AsyncIterator[Any]):
     """Asynchronous twin of `StreamDrain`: `async for chunk in drain`."""
-
-    def __init__(
-        self,
-        client: AsyncRunpodClient,
-        job_id: str,
-        timeout_s: float,
-        poll_interval_s: float,
-        wait_ms: int | None,
-    ) -> None:
-        super().__init__(job_id, timeout_s, poll_interval_s, wait_ms, client._clock)
-        self._client = client
 
     async def __anext__(self) -> Any:
         while not self._pending:
