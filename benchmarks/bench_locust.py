@@ -50,6 +50,8 @@ from typing import Any
 
 import httpx
 
+from runpod_testkit.emulator.server import stop_process
+
 __all__ = ["main"]
 
 HERE = Path(__file__).resolve().parent
@@ -300,13 +302,7 @@ def wait_serving(server: Server) -> None:
 
 
 def stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    stop_process(process)
     if process.stdout is not None:
         process.stdout.close()
 

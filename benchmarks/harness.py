@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from runpod_testkit.emulator.server import stop_process
+
 __all__ = [
     "BenchmarkError",
     "HttpReply",
@@ -166,16 +168,8 @@ class ServerProcess:
         raise BenchmarkError("no VmRSS for the server process")
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout_s)
+        if self.process is not None:
+            stop_process(self.process, timeout_s)
 
 
 @dataclass

@@ -11,7 +11,6 @@ contacts Runpod and never sees a key.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from contextlib import contextmanager
 from typing import IO
 
 import httpx
+
+from runpod_testkit.emulator.server import stop_process
 
 __all__ = ["DevServerError", "running_devserver"]
 
@@ -72,17 +73,6 @@ def _wait_until_ready(
     raise DevServerError(f"dev server not ready after {timeout:.0f} s:\n{_tail(log)}")
 
 
-def _stop(process: subprocess.Popen[bytes], grace: float) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=grace)
-
-
 @contextmanager
 def running_devserver(
     module: str = "runpod_testkit.probe",
@@ -111,4 +101,4 @@ def running_devserver(
             _wait_until_ready(process, base_url, log, startup_timeout)
             yield base_url
         finally:
-            _stop(process, stop_grace)
+            stop_process(process, stop_grace)

@@ -33,6 +33,7 @@ __all__ = [
     "EmulatorServer",
     "RunningEmulator",
     "running_emulator",
+    "stop_process",
     "tune_gc_for_serving",
 ]
 
@@ -135,6 +136,18 @@ def running_emulator(
         thread.join(timeout=10)
 
 
+def stop_process(process: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:
+    """Ask a child process to end (SIGTERM), and kill it if it has not within `timeout_s`."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout_s)
+
+
 class EmulatorProcess:
     """`runpod-testkit emulator` as a child process on a free port; stopped on exit."""
 
@@ -194,13 +207,7 @@ class EmulatorProcess:
         process = self.process
         if process is None:
             return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout_s)
+        stop_process(process, timeout_s)
         # The child is gone, so its output ends: let the reader see the end, then close the pipe.
         if self._reader is not None:
             self._reader.join(timeout_s)
