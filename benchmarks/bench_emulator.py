@@ -176,14 +176,15 @@ def measure_throughput(
                 prefix=prefix,
             )
 
-        for operation in OPERATIONS:
+        operations = {op: OPERATIONS[op] for op in args.only}
+        for operation in operations:
             for server in SERVERS:
                 load(server, operation, args.warmup)
         throughput = Throughput()
         for index in range(args.rounds):
             # Alternate who goes first, so slow drift of the machine favours neither.
             order = SERVERS if index % 2 == 0 else SERVERS[::-1]
-            for operation, label in OPERATIONS.items():
+            for operation, label in operations.items():
                 for server in order:
                     result = load(server, operation, args.seconds)
                     throughput.runs.setdefault((operation, server), []).append(result)
@@ -245,6 +246,8 @@ def throughput_lines(throughput: Throughput, checks: list[dict[str, Any]]) -> li
         f"{'ratio':>7}  {'bare':>6}{'emu':>7}  target",
     ]
     for operation, label in OPERATIONS.items():
+        if (operation, "bare") not in throughput.runs:
+            continue  # left out with --only
         cpu_ratio = throughput.ratio(operation, "requests_per_cpu_s")
         errors = throughput.errors(operation)
         passed = cpu_ratio >= RATIO_TARGET and errors == 0
@@ -372,6 +375,7 @@ def run(args: argparse.Namespace) -> int:
                 "ratio_wall": throughput.ratio(operation, "requests_per_s"),
             }
             for operation in OPERATIONS
+            if (operation, "bare") in throughput.runs
         }
         summary["emulator_after_load"] = notes
     if not args.skip_memory:
@@ -402,6 +406,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="run wrk and the servers at this niceness (negative needs root; other work on a "
         "shared machine then disturbs the figures less)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(OPERATIONS),
+        default=list(OPERATIONS),
+        help="measure only these operations (throughput)",
     )
     parser.add_argument("--json", metavar="OUT", help="also write every figure as JSON")
     parser.add_argument("--skip-http", action="store_true", help="memory check only")

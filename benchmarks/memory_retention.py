@@ -153,7 +153,7 @@ def run_workload(jobs: int, mode: str) -> dict[str, int]:
         "after": after,
         "jobs_at_peak": peak_jobs,
         "jobs_after": workload.live_jobs(),
-        "pending_events_after": len(workload.model._events),
+        "pending_events_after": workload.model.pending_events(),
     }
 
 

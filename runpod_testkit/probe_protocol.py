@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 __all__ = ["ProbeInput", "ProbeInputError"]
@@ -119,3 +120,9 @@ class ProbeInput:
     def final_output(self) -> list[Any]:
         """The COMPLETED job's `output` (with return_aggregate_stream): every yielded value."""
         return [self.yielded(index) for index in range(self.yield_count)]
+
+    @cached_property
+    def output(self) -> list[Any]:
+        """`final_output()` built once per plan, for callers that share it and never change
+        it (the emulator hands it to every job run from this plan)."""
+        return self.final_output()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from runpod_testkit.emulator.model import EmulatorConfig, Job, Model
 from runpod_testkit.emulator.service import (
+    Call,
     EmulatorService,
     Hold,
     RateLimiter,
@@ -33,6 +34,7 @@ from runpod_testkit.emulator.service import (
     error,
     production_rate_limits,
 )
+from runpod_testkit.operations import OPERATIONS, Operation
 
 __all__ = ["EmulatorApp", "JobLog", "create_app", "describe_size", "wall_clock"]
 
@@ -40,6 +42,13 @@ API_PREFIX = "/v2"
 # The service answers a wrong method with 405 itself, naming the methods the operation accepts.
 _ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _TIMER_SLACK_S = 0.005
+# Starlette tries routes in order: put the operations a load sends most first (polls, then
+# submissions); the rest keep the table's order.
+_BUSIEST_FIRST = ("status", "run", "stream", "runsync")
+
+
+def _by_expected_traffic(op: Operation) -> int:
+    return _BUSIEST_FIRST.index(op.name) if op.name in _BUSIEST_FIRST else len(_BUSIEST_FIRST)
 
 
 def wall_clock() -> Callable[[], float]:
@@ -92,12 +101,24 @@ class EmulatorApp:
         """Loop time at which `_timer` fires."""
         self._timer_for: float | None = None
         """The model time `_timer` was armed for."""
+        self._checked_at_update = -1
+        """`model.event_updates` when the timer was last checked against the next event."""
         self._steady_clock = clock is None
         """The default wall clock advances with loop time (both monotonic); an injected clock
         may jump, so the timer is then re-checked in loop time on every request."""
         self.starlette = Starlette(
             routes=[
-                Route(API_PREFIX + "/{endpoint_id}/{op_path:path}", self.endpoint, methods=_ANY)
+                *(
+                    Route(
+                        API_PREFIX + "/{endpoint_id}" + op.path,
+                        self._endpoint_for(op),
+                        methods=_ANY,
+                    )
+                    for op in sorted(OPERATIONS.values(), key=_by_expected_traffic)
+                ),
+                # Everything else under the prefix: named by the service's 404 (unknown operation,
+                # a job id missing, extra segments, a trailing slash).
+                Route(API_PREFIX + "/{endpoint_id}/{op_path:path}", self.endpoint, methods=_ANY),
             ],
             exception_handlers={HTTPException: self._http_error},
             lifespan=self._lifespan,
@@ -138,30 +159,59 @@ class EmulatorApp:
             reply = error(exc.status_code, str(exc.detail))
         return _response(reply)
 
+    def _endpoint_for(self, op: Operation) -> Callable[[Request], Awaitable[Response]]:
+        """The route handler of one operation: Starlette has matched the path already."""
+
+        async def endpoint(request: Request) -> Response:
+            scope = request.scope
+            path_params = scope["path_params"]
+            headers = _RequestHeaders(scope["headers"])
+            try:
+                call = self.service.admit(
+                    op,
+                    scope["method"],
+                    path_params["endpoint_id"],
+                    path_params.get("job_id"),
+                    # Read straight from the scope: Starlette would build a QueryParams and a
+                    # Headers object per request, which costs more than the lookups themselves.
+                    query=request.query_params if scope["query_string"] else _NO_QUERY,
+                    authorization=headers.authorization,
+                )
+                return await self._handle(request, call, headers)
+            finally:
+                self._arm_timer()
+
+        return endpoint
+
     async def endpoint(self, request: Request) -> Response:
+        """Any other path under the prefix: the service routes it (or names what is wrong)."""
+        scope = request.scope
+        path_params = scope["path_params"]
+        headers = _RequestHeaders(scope["headers"])
         try:
-            return await self._handle(request)
+            call = self.service.preflight(
+                scope["method"],
+                path_params["endpoint_id"],
+                path_params["op_path"],
+                request.query_params if scope["query_string"] else _NO_QUERY,
+                headers.authorization,
+            )
+            return await self._handle(request, call, headers)
         finally:
             self._arm_timer()
 
-    async def _handle(self, request: Request) -> Response:
+    async def _handle(
+        self, request: Request, call: Call | Reply, headers: _RequestHeaders
+    ) -> Response:
         service = self.service
-        scope = request.scope
-        path_params = scope["path_params"]
-        call = service.preflight(
-            scope["method"],
-            path_params["endpoint_id"],
-            path_params["op_path"],
-            # Read straight from the scope: Starlette would build a QueryParams and a Headers
-            # object per request, which costs more than the lookups themselves.
-            request.query_params if scope["query_string"] else _NO_QUERY,
-            _header(scope["headers"], b"authorization"),
-        )
         if isinstance(call, Reply):
             return _response(call)
         try:
             try:
-                body = await _read_body(request, call.max_body_bytes)
+                if headers.content_length is None and not headers.chunked:
+                    body: bytes | None = b""  # HTTP/1.1: no body (most GETs): skip the receive
+                else:
+                    body = await _read_body(request, call.max_body_bytes, headers.content_length)
             except ClientDisconnect:
                 # Nobody is left to read an answer; end quietly instead of raising into uvicorn.
                 return _response(error(400, "the client closed the connection mid-body"))
@@ -220,7 +270,15 @@ class EmulatorApp:
     def _arm_timer(self) -> None:
         """Make sure the loop wakes at the model's next event (earlier than any timer set).
         Compared in loop time, so a clock that jumps ahead (an injected one) re-arms it too."""
-        next_at = self.model.next_event_time()
+        model = self.model
+        if (
+            self._timer is not None
+            and model.event_updates == self._checked_at_update
+            and self._steady_clock
+        ):
+            return  # no event came or went since the last look, and loop time tracks the clock
+        next_at = model.next_event_time()
+        self._checked_at_update = model.event_updates
         if next_at is None:
             return
         if next_at == self._timer_for and self._timer is not None and self._steady_clock:
@@ -267,25 +325,28 @@ def describe_size(size: int) -> str:
 _NO_QUERY: dict[str, str] = {}
 
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
-    """The first value of header `name` (lower case, as ASGI servers deliver names)."""
-    for key, value in headers:
-        if key == name:
-            return value.decode("latin-1")
-    return None
+class _RequestHeaders:
+    """The request headers the emulator reads, found in one pass over the ASGI list (names
+    arrive in lower case)."""
+
+    __slots__ = ("authorization", "chunked", "content_length")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.authorization: str | None = None
+        self.content_length: str | None = None
+        self.chunked = False
+        for key, value in headers:
+            if key == b"authorization":
+                if self.authorization is None:  # the first one counts
+                    self.authorization = value.decode("latin-1")
+            elif key == b"content-length":
+                self.content_length = value.decode("latin-1")
+            elif key == b"transfer-encoding":
+                self.chunked = True
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
+async def _read_body(request: Request, limit: int, declared: str | None) -> bytes | None:
     """The body, or None as soon as it is known to exceed `limit` (never buffering past it)."""
-    declared: str | None = None
-    chunked = False
-    for key, value in request.scope["headers"]:
-        if key == b"content-length":
-            declared = value.decode("latin-1")
-        elif key == b"transfer-encoding":
-            chunked = True
-    if declared is None and not chunked:
-        return b""  # HTTP/1.1: neither header means no body (most GETs): skip the receive
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []

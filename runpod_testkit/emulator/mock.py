@@ -155,7 +155,7 @@ class MockEndpoint:
 
 
 def _response(reply: Reply) -> httpx.Response:
-    headers = {"content-type": "application/json", **reply.headers}
+    headers = {"content-type": "application/json", **(reply.headers or {})}
     return httpx.Response(reply.status, content=reply.encode(), headers=headers)
 
 

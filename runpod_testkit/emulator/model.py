@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import orjson
+
 from runpod_testkit.operations import POLICY_LIMITS, RETENTION_ASYNC_S, RETENTION_SYNC_S, JobStatus
 from runpod_testkit.probe_protocol import ProbeInput, ProbeInputError
 
@@ -119,6 +121,10 @@ class Job:
     """Bumped whenever the job's run events must be forgotten (end, retry, cancel)."""
     expiry_generation: int = 0
     """Bumped whenever the job's deletion time moves (end, retry, ?ttl)."""
+    _encoded: tuple[tuple[str, float | None, float | None, str | None], bytes] | None = field(
+        default=None, repr=False
+    )
+    """The last encoded body and the state it was encoded in (see `encoded_body`)."""
 
     @property
     def is_terminal(self) -> bool:
@@ -203,6 +209,18 @@ class Job:
             body["workerId"] = self.worker_id
         return body
 
+    def encoded_body(self) -> bytes:
+        """`body()` as JSON bytes, encoded again only when the job has moved on: a job is
+        polled many times in one state (waiting, running, done). Status, start, end and worker
+        determine the body (output and error are set with the terminal status)."""
+        state = (self.status, self.started_at, self.ended_at, self.worker_id)
+        encoded = self._encoded
+        if encoded is not None and encoded[0] == state:
+            return encoded[1]
+        body = orjson.dumps(self.body())
+        self._encoded = (state, body)
+        return body
+
     def log_record(self) -> dict[str, Any]:
         """One line of --job-log: the ground truth of this job's timings (epoch ms if the clock
         is epoch seconds)."""
@@ -268,13 +286,28 @@ class EndpointState:
         }
 
 
-class _Event(str, Enum):
-    WORKER_READY = "worker_ready"
-    WORKER_RETIRE = "worker_retire"
-    JOB_DONE = "job_done"
-    JOB_TIMEOUT = "job_timeout"
-    JOB_OVERDUE = "job_overdue"
-    JOB_EXPIRE = "job_expire"
+_TimedEvent = tuple[float, int, int, Any, int]
+"""(due at, sequence, kind, job or worker, generation): heaps order by time, then sequence."""
+
+
+class _Event:
+    """Kinds of timed events (plain ints: an Enum member costs a slow lookup on every use)."""
+
+    WORKER_READY = 1
+    WORKER_RETIRE = 2
+    JOB_DONE = 3
+    JOB_TIMEOUT = 4
+    JOB_OVERDUE = 5
+    JOB_EXPIRE = 6
+
+
+_IDLE = WorkerState.IDLE
+_RUNNING = WorkerState.RUNNING
+_IN_PROGRESS = JobStatus.IN_PROGRESS
+_COMPLETED = JobStatus.COMPLETED
+_RETRYABLE = JobStatus.RETRYABLE
+_PLAN_CACHE_SIZE = 1024
+_NO_INPUT: dict[str, Any] = {}
 
 
 class JobRequestError(ValueError):
@@ -295,10 +328,20 @@ class Model:
         self._clock: Clock = clock or _not_a_clock
         self._rng = random.Random(self.config.seed)
         self.endpoints: dict[str, EndpointState] = {}
-        self._events: list[tuple[float, int, _Event, Any, int]] = []
+        self._events: list[_TimedEvent] = []
+        """Events of running jobs and workers: a small heap, popped all the time."""
+        self._expiries: list[_TimedEvent] = []
+        """JOB_EXPIRE events: one per retained job, hundreds of thousands under load, nearly
+        always pushed in time order (so pushing is cheap), popped once per job. Kept apart so
+        that popping the other events does not sift through them."""
         self._sequence = 0
+        self.event_updates = 0
+        """Counts every change to the event heap: while it stays put, so does the next event."""
         self._job_count = 0
         self._worker_count = 0
+        self._plans: dict[tuple[tuple[str, Any], ...], ProbeInput] = {}
+        """Parsed probe inputs by input items: load runs send a handful of distinct inputs
+        again and again, and a shared plan (and its output) costs no memory per job."""
         self.on_terminal = on_terminal
         """Called once each time a job reaches a terminal state (the job log)."""
         self.on_change = on_change
@@ -313,46 +356,66 @@ class Model:
         """When the next event that still applies is due. Stale events at the top are dropped
         here (they would be ignored when due), so the HTTP app's timer does not wake for them:
         a burst of superseded events would otherwise fire it once per loop iteration."""
-        events = self._events
+        events, expiries = self._events, self._expiries
         while events and not _is_current(*events[0][2:]):
             heapq.heappop(events)
-        return events[0][0] if events else None
+            self.event_updates += 1
+        while expiries and not _is_current(*expiries[0][2:]):
+            heapq.heappop(expiries)
+            self.event_updates += 1
+        if events and expiries:
+            return min(events[0][0], expiries[0][0])
+        if events:
+            return events[0][0]
+        return expiries[0][0] if expiries else None
 
     def pending_events(self) -> int:
-        """How many timed events the heap holds, stale ones included (leak checks watch it)."""
-        return len(self._events)
+        """How many timed events the heaps hold, stale ones included (leak checks watch it)."""
+        return len(self._events) + len(self._expiries)
 
     def advance(self) -> None:
-        """Apply every event due by now, in time order."""
+        """Apply every event due by now, in time order (ties in the order they were scheduled:
+        the sequence number, second in each tuple, orders the two heaps as one)."""
         now = self._clock()
-        events = self._events
-        while events and events[0][0] <= now:
-            at, _, kind, subject, generation = heapq.heappop(events)
+        events, expiries = self._events, self._expiries
+        while True:
+            if events and events[0][0] <= now:
+                heap = expiries if expiries and expiries[0] < events[0] else events
+            elif expiries and expiries[0][0] <= now:
+                heap = expiries
+            else:
+                return
+            at, _, kind, subject, generation = heapq.heappop(heap)
+            self.event_updates += 1
             self._apply(at, kind, subject, generation)
 
-    def _schedule(self, at: float, kind: _Event, subject: Any, generation: int) -> None:
+    def _schedule(self, at: float, kind: int, subject: Any, generation: int) -> None:
         self._sequence += 1
-        heapq.heappush(self._events, (at, self._sequence, kind, subject, generation))
+        self.event_updates += 1
+        heap = self._expiries if kind == _Event.JOB_EXPIRE else self._events
+        heapq.heappush(heap, (at, self._sequence, kind, subject, generation))
         self._compact_if_stale()
 
     def _compact_if_stale(self) -> None:
         """Stale events (of jobs that moved on) would otherwise pin deleted jobs in memory until
-        their time came (a superseded 24 h TTL event, say); rebuild the heap when they clearly
+        their time came (a superseded 24 h TTL event, say); rebuild the heaps when they clearly
         outnumber the live ones. A job has at most 3 live events and a worker 1.
-        In place: `advance()` may be popping from this very list."""
+        In place: `advance()` may be popping from these very lists."""
         live_bound = 3 * self._job_count + self._worker_count + 256
-        if len(self._events) > 2 * live_bound:
-            self._events[:] = [event for event in self._events if _is_current(*event[2:])]
-            heapq.heapify(self._events)
+        if len(self._events) + len(self._expiries) > 2 * live_bound:
+            for heap in (self._events, self._expiries):
+                heap[:] = [event for event in heap if _is_current(*event[2:])]
+                heapq.heapify(heap)
+            self.event_updates += 1
 
-    def _apply(self, at: float, kind: _Event, subject: Any, generation: int) -> None:
+    def _apply(self, at: float, kind: int, subject: Any, generation: int) -> None:
         if not _is_current(kind, subject, generation):
             return  # the job or worker moved on since this event was scheduled
-        if kind is _Event.WORKER_READY:
+        if kind == _Event.WORKER_READY:
             worker: Worker = subject
             worker.state = WorkerState.IDLE
             self._worker_free(worker, at)
-        elif kind is _Event.WORKER_RETIRE:
+        elif kind == _Event.WORKER_RETIRE:
             worker = subject
             worker.retire_pending = False
             if (
@@ -366,15 +429,15 @@ class Model:
                 del worker.endpoint.workers[worker.id]
                 self._worker_count -= 1
                 worker.generation += 1
-        elif kind is _Event.JOB_DONE:
+        elif kind == _Event.JOB_DONE:
             self._finish(subject, at)
-        elif kind is _Event.JOB_TIMEOUT:
+        elif kind == _Event.JOB_TIMEOUT:
             self._end(subject, at, JobStatus.TIMED_OUT)
-        elif kind is _Event.JOB_OVERDUE:
+        elif kind == _Event.JOB_OVERDUE:
             job: Job = subject
             if job.status == JobStatus.IN_QUEUE and not job.low_priority:
                 self._scale_up(job.endpoint, at)
-        elif kind is _Event.JOB_EXPIRE:
+        elif kind == _Event.JOB_EXPIRE:
             self._expire(subject, at)
 
     def _schedule_retire(self, worker: Worker, at: float) -> None:
@@ -432,25 +495,21 @@ class Model:
         if endpoint.queue:
             self._pickup(worker, endpoint.queue.popleft(), now)
             return
-        worker.state = WorkerState.IDLE
+        worker.state = _IDLE
         worker.idle_since = now
         if len(endpoint.workers) > self.config.workers_min and not worker.retire_pending:
             self._schedule_retire(worker, now + self.config.idle_timeout_s)
 
     def _pickup(self, worker: Worker, job: Job, now: float) -> None:
-        worker.state = WorkerState.RUNNING
+        worker.state = _RUNNING
         worker.job = job
         worker.generation += 1
-        job.status = JobStatus.IN_PROGRESS
+        job.status = _IN_PROGRESS
         job.started_at = now
         job.worker_id = worker.id
         job.endpoint.in_progress += 1
-        try:
-            job.plan = ProbeInput.parse(job.input)
-        except ProbeInputError as exc:
-            # The probe handler fails a job whose input breaks the protocol, as a real one would.
-            job.plan = ProbeInput(fail=str(exc))
-        duration_s = job.plan.duration_ms / 1000
+        plan = job.plan = self._plan(job)
+        duration_s = plan.duration_ms / 1000
         if duration_s >= job.execution_timeout_s:
             job.run_ends_at = now + job.execution_timeout_s
             self._schedule(job.run_ends_at, _Event.JOB_TIMEOUT, job, job.generation)
@@ -458,6 +517,26 @@ class Model:
             job.run_ends_at = now + duration_s
             self._schedule(job.run_ends_at, _Event.JOB_DONE, job, job.generation)
         self._changed(job)
+
+    def _plan(self, job: Job) -> ProbeInput:
+        """The job's probe plan, shared with earlier jobs of the same input when it is hashable."""
+        try:
+            key = tuple(job.input.items())
+            cached = self._plans.get(key)
+        except TypeError:  # a list or an object among the values: parse it for this job alone
+            key, cached = None, None
+        if cached is not None:
+            return cached
+        try:
+            plan = ProbeInput.parse(job.input)
+        except ProbeInputError as exc:
+            # The probe handler fails a job whose input breaks the protocol, as a real one would.
+            plan = ProbeInput(fail=str(exc))
+        if key is not None:
+            if len(self._plans) >= _PLAN_CACHE_SIZE:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
 
     # --- job lifecycle ----------------------------------------------------------------------
 
@@ -468,22 +547,24 @@ class Model:
             job.error = plan.fail
             self._end(job, at, JobStatus.FAILED)
         else:
-            job.output = plan.final_output()
-            self._end(job, at, JobStatus.COMPLETED)
+            job.output = plan.output  # one list per plan: nothing changes an output once set
+            self._end(job, at, _COMPLETED)
 
     def _end(self, job: Job, at: float, status: str) -> None:
         """Move a queued or running job to a terminal state and free its worker."""
         endpoint = job.endpoint
-        was_running = job.status == JobStatus.IN_PROGRESS
+        was_running = job.status == _IN_PROGRESS
         job.generation += 1
         job.status = status
         if was_running:
             job.ended_at = at
             endpoint.in_progress -= 1
-        if status == JobStatus.COMPLETED:
+        if status == _COMPLETED:
             endpoint.completed += 1
         elif status in (JobStatus.FAILED, JobStatus.TIMED_OUT):
             endpoint.failed += 1
+        if status not in _RETRYABLE:
+            job.input = _NO_INPUT  # never runs again: free it (only /retry reads it)
         retention = self.config.retention_sync_s if job.sync else self.config.retention_async_s
         self._schedule_expiry(job, min(at + retention, job.ttl_deadline))
         if was_running and job.worker_id is not None:
@@ -557,7 +638,7 @@ class Model:
         job.status = JobStatus.IN_QUEUE
         job.queued_at = now
         for worker in endpoint.workers.values():
-            if worker.state is WorkerState.IDLE:
+            if worker.state is _IDLE:
                 self._pickup(worker, job, now)
                 return
         endpoint.queue.append(job)
@@ -628,10 +709,10 @@ class Model:
             yield from endpoint.jobs.values()
 
 
-def _is_current(kind: _Event, subject: Any, generation: int) -> bool:
-    if kind is _Event.WORKER_RETIRE:
+def _is_current(kind: int, subject: Any, generation: int) -> bool:
+    if kind == _Event.WORKER_RETIRE:
         return bool(subject.retire_pending)  # one per worker; `_apply` checks how long idle
-    if kind is _Event.JOB_EXPIRE:
+    if kind == _Event.JOB_EXPIRE:
         return bool(subject.expiry_generation == generation)
     return bool(subject.generation == generation)
 

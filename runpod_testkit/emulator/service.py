@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -35,14 +35,17 @@ input comes back inside its output (the probe's echo); production's own limit is
 _BY_SEGMENT: dict[str, Operation] = {op.path.split("/")[1]: op for op in OPERATIONS.values()}
 
 
-@dataclass
+@dataclass(slots=True)
 class Reply:
     status: int
     body: Any
-    headers: dict[str, str] = field(default_factory=dict)
+    """The JSON value to send, or its encoding already (bytes)."""
+    headers: dict[str, str] | None = None
+    """Extra headers (Allow, Retry-After); None for none."""
 
     def encode(self) -> bytes:
-        return orjson.dumps(self.body)
+        body = self.body
+        return body if isinstance(body, bytes) else orjson.dumps(body)
 
 
 def _nests_deeper_than(value: Any, limit: int) -> bool:
@@ -67,17 +70,18 @@ def _clip(text: str, limit: int = 80) -> str:
 
 def error(status: int, message: str, **headers: str) -> Reply:
     """Every error body is a JSON object naming what was wrong."""
-    return Reply(status, {"error": message}, dict(headers))
+    return Reply(status, {"error": message}, dict(headers) if headers else None)
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """A request that passed preflight: what remains is reading its body and running it."""
 
     operation: Operation
     endpoint_id: str
     job_id: str | None
-    params: dict[str, int]
+    params: Mapping[str, int]
+    """Query values with defaults filled in (shared between calls: read only)."""
     limited: bool = False
     """True when it holds a concurrency slot that `EmulatorService.release` must give back."""
 
@@ -165,7 +169,11 @@ class EmulatorService:
         self.model = model
         self._api_key = api_key
         self._api_key_bytes = None if api_key is None else api_key.encode()
+        # What nearly every client sends; compared first, the general parse only on a mismatch.
+        self._usual_authorization = None if api_key is None else f"Bearer {api_key}"
         self.rate_limiter = rate_limiter
+        # Most requests carry no query string: their parameters are each operation's defaults.
+        self._default_params = {op.name: parse_query(op, {}) for op in OPERATIONS.values()}
 
     def __repr__(self) -> str:
         return f"EmulatorService(auth={'key' if self._api_key else 'any key'})"
@@ -175,6 +183,13 @@ class EmulatorService:
         Without --api-key any non-empty key is accepted; no key is always 401."""
         if not authorization:
             return False
+        usual = self._usual_authorization
+        if (
+            usual is not None
+            and authorization.isascii()
+            and hmac.compare_digest(authorization, usual)
+        ):
+            return True
         scheme, _, rest = authorization.strip().partition(" ")
         # HTTP strips trailing blanks, so `Bearer ` with an empty key arrives as a bare `Bearer`.
         presented = rest.strip() if scheme.lower() == "bearer" else authorization.strip()
@@ -192,6 +207,7 @@ class EmulatorService:
         query: Mapping[str, str],
         authorization: str | None,
     ) -> Call | Reply:
+        """Route `op_path` (what follows the endpoint id) to its operation, then `admit` it."""
         stripped = op_path.strip("/")
         segments = stripped.split("/") if stripped else []
         op = _BY_SEGMENT.get(segments[0]) if segments and endpoint_id else None
@@ -210,6 +226,20 @@ class EmulatorService:
             job_id = segments[1]
         elif len(segments) != 1:
             return error(404, f"/{segments[0]} takes no job id: {op.path}")
+        return self.admit(op, method, endpoint_id, job_id, query=query, authorization=authorization)
+
+    def admit(
+        self,
+        op: Operation,
+        method: str,
+        endpoint_id: str,
+        job_id: str | None,
+        *,
+        query: Mapping[str, str],
+        authorization: str | None,
+    ) -> Call | Reply:
+        """Check auth, method, query and rate limit of a request already routed to `op` (with
+        a non-empty `endpoint_id`, and a one-segment `job_id` exactly when `op` takes one)."""
         if not self.authorized(authorization):
             return error(
                 401, "missing or invalid API key: send 'Authorization: Bearer <key>' or the raw key"
@@ -217,10 +247,13 @@ class EmulatorService:
         if method not in op.methods:
             allowed = ", ".join(op.methods)
             return error(405, f"{op.path} accepts {allowed}, not {method}", allow=allowed)
-        try:
-            params = parse_query(op, query)
-        except QueryParamError as exc:
-            return error(400, str(exc))
+        if query:
+            try:
+                params: Mapping[str, int] = parse_query(op, query)
+            except QueryParamError as exc:
+                return error(400, str(exc))
+        else:
+            params = self._default_params[op.name]
         call = Call(op, endpoint_id, job_id, params)
         if self.rate_limiter is not None:
             retry_after = self.rate_limiter.admit(endpoint_id, op, self.model.now())
@@ -280,7 +313,7 @@ class EmulatorService:
         if name == "status":
             if "ttl" in call.params:
                 model.set_ttl(job, call.params["ttl"])
-            return Reply(200, job.body())
+            return Reply(200, job.encoded_body())
         if name == "status-sync":
             return Hold(model, job, model.now() + call.params["wait"] / 1000, for_chunks=False)
         if name == "stream":
