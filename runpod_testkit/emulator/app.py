@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -116,9 +116,13 @@ class EmulatorApp:
                     )
                     for op in sorted(OPERATIONS.values(), key=_by_expected_traffic)
                 ),
-                # Everything else under the prefix: named by the service's 404 (unknown operation,
-                # a job id missing, extra segments, a trailing slash).
-                Route(API_PREFIX + "/{endpoint_id}/{op_path:path}", self.endpoint, methods=_ANY),
+                # Everything else under the prefix: a trailing slash, or what the service's 404
+                # names (an unknown operation, a job id missing, extra segments).
+                Route(
+                    API_PREFIX + "/{endpoint_id}/{op_path:path}",
+                    self._endpoint_for(None),
+                    methods=_ANY,
+                ),
             ],
             exception_handlers={HTTPException: self._http_error},
             lifespan=self._lifespan,
@@ -159,77 +163,67 @@ class EmulatorApp:
             reply = error(exc.status_code, str(exc.detail))
         return _response(reply)
 
-    def _endpoint_for(self, op: Operation) -> Callable[[Request], Awaitable[Response]]:
-        """The route handler of one operation: Starlette has matched the path already."""
+    def _endpoint_for(
+        self, op: Operation | None
+    ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route handler of one operation (Starlette has matched its path), or with None
+        the handler of every other path under the prefix (the service routes it, or names
+        what is wrong). One coroutine per request: every await layer costs time under load."""
 
         async def endpoint(request: Request) -> Response:
+            service = self.service  # looked up per request: tests swap in other services
             scope = request.scope
             path_params = scope["path_params"]
-            headers = _RequestHeaders(scope["headers"])
+            authorization, content_length, chunked = _scan_headers(scope["headers"])
+            # Read straight from the scope: Starlette would build a QueryParams and a Headers
+            # object per request, which costs more than the lookups themselves.
+            query = request.query_params if scope["query_string"] else _NO_QUERY
             try:
-                call = self.service.admit(
-                    op,
-                    scope["method"],
-                    path_params["endpoint_id"],
-                    path_params.get("job_id"),
-                    # Read straight from the scope: Starlette would build a QueryParams and a
-                    # Headers object per request, which costs more than the lookups themselves.
-                    query=request.query_params if scope["query_string"] else _NO_QUERY,
-                    authorization=headers.authorization,
-                )
-                return await self._handle(request, call, headers)
+                if op is None:
+                    call = service.preflight(
+                        scope["method"],
+                        path_params["endpoint_id"],
+                        path_params["op_path"],
+                        query,
+                        authorization,
+                    )
+                else:
+                    call = service.admit(
+                        op,
+                        scope["method"],
+                        path_params["endpoint_id"],
+                        path_params.get("job_id"),
+                        query=query,
+                        authorization=authorization,
+                    )
+                if isinstance(call, Reply):
+                    return _response(call)
+                try:
+                    if content_length is None and not chunked:
+                        body = b""  # HTTP/1.1: no body (most GETs): skip the receive
+                    else:
+                        read = await _read_body(request, call, content_length)
+                        if isinstance(read, Reply):
+                            return _response(read)
+                        body = read
+                    result = service.execute(call, body)
+                    if isinstance(result, Hold):
+                        await self._wait(result, request)
+                        result = result.reply()
+                    return _response(result)
+                finally:
+                    if call.limited:
+                        service.release(call)
             finally:
-                self._arm_timer()
+                # `_arm_timer`'s own first test, here to save the call on most requests.
+                if (
+                    self._timer is None
+                    or self.model.event_updates != self._checked_at_update
+                    or not self._steady_clock
+                ):
+                    self._arm_timer()
 
         return endpoint
-
-    async def endpoint(self, request: Request) -> Response:
-        """Any other path under the prefix: the service routes it (or names what is wrong)."""
-        scope = request.scope
-        path_params = scope["path_params"]
-        headers = _RequestHeaders(scope["headers"])
-        try:
-            call = self.service.preflight(
-                scope["method"],
-                path_params["endpoint_id"],
-                path_params["op_path"],
-                request.query_params if scope["query_string"] else _NO_QUERY,
-                headers.authorization,
-            )
-            return await self._handle(request, call, headers)
-        finally:
-            self._arm_timer()
-
-    async def _handle(
-        self, request: Request, call: Call | Reply, headers: _RequestHeaders
-    ) -> Response:
-        service = self.service
-        if isinstance(call, Reply):
-            return _response(call)
-        try:
-            try:
-                if headers.content_length is None and not headers.chunked:
-                    body: bytes | None = b""  # HTTP/1.1: no body (most GETs): skip the receive
-                else:
-                    body = await _read_body(request, call.max_body_bytes, headers.content_length)
-            except ClientDisconnect:
-                # Nobody is left to read an answer; end quietly instead of raising into uvicorn.
-                return _response(error(400, "the client closed the connection mid-body"))
-            if body is None:
-                return _response(
-                    error(
-                        413,
-                        f"request body is over the {describe_size(call.max_body_bytes)} limit "
-                        f"of /{call.operation.name}",
-                    )
-                )
-            result = service.execute(call, body)
-            if isinstance(result, Hold):
-                await self._wait(result, request)
-                result = result.reply()
-            return _response(result)
-        finally:
-            service.release(call)
 
     async def _wait(self, hold: Hold, request: Request) -> None:
         """Until the hold is ready, the server stops or the client goes away."""
@@ -263,6 +257,8 @@ class EmulatorApp:
             gone.cancel()
 
     def _wake_waiters(self, job: Job) -> None:
+        if not self._waiters:
+            return  # nobody holds a request (the usual case): skip the lookup
         for future in self._waiters.pop(job.id, ()):
             if not future.done():
                 future.set_result(None)
@@ -325,46 +321,54 @@ def describe_size(size: int) -> str:
 _NO_QUERY: dict[str, str] = {}
 
 
-class _RequestHeaders:
-    """The request headers the emulator reads, found in one pass over the ASGI list (names
-    arrive in lower case)."""
-
-    __slots__ = ("authorization", "chunked", "content_length")
-
-    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
-        self.authorization: str | None = None
-        self.content_length: str | None = None
-        self.chunked = False
-        for key, value in headers:
-            if key == b"authorization":
-                if self.authorization is None:  # the first one counts
-                    self.authorization = value.decode("latin-1")
-            elif key == b"content-length":
-                self.content_length = value.decode("latin-1")
-            elif key == b"transfer-encoding":
-                self.chunked = True
+def _scan_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None, bool]:
+    """(Authorization, Content-Length, chunked?) in one pass over the ASGI header list (names
+    arrive in lower case; the first Authorization counts)."""
+    authorization: str | None = None
+    content_length: str | None = None
+    chunked = False
+    for key, value in headers:
+        if key == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif key == b"content-length":
+            content_length = value.decode("latin-1")
+        elif key == b"transfer-encoding":
+            chunked = True
+    return authorization, content_length, chunked
 
 
-async def _read_body(request: Request, limit: int, declared: str | None) -> bytes | None:
-    """The body, or None as soon as it is known to exceed `limit` (never buffering past it)."""
+async def _read_body(request: Request, call: Call, declared: str | None) -> bytes | Reply:
+    """The body, or the error to answer as soon as it is known to exceed the operation's limit
+    (never buffering past it) or the client has gone."""
+    limit = call.max_body_bytes
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
+        return _too_large(call)
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
+            # Nobody is left to read an answer; end quietly instead of raising into uvicorn.
+            return error(400, "the client closed the connection mid-body")
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return None
+            return _too_large(call)
         if not message.get("more_body", False):
             if not chunks:
                 return chunk  # the usual case: the whole body in one message, no join
             chunks.append(chunk)
             return b"".join(chunks)
         chunks.append(chunk)
+
+
+def _too_large(call: Call) -> Reply:
+    return error(
+        413,
+        f"request body is over the {describe_size(call.max_body_bytes)} limit "
+        f"of /{call.operation.name}",
+    )
 
 
 def _response(reply: Reply) -> Response:

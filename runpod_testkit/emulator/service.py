@@ -10,7 +10,7 @@ clock) until `Hold.ready()` or the deadline, then sends `Hold.reply()`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,6 +174,19 @@ class EmulatorService:
         self.rate_limiter = rate_limiter
         # Most requests carry no query string: their parameters are each operation's defaults.
         self._default_params = {op.name: parse_query(op, {}) for op in OPERATIONS.values()}
+        self._operations: dict[str, Callable[[Call, bytes], Reply | Hold]] = {
+            "run": self._submit,
+            "runsync": self._submit,
+            "status": self._status,
+            "status-sync": self._status_sync,
+            "stream": self._stream,
+            "cancel": self._cancel,
+            "retry": self._retry,
+            "purge-queue": self._purge_queue,
+            "health": self._health,
+        }
+        if self._operations.keys() != OPERATIONS.keys():  # pragma: no cover - a table edit
+            raise AssertionError("every operation of the table needs a handler")
 
     def __repr__(self) -> str:
         return f"EmulatorService(auth={'key' if self._api_key else 'any key'})"
@@ -273,61 +286,89 @@ class EmulatorService:
             call.limited = False
 
     def execute(self, call: Call, body: bytes) -> Reply | Hold:
-        op = call.operation
-        name = op.name
+        return self._operations[call.operation.name](call, body)
+
+    def _submit(self, call: Call, body: bytes) -> Reply | Hold:
+        """/run and /runsync."""
         model = self.model
-        if name in ("run", "runsync"):
-            try:
-                parsed = orjson.loads(body) if body else None
-            except orjson.JSONDecodeError as exc:
-                return error(400, f"request body is not valid JSON: {exc}")
-            # Nesting deeper than the limit takes more opening brackets than the limit: count
-            # them in C first and walk the parsed tree only when that many are there.
-            if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _nests_deeper_than(
-                parsed, MAX_JSON_DEPTH
-            ):
-                return error(
-                    400,
-                    f"request body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels",
-                )
-            try:
-                submitted = model.submit(call.endpoint_id, parsed, sync=name == "runsync")
-            except JobRequestError as exc:
-                return error(400, str(exc))
-            if name == "run":
-                return Reply(200, {"id": submitted.id, "status": JobStatus.IN_QUEUE})
-            deadline = model.now() + call.params["wait"] / 1000
-            return Hold(model, submitted, deadline, for_chunks=False)
-        if name == "purge-queue":
-            return Reply(
-                200, {"removed": model.purge_queue(call.endpoint_id), "status": "completed"}
+        try:
+            parsed = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError as exc:
+            return error(400, f"request body is not valid JSON: {exc}")
+        # Nesting deeper than the limit takes more opening brackets than the limit: count
+        # them in C first and walk the parsed tree only when that many are there.
+        if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _nests_deeper_than(
+            parsed, MAX_JSON_DEPTH
+        ):
+            return error(
+                400,
+                f"request body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels",
             )
-        if name == "health":
-            return Reply(200, model.health(call.endpoint_id))
+        sync = call.operation.name == "runsync"
+        try:
+            submitted = model.submit(call.endpoint_id, parsed, sync=sync)
+        except JobRequestError as exc:
+            return error(400, str(exc))
+        if not sync:
+            return Reply(200, {"id": submitted.id, "status": JobStatus.IN_QUEUE})
+        deadline = model.now() + call.params["wait"] / 1000
+        return Hold(model, submitted, deadline, for_chunks=False)
+
+    def _purge_queue(self, call: Call, _body: bytes) -> Reply:
+        removed = self.model.purge_queue(call.endpoint_id)
+        return Reply(200, {"removed": removed, "status": "completed"})
+
+    def _health(self, call: Call, _body: bytes) -> Reply:
+        return Reply(200, self.model.health(call.endpoint_id))
+
+    def _job(self, call: Call) -> Job | Reply:
+        """The job the call names, or the 404 to answer."""
         assert call.job_id is not None
-        job = model.get(call.endpoint_id, call.job_id)
+        job = self.model.get(call.endpoint_id, call.job_id)
         if job is None:
             return error(
                 404, f"job {_clip(call.job_id)!r} not found on endpoint {_clip(call.endpoint_id)!r}"
             )
-        if name == "status":
-            if "ttl" in call.params:
-                model.set_ttl(job, call.params["ttl"])
-            return Reply(200, job.encoded_body())
-        if name == "status-sync":
-            return Hold(model, job, model.now() + call.params["wait"] / 1000, for_chunks=False)
-        if name == "stream":
-            return Hold(model, job, model.now() + call.params["wait"] / 1000, for_chunks=True)
-        if name == "cancel":
-            model.cancel(job)
-            return Reply(200, {"id": job.id, "status": job.status})
-        if name == "retry":
-            if job.status not in JobStatus.RETRYABLE:
-                return error(
-                    400,
-                    f"job {job.id!r} is {job.status}; only FAILED or TIMED_OUT jobs can be retried",
-                )
-            model.retry(job)
-            # Like /run, /retry answers with the state at acceptance, whatever happened since.
-            return Reply(200, {"id": job.id, "status": JobStatus.IN_QUEUE})
-        raise AssertionError(f"operation {name!r} has no handler")  # pragma: no cover
+        return job
+
+    def _status(self, call: Call, _body: bytes) -> Reply:
+        job = self._job(call)
+        if isinstance(job, Reply):
+            return job
+        if "ttl" in call.params:
+            self.model.set_ttl(job, call.params["ttl"])
+        return Reply(200, job.encoded_body())
+
+    def _hold(self, call: Call, *, for_chunks: bool) -> Reply | Hold:
+        """/status-sync and /stream: answered once the job ends (or has new chunks)."""
+        job = self._job(call)
+        if isinstance(job, Reply):
+            return job
+        model = self.model
+        return Hold(model, job, model.now() + call.params["wait"] / 1000, for_chunks=for_chunks)
+
+    def _status_sync(self, call: Call, _body: bytes) -> Reply | Hold:
+        return self._hold(call, for_chunks=False)
+
+    def _stream(self, call: Call, _body: bytes) -> Reply | Hold:
+        return self._hold(call, for_chunks=True)
+
+    def _cancel(self, call: Call, _body: bytes) -> Reply:
+        job = self._job(call)
+        if isinstance(job, Reply):
+            return job
+        self.model.cancel(job)
+        return Reply(200, {"id": job.id, "status": job.status})
+
+    def _retry(self, call: Call, _body: bytes) -> Reply:
+        job = self._job(call)
+        if isinstance(job, Reply):
+            return job
+        if job.status not in JobStatus.RETRYABLE:
+            return error(
+                400,
+                f"job {job.id!r} is {job.status}; only FAILED or TIMED_OUT jobs can be retried",
+            )
+        self.model.retry(job)
+        # Like /run, /retry answers with the state at acceptance, whatever happened since.
+        return Reply(200, {"id": job.id, "status": JobStatus.IN_QUEUE})
