@@ -110,9 +110,10 @@ class ProbeInput:
         """When the `index`-th value is yielded, in ms after the job was picked up."""
         return self.sleep_ms + index * self.chunk_interval_ms
 
-    @property
+    @cached_property
     def duration_ms(self) -> int:
-        """Handler run time from pickup to the end of the job."""
+        """Handler run time from pickup to the end of the job (read once per job by the
+        emulator; a plan is frozen, so it is worked out once)."""
         if self.yield_count == 0:
             return self.sleep_ms
         return self.chunk_offset_ms(self.yield_count - 1)
