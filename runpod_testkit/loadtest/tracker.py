@@ -1,10 +1,11 @@
 """The jobs a Locust process has in flight, so that stopping a run leaves nothing running.
 
-A submission (/run, /runsync) runs in a greenlet of its own: when Locust kills a user in the
-middle of it (a stop, a ramp-down), the request still completes and the job id it returns is
-cancelled rather than lost. A user's `on_stop` abandons its current job (cancelled at once, or
-as soon as its id is known); `stop()` (at test_stop) waits, bounded, for pending submissions and
-cancellations, and cancels whatever is left.
+A user's submissions (/run, /runsync) go out from a greenlet of its own, its `Submitter`: when
+Locust kills the user in the middle of one (a stop, a ramp-down: GreenletExit where the user
+waits), the request still completes there and the job id it returns is cancelled rather than
+lost. A user's `on_stop` abandons its current job (cancelled at once, or as soon as its id is
+known) and closes its submitter; `stop()` (at test_stop) waits, bounded, for pending
+submissions and cancellations, and cancels whatever is left.
 
 A job cancelled this way counts as "interrupted" (JobStats keeps it out of the failure rate); a
 job that turns out to have ended before the cancel counts under its own status.
@@ -13,20 +14,26 @@ job that turns out to have ended before the cancel counts under its own status.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import gevent
+from gevent.event import Event
+from gevent.hub import Waiter, get_hub
 from gevent.lock import BoundedSemaphore
 from gevent.pool import Group
 
 from runpod_testkit.jobstats import CLIENT_ERROR, INTERRUPTED, JobStats
-from runpod_testkit.loadtest.caller import EndpointCaller
 from runpod_testkit.loadtest.verdict import Verdict
 from runpod_testkit.operations import OPERATIONS, JobStatus, Operation
 
-__all__ = ["JobTracker", "TrackedJob", "metric_ms"]
+if TYPE_CHECKING:  # importing the caller imports Locust, which monkey-patches at import
+    from runpod_testkit.loadtest.caller import EndpointCaller
+
+__all__ = ["JobTracker", "Submitter", "TrackedJob", "metric_ms"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +50,14 @@ def metric_ms(value: object) -> float | None:
     return float(value)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class TrackedJob:
     caller: EndpointCaller
     started_at: float
     """Epoch seconds that e2e and ttfc count from: the intended send time in the open model,
     else the moment the submission was sent."""
+    sent_at: float
+    """Epoch seconds when the submission was sent."""
     id: str | None = None
     reply: Verdict | None = None
     """The /run or /runsync answer."""
@@ -62,7 +71,10 @@ class JobTracker:
     def __init__(self, stats: JobStats) -> None:
         self.stats = stats
         self.in_flight: dict[str, TrackedJob] = {}
-        self._submits = Group()
+        self._submitting = 0
+        self._settled = Event()
+        self._settled.set()
+        self._submitters: set[Submitter] = set()
         self._cancels = Group()
         self._cancel_slots = BoundedSemaphore(CANCEL_CONCURRENCY)
         self._stopping = False
@@ -73,17 +85,28 @@ class JobTracker:
 
     # ---- submitting
 
-    def submit(self, job: TrackedJob, op: Operation, body: bytes, query: str = "") -> Verdict:
-        """Send the submission in its own greenlet and wait for its answer."""
-        greenlet = self._submits.spawn(self._submit, job, op, body, query)
-        verdict: Verdict = greenlet.get()
-        return verdict
+    def submitter(self) -> Submitter:
+        """A user's own submitter (close it when the user stops)."""
+        submitter = Submitter(self)
+        self._submitters.add(submitter)
+        return submitter
 
     def _submit(self, job: TrackedJob, op: Operation, body: bytes, query: str) -> Verdict:
+        self._submitting += 1
+        self._settled.clear()
+        try:
+            return self._send(job, op, body, query)
+        finally:
+            self._submitting -= 1
+            if not self._submitting:
+                self._settled.set()
+
+    def _send(self, job: TrackedJob, op: Operation, body: bytes, query: str) -> Verdict:
         verdict = job.caller.call(op, body=body, query=query)
         job.reply, job.replied_at = verdict, time.time()
-        job_id = verdict.field("id") if verdict.usable else None
-        if not isinstance(job_id, str) or not job_id:
+        answer = verdict.body  # verdict.usable and .field, inlined: once per job
+        job_id = answer.get("id") if verdict.status_code == 200 and type(answer) is dict else None
+        if type(job_id) is not str or not job_id:
             job.closed = True
             self.stats.record_outcome(CLIENT_ERROR)
             return verdict
@@ -180,11 +203,13 @@ class JobTracker:
         wait for the cancellations."""
         self._stopping = True
         deadline = time.monotonic() + timeout_s
-        if not self._submits.join(timeout=timeout_s):
+        if not self._settled.wait(timeout=timeout_s):
             logger.warning(
                 "%d submission(s) still unanswered at stop; their jobs (ids unknown) may run on",
-                len(self._submits),
+                self._submitting,
             )
+        for submitter in list(self._submitters):
+            submitter.close()  # users that did not close theirs (on_stop overridden)
         for job in list(self.in_flight.values()):
             self.interrupt(job)
         if not self._cancels.join(timeout=max(0.1, deadline - time.monotonic())):
@@ -199,3 +224,73 @@ class JobTracker:
                 f" and {more} more" if more > 0 else "",
             )
             self._not_cancelled.clear()
+
+
+_Task = tuple[TrackedJob, Operation, bytes, str, Waiter]
+
+
+class Submitter:
+    """Sends one user's submissions from a long-lived greenlet, handed each one in turn.
+
+    Locust stops a user by killing its greenlet; a kill only reaches the user where it waits for
+    the answer, so the submission itself completes here and its job is tracked (and cancelled
+    if the user is gone). A greenlet spawned per submission did the same at 12-20 us a job; the
+    hand-over through gevent Waiters costs about 2 us."""
+
+    __slots__ = ("__weakref__", "_closed", "_greenlet", "_inbox", "_tracker")
+
+    def __init__(self, tracker: JobTracker) -> None:
+        self._tracker = tracker
+        self._greenlet: gevent.Greenlet | None = None
+        self._inbox: Waiter | None = None
+        """Set while the greenlet waits for its next submission."""
+        self._closed = False
+
+    def submit(self, job: TrackedJob, op: Operation, body: bytes, query: str = "") -> Verdict:
+        """Send a submission from the submitter's greenlet and wait for its answer (one at a
+        time: the caller is the user's greenlet)."""
+        if self._closed:
+            raise RuntimeError("this submitter is closed (its user stopped)")
+        reply: Waiter = Waiter()
+        task: _Task = (job, op, body, query, reply)
+        inbox, self._inbox = self._inbox, None
+        if inbox is not None:
+            get_hub().loop.run_callback(inbox.switch, task)
+        elif self._greenlet is None:
+            self._greenlet = gevent.spawn(self._serve, task)
+        else:
+            raise RuntimeError("a submission is already in progress")
+        verdict: Verdict = reply.get()
+        return verdict
+
+    def close(self) -> None:
+        """No more submissions: end the greenlet now if idle, else after the one it sends."""
+        self._closed = True
+        inbox, self._inbox = self._inbox, None
+        if inbox is not None:
+            get_hub().loop.run_callback(inbox.switch, None)
+        elif self._greenlet is None:
+            self._tracker._submitters.discard(self)
+
+    def _serve(self, task: _Task | None) -> None:
+        hub = get_hub()
+        try:
+            while task is not None:
+                job, op, body, query, reply = task
+                try:
+                    verdict = self._tracker._submit(job, op, body, query)
+                except BaseException as exc:
+                    # The user sees the error as if it had sent the request itself (a user
+                    # gone meanwhile leaves the Waiter unread).
+                    hub.loop.run_callback(reply.throw, *sys.exc_info())
+                    if not isinstance(exc, Exception):
+                        raise  # this greenlet was killed: it ends
+                else:
+                    hub.loop.run_callback(reply.switch, verdict)
+                if self._closed:
+                    return
+                inbox = self._inbox = Waiter()
+                task = inbox.get()
+        finally:
+            self._inbox = None
+            self._tracker._submitters.discard(self)

@@ -69,6 +69,7 @@ class JobUser(FastHttpUser):
         inputs = run.settings.probe_inputs or (dict(self.default_input),)
         self._bodies = [orjson.dumps({"input": job_input}) for job_input in inputs]
         self.job: TrackedJob | None = None
+        self.submitter = run.tracker.submitter()
 
     def request_timeout_s(self) -> float:
         return float(FastHttpUser.network_timeout)
@@ -92,6 +93,7 @@ class JobUser(FastHttpUser):
         job, self.job = self.job, None
         if job is not None:
             self.load.tracker.abandon(job)
+        self.submitter.close()
 
     def perform(self, ticket: Ticket | None) -> None:
         """One job, from submission to its end."""
@@ -104,9 +106,11 @@ class JobUser(FastHttpUser):
         now = time.time()
         if ticket is not None and self.load.arrivals is not None:
             self.load.arrivals.sent(ticket, now)
-        job = TrackedJob(self.caller, now if ticket is None else ticket.intended_at)
+        job = TrackedJob(self.caller, now if ticket is None else ticket.intended_at, now)
         self.job = job
-        self.load.tracker.submit(job, op, random.choice(self._bodies), query)
+        bodies = self._bodies
+        body = bodies[0] if len(bodies) == 1 else random.choice(bodies)
+        self.submitter.submit(job, op, body, query)
         if job.id is None:
             self.job = None
             return None
@@ -131,12 +135,19 @@ class JobUser(FastHttpUser):
     ) -> Mapping[str, Any] | None:
         """Poll /status until the job is terminal and count it; None when given up."""
         settings = self.load.settings
+        interval = settings.poll_interval_s
         deadline = job.started_at + settings.job_timeout_s
-        delay = settings.poll_interval_s if first_delay_s is None else first_delay_s
+        # The interval runs from one request's send to the next's: a poll goes out at once
+        # when the previous request took longer than the interval.
+        sent_at = job.sent_at
+        if first_delay_s is not None:
+            sent_at = time.time() + first_delay_s - interval
         errors = 0
         while True:
-            gevent.sleep(delay)
-            delay = settings.poll_interval_s
+            wait = sent_at + interval - time.time()
+            if wait > 0:
+                gevent.sleep(wait)
+            sent_at = time.time()
             verdict = self.caller.call(STATUS, job.id, check=check)
             seen_at = time.time()
             if verdict.usable:
