@@ -98,6 +98,11 @@ def _new_hdr() -> Any:
 
 def _to_ms(value: float) -> int:
     """Round to whole milliseconds and clamp into the histogram's range."""
+    kind = type(value)  # the usual cases first: this runs for every value recorded
+    if kind is int and 0 <= value < HIGHEST_TRACKABLE_MS:
+        return value  # type: ignore[return-value]  # an int, as just checked
+    if kind is float and 0 < value < HIGHEST_TRACKABLE_MS:
+        return round(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"a metric value must be a number of milliseconds, got {value!r:.40}")
     if math.isnan(value):
@@ -145,9 +150,12 @@ class _Histogram:
     def record(self, value: int) -> None:
         pending = self._pending
         pending[value] = pending.get(value, 0) + 1
-        if self.min is None or value < self.min:
+        low = self.min
+        if low is None:
+            self.min = self.max = value
+        elif value < low:
             self.min = value
-        if self.max is None or value > self.max:
+        elif value > self.max:  # type: ignore[operator]  # set together with min
             self.max = value
         self.total += value
 
@@ -260,7 +268,8 @@ class _Buckets(Generic[_Slot]):
         return int(epoch_s // self.width) * self.width
 
     def at(self, epoch_s: float) -> _Slot:
-        key = self._key(epoch_s)
+        width = self.width  # _key, inlined: this runs for every value recorded
+        key = int(epoch_s // width) * width
         slot = self.slots.get(key)
         if slot is None:
             slot = self.slots[key] = self._new()
@@ -331,8 +340,11 @@ class _Window:
     def add(self, value: int) -> None:
         self.count += 1
         self.total += value
-        self.max = max(self.max, value)
-        self.coarse[value if value < 64 else _coarse_key(value)] += 1
+        if value > self.max:  # noqa: PLR1730  # a comparison costs less than a call to max()
+            self.max = value
+        key = value if value < 64 else _coarse_key(value)
+        coarse = self.coarse
+        coarse[key] = coarse.get(key, 0) + 1
 
     def combine(self, other: _Window) -> None:
         self.count += other.count
@@ -450,7 +462,11 @@ class JobStats:
         self._outcome_series.at(self._now(at))[outcome] += n
 
     def record_submitted(self, n: int = 1, *, at: float | None = None) -> None:
-        self.record_outcome(SUBMITTED, n, at=at)
+        if n == 1:  # record_outcome, inlined: once per job on the load generator's hot path
+            self._outcomes[SUBMITTED] += 1
+            self._outcome_series.at(self._clock() if at is None else at)[SUBMITTED] += 1
+        else:
+            self.record_outcome(SUBMITTED, n, at=at)
 
     def record_terminal(
         self,
@@ -463,17 +479,24 @@ class JobStats:
         at: float | None = None,
     ) -> None:
         """Count one job that ended with `status` and record whichever metrics are known."""
-        when = self._now(at)
-        self.record_outcome(status, at=when)
+        when = self._clock() if at is None else at
+        if type(status) is str and status:  # record_outcome, inlined: once per job
+            self._outcomes[status] += 1
+            self._outcome_series.at(when)[status] += 1
+        else:
+            self.record_outcome(status, at=when)  # raises, saying why
         # Once per job on the load generator's hot path: the metric names need no check.
-        if delay_time_ms is not None:
-            self._record("delayTime", _to_ms(delay_time_ms), when)
-        if execution_time_ms is not None:
-            self._record("executionTime", _to_ms(execution_time_ms), when)
-        if e2e_ms is not None:
-            self._record("e2e", _to_ms(e2e_ms), when)
-        if ttfc_ms is not None:
-            self._record("ttfc", _to_ms(ttfc_ms), when)
+        histograms, series = self._histograms, self._metric_series
+        for metric, value in (
+            ("delayTime", delay_time_ms),
+            ("executionTime", execution_time_ms),
+            ("e2e", e2e_ms),
+            ("ttfc", ttfc_ms),
+        ):
+            if value is not None:
+                ms = _to_ms(value)
+                histograms[metric].record(ms)
+                series[metric].at(when).add(ms)
 
     def record_stream(
         self, chunks: int, gaps_ms: Iterable[float] = (), *, at: float | None = None

@@ -16,6 +16,10 @@ schema is also translated to a *strict* draft-07 schema (drift keywords turned i
 and compiled to Python code by fastjsonschema. A body that passes it has neither violation nor
 drift, so it needs no further work; only a body that fails it takes the full jsonschema pass that
 words the findings. Schemas using a keyword outside the translated set skip the fast path.
+A schema whose `if`s test only the body's `status` (`{"properties": {"status": {"const": X}},
+"required": ["status"]}`) is also compiled once per such X and once for any other status, each
+`if` replaced by the branch it takes: a body is checked by the copy for its status, so no `if`
+is evaluated (fastjsonschema evaluates one by raising and catching an exception).
 """
 
 from __future__ import annotations
@@ -252,24 +256,75 @@ def _plain_values(values: Any, types: tuple[type, ...]) -> list[Any]:
     return values
 
 
-def _strict(schema: Any) -> Any:
+class _AnyStatus:
+    """`_strict`'s `status` when the body's status is not known (no `if` is resolved)."""
+
+
+ANY_STATUS = _AnyStatus()
+OTHER_STATUS = _AnyStatus()
+"""A status equal to none of the `if` constants."""
+_EXTRA_KEYS = frozenset({"additionalProperties", "patternProperties"})
+"""Keywords that also decide which property names a body may have."""
+_SAME_INSTANCE = frozenset({"not", "if", "then", "else"}) | _STRICT_SUBSCHEMA_LIST
+
+
+def _status_test(schema: Any) -> str | None:
+    """X when `schema` is exactly `{"properties": {"status": {"const": X}}, "required":
+    ["status"]}` with a string X: true for a body object iff its status is X."""
+    if not isinstance(schema, dict) or set(schema) != {"properties", "required"}:
+        return None
+    if schema["required"] != ["status"] or not isinstance(schema["properties"], dict):
+        return None
+    test = schema["properties"]
+    if set(test) != {"status"} or not isinstance(test["status"], dict):
+        return None
+    if set(test["status"]) != {"const"} or not isinstance(test["status"]["const"], str):
+        return None
+    return test["status"]["const"]
+
+
+def status_constants(schema: Any) -> set[str]:
+    """The statuses that the `if`s applying to the body itself test (see `_status_test`)."""
+    found: set[str] = set()
+    if isinstance(schema, dict):
+        if (tested := _status_test(schema.get("if"))) is not None:
+            found.add(tested)
+        for key in _SAME_INSTANCE & schema.keys():
+            value = schema[key]
+            for sub in value if isinstance(value, list) else [value]:
+                found |= status_constants(sub)
+    return found
+
+
+def _strict(schema: Any, status: str | _AnyStatus = ANY_STATUS) -> Any:
+    """The strict draft-07 copy; with a `status` (of the body this schema applies to), each
+    `if` testing the status is replaced by the branch that status takes."""
     if isinstance(schema, bool):
         return schema
     if not isinstance(schema, dict):
         raise _NoFastPath
     strict: dict[str, Any] = {}
     all_of: list[Any] = []
+    known: list[Any] | None = None
+    tested = None if status is ANY_STATUS else _status_test(schema.get("if"))
+    if tested is not None:
+        branch = schema.get("then" if status == tested else "else")
+        if branch is not None:
+            all_of.append(_strict(branch, status))
+        schema = {k: v for k, v in schema.items() if k not in ("if", "then", "else")}
     for key, value in schema.items():
         if key in _STRICT_DROPPED:
             continue
         if key in _STRICT_SAME:
             strict[key] = value
+        elif key in _SAME_INSTANCE and key in _STRICT_SUBSCHEMA:
+            strict[key] = _strict(value, status)
         elif key in _STRICT_SUBSCHEMA:
             strict[key] = _strict(value)
         elif key in _STRICT_SUBSCHEMA_LIST:
             if not isinstance(value, list):
                 raise _NoFastPath
-            all_of_here = [_strict(sub) for sub in value]
+            all_of_here = [_strict(sub, status) for sub in value]
             if key == "allOf":
                 all_of += all_of_here
             else:
@@ -283,21 +338,30 @@ def _strict(schema: Any) -> Any:
         elif key == "const":
             strict[key] = _plain_values([value], _SCALARS)[0]
         elif key == "knownProperties":  # names: `in` on strings, same as the drift keyword
-            all_of.append({"propertyNames": {"enum": _plain_values(value, (str,))}})
+            known = _plain_values(value, (str,))
         elif key == "knownValues":  # strings only: the drift keyword tests with Python `in`
             all_of.append({"enum": _plain_values(value, (str,))})
         else:
             raise _NoFastPath
+    if known is not None:
+        properties = strict.get("properties", {})
+        if set(properties) <= set(known) and not _EXTRA_KEYS & schema.keys():
+            # The same test, compiled to a set difference (propertyNames to a loop of enums).
+            strict["properties"] = {**dict.fromkeys(known, True), **properties}
+            strict["additionalProperties"] = False
+        else:
+            all_of.append({"propertyNames": {"enum": known}})
     if all_of:
         strict["allOf"] = all_of
     return strict
 
 
-def _compile_strict(schema: Any) -> Any:
-    """A fastjsonschema function raising JsonSchemaValueException unless the body has neither
-    violation nor drift; None when the schema cannot be translated."""
+def _compile_strict(schema: Any, status: str | _AnyStatus = ANY_STATUS) -> Any:
+    """A fastjsonschema function raising JsonSchemaValueException unless the body (with that
+    `status`, if given) has neither violation nor drift; None when the schema cannot be
+    translated."""
     try:
-        strict = _strict(schema)
+        strict = _strict(schema, status)
     except _NoFastPath:
         return None
     if isinstance(strict, dict):
@@ -547,19 +611,26 @@ class ContractValidator:
         )
         self._fast_output: Any = fast_output
         self._fast: dict[str, Any] = {}
+        # Per schema: the copy for each status its `if`s test, and the one for any other status.
+        self._fast_by_status: dict[str, tuple[dict[str, Any], Any]] = {}
         if output_schema is None or fast_output is not None:
             for name in schema_names():
-                compiled = _compile_strict(self._validators[name].schema)
-                if compiled is not None:
-                    self._fast[name] = compiled
+                schema = self._validators[name].schema
+                compiled = _compile_strict(schema)
+                if compiled is None:
+                    continue
+                self._fast[name] = compiled
+                tested = status_constants(schema)
+                if tested:
+                    by_status = {status: _compile_strict(schema, status) for status in tested}
+                    self._fast_by_status[name] = (by_status, _compile_strict(schema, OTHER_STATUS))
 
     def check(self, schema_name: str, body: Any) -> CheckResult:
         """Validate a parsed JSON body against schema `schema_name`."""
         validator = self._validators.get(schema_name)
         if validator is None:
             raise KeyError(f"unknown schema {schema_name!r}; known: {', '.join(self._validators)}")
-        fast = self._fast.get(schema_name)
-        if fast is not None and self._passes_strictly(fast, schema_name, body):
+        if self.passes(schema_name, body):
             return CheckResult(schema_name, [], [])
         findings = [_finding(schema_name, error) for error in validator.iter_errors(body)]
         if (
@@ -573,14 +644,23 @@ class ContractValidator:
             return CheckResult(schema_name, [], [])
         return CheckResult(schema_name, *_split(findings))
 
-    def _passes_strictly(self, fast: Any, schema_name: str, body: Any) -> bool:
+    def passes(self, schema_name: str, body: Any) -> bool:
+        """Whether `body` has neither violation nor drift, by the fast path alone: a body that
+        passes needs no `check`. False also when the fast path cannot tell (then `check`)."""
+        fast = self._fast.get(schema_name)
+        if fast is None:
+            return False
+        status = body.get("status") if isinstance(body, dict) else None
+        if type(status) is str:
+            variants = self._fast_by_status.get(schema_name)
+            if variants is not None:
+                fast = variants[0].get(status, variants[1])
         try:
             fast(body)
             if (
                 self._fast_output is not None
+                and status == JobStatus.COMPLETED
                 and schema_name in OUTPUT_CHECKED_SCHEMAS
-                and isinstance(body, dict)
-                and body.get("status") == JobStatus.COMPLETED
             ):
                 self._fast_output(body.get("output"))
         except fastjsonschema.JsonSchemaValueException:
