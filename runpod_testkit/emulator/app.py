@@ -102,7 +102,7 @@ class EmulatorApp:
         self._timer_for: float | None = None
         """The model time `_timer` was armed for."""
         self._checked_at_update = -1
-        """`model.event_updates` when the timer was last checked against the next event."""
+        """`model.scheduled` when the timer was last checked against the next event."""
         self._steady_clock = clock is None
         """The default wall clock advances with loop time (both monotonic); an injected clock
         may jump, so the timer is then re-checked in loop time on every request."""
@@ -218,7 +218,7 @@ class EmulatorApp:
                 # `_arm_timer`'s own first test, here to save the call on most requests.
                 if (
                     self._timer is None
-                    or self.model.event_updates != self._checked_at_update
+                    or self.model.scheduled != self._checked_at_update
                     or not self._steady_clock
                 ):
                     self._arm_timer()
@@ -269,12 +269,12 @@ class EmulatorApp:
         model = self.model
         if (
             self._timer is not None
-            and model.event_updates == self._checked_at_update
+            and model.scheduled == self._checked_at_update
             and self._steady_clock
         ):
-            return  # no event came or went since the last look, and loop time tracks the clock
+            return  # nothing scheduled since the last look (see `Model.scheduled`); steady clock
         next_at = model.next_event_time()
-        self._checked_at_update = model.event_updates
+        self._checked_at_update = model.scheduled
         if next_at is None:
             return
         if next_at == self._timer_for and self._timer is not None and self._steady_clock:

@@ -217,7 +217,8 @@ class Job:
         encoded = self._encoded
         if encoded is not None and encoded[0] == state:
             return encoded[1]
-        body = orjson.dumps(self.body())
+        # orjson hands back its 4 KiB working buffer; a job keeps an exact-size copy.
+        body = bytes(memoryview(orjson.dumps(self.body())))
         self._encoded = (state, body)
         return body
 
@@ -334,9 +335,10 @@ class Model:
         """JOB_EXPIRE events: one per retained job, hundreds of thousands under load, nearly
         always pushed in time order (so pushing is cheap), popped once per job. Kept apart so
         that popping the other events does not sift through them."""
-        self._sequence = 0
-        self.event_updates = 0
-        """Counts every change to the event heap: while it stays put, so does the next event."""
+        self.scheduled = 0
+        """How many events were ever scheduled (also each one's tie-breaking sequence number).
+        Only a new event can make the next one earlier: while this stays put, a timer armed
+        for the next event is early at worst (popped or stale events), never late."""
         self._job_count = 0
         self._worker_count = 0
         self._plans: dict[tuple[tuple[str, Any], ...], ProbeInput] = {}
@@ -359,10 +361,8 @@ class Model:
         events, expiries = self._events, self._expiries
         while events and not _is_current(*events[0][2:]):
             heapq.heappop(events)
-            self.event_updates += 1
         while expiries and not _is_current(*expiries[0][2:]):
             heapq.heappop(expiries)
-            self.event_updates += 1
         if events and expiries:
             return min(events[0][0], expiries[0][0])
         if events:
@@ -386,14 +386,12 @@ class Model:
             else:
                 return now
             at, _, kind, subject, generation = heapq.heappop(heap)
-            self.event_updates += 1
             self._apply(at, kind, subject, generation)
 
     def _schedule(self, at: float, kind: int, subject: Any, generation: int) -> None:
-        self._sequence += 1
-        self.event_updates += 1
+        self.scheduled += 1
         heap = self._expiries if kind == _Event.JOB_EXPIRE else self._events
-        heapq.heappush(heap, (at, self._sequence, kind, subject, generation))
+        heapq.heappush(heap, (at, self.scheduled, kind, subject, generation))
         # A necessary condition of `_compact_if_stale`, tested inline: it is rarely due.
         if len(self._events) + len(self._expiries) > 6 * self._job_count:
             self._compact_if_stale()
@@ -408,7 +406,6 @@ class Model:
             for heap in (self._events, self._expiries):
                 heap[:] = [event for event in heap if _is_current(*event[2:])]
                 heapq.heapify(heap)
-            self.event_updates += 1
 
     def _apply(self, at: float, kind: int, subject: Any, generation: int) -> None:
         if kind == _Event.JOB_DONE:  # the most frequent kind: tested first
