@@ -15,6 +15,7 @@ import weakref
 from collections import Counter
 from typing import Any
 
+import orjson
 import pytest
 
 from runpod_testkit.emulator.mock import VirtualClock
@@ -908,3 +909,96 @@ def test_same_seed_gives_the_same_ids_and_job_log() -> None:
     ids = [r["id"] for r in first.log]
     assert ids != [r["id"] for r in reseeded.log]
     assert [r["status"] for r in first.log] == [r["status"] for r in reseeded.log]
+
+
+# --- what the fast paths must not change ---------------------------------------------------------
+
+
+def test_encoded_body_follows_every_state_the_job_goes_through() -> None:
+    """The encoded body is reused while the job stays as it is, and never outlives a change:
+    queued, running, failed, retried (same instant, another run), failed again."""
+    h = Harness(workers_min=1, cold_start_ms=0)
+    blocker = h.submit(sleep_ms=1000)
+    job = h.submit(sleep_ms=500, fail="boom")
+    seen: list[bytes] = []
+
+    def check() -> None:
+        encoded = job.encoded_body()
+        assert encoded == orjson.dumps(job.body())
+        assert job.encoded_body() is encoded  # unchanged state: the same bytes again
+        seen.append(encoded)
+
+    check()  # IN_QUEUE behind the blocker
+    h.at(1.0)
+    assert blocker.status == JobStatus.COMPLETED
+    check()  # IN_PROGRESS
+    h.at(1.5)
+    check()  # FAILED
+    h.model.retry(job)
+    check()  # picked up again at once by the idle worker: IN_PROGRESS, new start
+    h.at(2.0)
+    check()  # FAILED again, later timings
+    assert [orjson.loads(body)["status"] for body in seen] == [
+        JobStatus.IN_QUEUE,
+        JobStatus.IN_PROGRESS,
+        JobStatus.FAILED,
+        JobStatus.IN_PROGRESS,
+        JobStatus.FAILED,
+    ]
+    assert len(set(seen)) == len(seen)
+
+
+def test_jobs_of_one_input_share_a_plan_and_others_get_their_own() -> None:
+    h = Harness(workers_min=1, cold_start_ms=0)
+    first = h.submit(sleep_ms=0, echo="same")
+    second = h.submit(sleep_ms=0, echo="same")
+    other = h.submit(sleep_ms=0, echo="other")
+    unhashable = h.submit(sleep_ms=0, echo=["a", {"b": 1}])
+    broken = h.submit(sleep_ms=-1)
+
+    assert first.plan is second.plan
+    assert first.output is second.output
+    assert other.plan is not first.plan
+    assert other.output == [{"echo": "other"}]
+    assert unhashable.output == [{"echo": ["a", {"b": 1}]}]
+    assert broken.status == JobStatus.FAILED
+    assert "sleep_ms" in (broken.error or "")
+
+
+def test_the_plan_cache_stays_bounded() -> None:
+    h = Harness(workers_min=1, cold_start_ms=0)
+    for index in range(1500):
+        job = h.model.submit(EP, {"input": {"echo": index}})
+        assert job.output == [{"echo": index}]
+    assert len(h.model._plans) <= 1024
+
+
+def test_a_finished_job_keeps_its_input_only_while_it_can_run_again() -> None:
+    h = Harness(workers_min=1, cold_start_ms=0)
+    done = h.submit(sleep_ms=0, echo="x")
+    failed = h.submit(sleep_ms=0, fail="boom", echo="y")
+
+    assert done.status == JobStatus.COMPLETED
+    assert done.input == {}
+    assert failed.status == JobStatus.FAILED
+    assert failed.input["echo"] == "y"
+    h.model.retry(failed)
+    assert failed.status == JobStatus.FAILED
+    assert failed.error == "boom"
+
+
+def test_run_events_and_expiries_apply_in_the_order_they_were_scheduled() -> None:
+    """Two heaps, one order: a job ends at the very instant a queued job's TTL runs out; the
+    job's end was scheduled first, so its worker takes the queued job before that expires (it
+    then times out while running), rather than the queued job expiring unstarted."""
+    h = Harness(workers_min=1, workers_max=1, cold_start_ms=0)
+    running = h.submit(sleep_ms=10_000)
+    queued = h.submit(policy={"ttl": 10_000})
+
+    h.at(10.0)
+
+    assert running.status == JobStatus.COMPLETED
+    (record,) = h.records(queued)
+    assert record["status"] == JobStatus.TIMED_OUT
+    assert record["startedAt"] is not None  # it was picked up before its TTL expiry applied
+    assert record["executionTime"] == 0
