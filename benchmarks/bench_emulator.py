@@ -4,7 +4,8 @@ Throughput: wrk (pinned to one core) drives uvicorn (httptools, uvloop, one proc
 log, pinned to the other core) at saturation, for GET /v2/ep/status/{id} of a COMPLETED job and
 POST /v2/ep/run with the default probe input. The floor is a bare Starlette route on the same
 server settings answering the very bytes the emulator answered (benchmarks/bare_app.py). Bare and
-emulator are measured alternately, round by round, in the same run; medians are compared.
+emulator are measured alternately, round by round, in the same run; the ratio is the median over
+rounds of emulator / bare within a round.
 Saturated throughput is requests per second of server CPU (wrk's req/s is shown too; it drops
 when anything else on the machine slows the load generator). Target: emulator/bare >= 0.8.
 
@@ -101,7 +102,11 @@ class Throughput:
         return statistics.median(values)
 
     def ratio(self, operation: str, metric: str) -> float:
-        return self.median(operation, "emulator", metric) / self.median(operation, "bare", metric)
+        """The median over rounds of emulator / bare within a round: the machine's speed drifts
+        between rounds, and a ratio of medians from different rounds lets that drift decide."""
+        pairs = zip(self.runs[operation, "emulator"], self.runs[operation, "bare"], strict=True)
+        ratios: list[float] = [getattr(e, metric) / getattr(b, metric) for e, b in pairs]
+        return statistics.median(ratios)
 
     def errors(self, operation: str) -> int:
         return sum(r.non_2xx + r.socket_errors for r in self.runs[operation, "emulator"])
@@ -356,7 +361,8 @@ def run(args: argparse.Namespace) -> int:
         lines += [
             f"load: wrk -t1 -c{CONNECTIONS} on cpu {LOAD_CPU}, server on cpu {SERVER_CPU}"
             f"{f', nice {args.nice}' if args.nice else ''}; {args.rounds} rounds x "
-            f"{args.seconds:g} s alternating bare/emulator; medians",
+            f"{args.seconds:g} s alternating bare/emulator; medians (ratios: median of the "
+            "per-round ratios)",
             "",
             *throughput_lines(throughput, checks),
             f"(emulator after the load: {notes['jobs']['completed']:,} jobs completed and "
