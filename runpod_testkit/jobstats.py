@@ -268,8 +268,7 @@ class _Buckets(Generic[_Slot]):
         return int(epoch_s // self.width) * self.width
 
     def at(self, epoch_s: float) -> _Slot:
-        width = self.width  # _key, inlined: this runs for every value recorded
-        key = int(epoch_s // width) * width
+        key = self._key(epoch_s)
         slot = self.slots.get(key)
         if slot is None:
             slot = self.slots[key] = self._new()
@@ -462,11 +461,7 @@ class JobStats:
         self._outcome_series.at(self._now(at))[outcome] += n
 
     def record_submitted(self, n: int = 1, *, at: float | None = None) -> None:
-        if n == 1:  # record_outcome, inlined: once per job on the load generator's hot path
-            self._outcomes[SUBMITTED] += 1
-            self._outcome_series.at(self._clock() if at is None else at)[SUBMITTED] += 1
-        else:
-            self.record_outcome(SUBMITTED, n, at=at)
+        self.record_outcome(SUBMITTED, n, at=at)
 
     def record_terminal(
         self,
@@ -479,14 +474,9 @@ class JobStats:
         at: float | None = None,
     ) -> None:
         """Count one job that ended with `status` and record whichever metrics are known."""
-        when = self._clock() if at is None else at
-        if type(status) is str and status:  # record_outcome, inlined: once per job
-            self._outcomes[status] += 1
-            self._outcome_series.at(when)[status] += 1
-        else:
-            self.record_outcome(status, at=when)  # raises, saying why
+        when = self._now(at)
+        self.record_outcome(status, at=when)
         # Once per job on the load generator's hot path: the metric names need no check.
-        histograms, series = self._histograms, self._metric_series
         for metric, value in (
             ("delayTime", delay_time_ms),
             ("executionTime", execution_time_ms),
@@ -494,9 +484,7 @@ class JobStats:
             ("ttfc", ttfc_ms),
         ):
             if value is not None:
-                ms = _to_ms(value)
-                histograms[metric].record(ms)
-                series[metric].at(when).add(ms)
+                self._record(metric, _to_ms(value), when)
 
     def record_stream(
         self, chunks: int, gaps_ms: Iterable[float] = (), *, at: float | None = None

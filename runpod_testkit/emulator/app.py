@@ -212,16 +212,9 @@ class EmulatorApp:
                         result = result.reply()
                     return _response(result)
                 finally:
-                    if call.limited:
-                        service.release(call)
+                    service.release(call)
             finally:
-                # `_arm_timer`'s own first test, here to save the call on most requests.
-                if (
-                    self._timer is None
-                    or self.model.scheduled != self._checked_at_update
-                    or not self._steady_clock
-                ):
-                    self._arm_timer()
+                self._arm_timer()
 
         return endpoint
 

@@ -302,11 +302,9 @@ class _Event:
     JOB_EXPIRE = 6
 
 
+# Enum members cost a slow class lookup on every use; the hot paths read these instead.
 _IDLE = WorkerState.IDLE
 _RUNNING = WorkerState.RUNNING
-_IN_PROGRESS = JobStatus.IN_PROGRESS
-_COMPLETED = JobStatus.COMPLETED
-_RETRYABLE = JobStatus.RETRYABLE
 _PLAN_CACHE_SIZE = 1024
 _NO_INPUT: dict[str, Any] = {}
 
@@ -392,9 +390,7 @@ class Model:
         self.scheduled += 1
         heap = self._expiries if kind == _Event.JOB_EXPIRE else self._events
         heapq.heappush(heap, (at, self.scheduled, kind, subject, generation))
-        # A necessary condition of `_compact_if_stale`, tested inline: it is rarely due.
-        if len(self._events) + len(self._expiries) > 6 * self._job_count:
-            self._compact_if_stale()
+        self._compact_if_stale()
 
     def _compact_if_stale(self) -> None:
         """Stale events (of jobs that moved on) would otherwise pin deleted jobs in memory until
@@ -505,7 +501,7 @@ class Model:
         worker.state = _RUNNING
         worker.job = job
         worker.generation += 1
-        job.status = _IN_PROGRESS
+        job.status = JobStatus.IN_PROGRESS
         job.started_at = now
         job.worker_id = worker.id
         job.endpoint.in_progress += 1
@@ -549,22 +545,22 @@ class Model:
             self._end(job, at, JobStatus.FAILED)
         else:
             job.output = plan.output  # one list per plan: nothing changes an output once set
-            self._end(job, at, _COMPLETED)
+            self._end(job, at, JobStatus.COMPLETED)
 
     def _end(self, job: Job, at: float, status: str) -> None:
         """Move a queued or running job to a terminal state and free its worker."""
         endpoint = job.endpoint
-        was_running = job.status == _IN_PROGRESS
+        was_running = job.status == JobStatus.IN_PROGRESS
         job.generation += 1
         job.status = status
         if was_running:
             job.ended_at = at
             endpoint.in_progress -= 1
-        if status == _COMPLETED:
+        if status == JobStatus.COMPLETED:
             endpoint.completed += 1
         elif status in (JobStatus.FAILED, JobStatus.TIMED_OUT):
             endpoint.failed += 1
-        if status not in _RETRYABLE:
+        if status not in JobStatus.RETRYABLE:
             job.input = _NO_INPUT  # never runs again: free it (only /retry reads it)
         retention = self.config.retention_sync_s if job.sync else self.config.retention_async_s
         self._schedule_expiry(job, min(at + retention, job.ttl_deadline))
@@ -606,17 +602,15 @@ class Model:
         job_input, execution_timeout_ms, ttl_ms, low_priority = _read_request(body)
         now = self.advance()
         endpoint = self.endpoints.get(endpoint_id) or self.endpoint(endpoint_id)
-        # Positional: id, endpoint, input, sync, submitted_at, ttl_deadline,
-        # execution_timeout_s, low_priority.
         job = Job(
-            self._new_job_id(sync),
-            endpoint,
-            job_input,
-            sync,
-            now,
-            now + ttl_ms / 1000,
-            execution_timeout_ms / 1000,
-            low_priority,
+            id=self._new_job_id(sync),
+            endpoint=endpoint,
+            input=job_input,
+            sync=sync,
+            submitted_at=now,
+            ttl_deadline=now + ttl_ms / 1000,
+            execution_timeout_s=execution_timeout_ms / 1000,
+            low_priority=low_priority,
         )
         endpoint.jobs[job.id] = job
         self._job_count += 1

@@ -104,9 +104,8 @@ class JobTracker:
     def _send(self, job: TrackedJob, op: Operation, body: bytes, query: str) -> Verdict:
         verdict = job.caller.call(op, body=body, query=query)
         job.reply, job.replied_at = verdict, time.time()
-        answer = verdict.body  # verdict.usable and .field, inlined: once per job
-        job_id = answer.get("id") if verdict.status_code == 200 and type(answer) is dict else None
-        if type(job_id) is not str or not job_id:
+        job_id = verdict.field("id") if verdict.usable else None
+        if not isinstance(job_id, str) or not job_id:
             job.closed = True
             self.stats.record_outcome(CLIENT_ERROR)
             return verdict

@@ -108,9 +108,7 @@ class JobUser(FastHttpUser):
             self.load.arrivals.sent(ticket, now)
         job = TrackedJob(self.caller, now if ticket is None else ticket.intended_at, now)
         self.job = job
-        bodies = self._bodies
-        body = bodies[0] if len(bodies) == 1 else random.choice(bodies)
-        self.submitter.submit(job, op, body, query)
+        self.submitter.submit(job, op, random.choice(self._bodies), query)
         if job.id is None:
             self.job = None
             return None

@@ -114,5 +114,5 @@ class LastVerdicts:
         if last is not None and last[0] == content:
             return last[1]
         verdict = judge(self.validator, op, status_code, content)
-        self._last[key] = (content if type(content) is bytes else bytes(content), verdict)
+        self._last[key] = (bytes(content), verdict)  # the same object when already bytes
         return verdict
