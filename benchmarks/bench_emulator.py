@@ -52,7 +52,6 @@ ENDPOINT_ID = "ep"
 RATIO_TARGET = 0.8
 MEMORY_TOLERANCE = 0.10
 RUN_BODY = json.dumps({"input": ProbeInput().to_input()}, separators=(",", ":")).encode()
-SERVERS = ("bare", "emulator")
 OPERATIONS = {"status": "GET /status/{id}", "run": "POST /run"}
 # (memory_retention.py mode, label, counts toward the verdict)
 MEMORY_ROWS = (
@@ -101,10 +100,12 @@ class Throughput:
         values: list[float] = [getattr(r, metric) for r in self.runs[operation, server]]
         return statistics.median(values)
 
-    def ratio(self, operation: str, metric: str) -> float:
-        """The median over rounds of emulator / bare within a round: the machine's speed drifts
+    def ratio(
+        self, operation: str, metric: str, server: str = "emulator", floor: str = "bare"
+    ) -> float:
+        """The median over rounds of server / floor within a round: the machine's speed drifts
         between rounds, and a ratio of medians from different rounds lets that drift decide."""
-        pairs = zip(self.runs[operation, "emulator"], self.runs[operation, "bare"], strict=True)
+        pairs = zip(self.runs[operation, server], self.runs[operation, floor], strict=True)
         ratios: list[float] = [getattr(e, metric) / getattr(b, metric) for e, b in pairs]
         return statistics.median(ratios)
 
@@ -161,9 +162,15 @@ def measure_throughput(
             ServerProcess("bare", api_key, *bodies, cpu=SERVER_CPU, prefix=prefix)
         )
         check_same_replies(bare, emulator, job_id)
+        servers = {"bare": bare, "emulator": emulator}
+        if args.store_floor and "run" in args.only:
+            store = stack.enter_context(
+                ServerProcess("store", api_key, *bodies, cpu=SERVER_CPU, prefix=prefix)
+            )
+            check_same_replies(store, emulator, job_id)
+            servers["store"] = store
         print(f"GET /status body ({len(status_body)} bytes): {status_body.decode()}")
         print(f"POST /run body ({len(run_body)} bytes): {run_body.decode()}", flush=True)
-        servers = {"bare": bare, "emulator": emulator}
         paths = {"status": f"/v2/{ENDPOINT_ID}/status/{job_id}", "run": f"/v2/{ENDPOINT_ID}/run"}
         scripts = {
             "status": write_lua_script(workdir / "status.lua", "GET", api_key),
@@ -182,14 +189,16 @@ def measure_throughput(
             )
 
         operations = {op: OPERATIONS[op] for op in args.only}
+        # The store floor is a /run floor only.
+        measured = {op: [s for s in servers if s != "store" or op == "run"] for op in operations}
         for operation in operations:
-            for server in SERVERS:
+            for server in measured[operation]:
                 load(server, operation, args.warmup)
         throughput = Throughput()
         for index in range(args.rounds):
             # Alternate who goes first, so slow drift of the machine favours neither.
-            order = SERVERS if index % 2 == 0 else SERVERS[::-1]
             for operation, label in operations.items():
+                order = measured[operation] if index % 2 == 0 else measured[operation][::-1]
                 for server in order:
                     result = load(server, operation, args.seconds)
                     throughput.runs.setdefault((operation, server), []).append(result)
@@ -277,6 +286,14 @@ def throughput_lines(throughput: Throughput, checks: list[dict[str, Any]]) -> li
                 "passed": passed,
             }
         )
+    if ("run", "store") in throughput.runs:
+        store = throughput.median("run", "store", "requests_per_cpu_s")
+        lines.append(
+            f"(store floor, {OPERATIONS['run']}: {store:,.0f} req/CPU-s, "
+            f"{throughput.ratio('run', 'requests_per_cpu_s', 'store'):.2f} of bare; the emulator "
+            f"does {throughput.ratio('run', 'requests_per_cpu_s', 'emulator', 'store'):.2f} of "
+            "it; for information)"
+        )
     utilisation = min(r.server_utilisation for results in throughput.runs.values() for r in results)
     lines.append(f"(lowest server CPU use in any run: {utilisation:.0%}; near 100% = saturated)")
     return lines
@@ -361,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
         lines += [
             f"load: wrk -t1 -c{CONNECTIONS} on cpu {LOAD_CPU}, server on cpu {SERVER_CPU}"
             f"{f', nice {args.nice}' if args.nice else ''}; {args.rounds} rounds x "
-            f"{args.seconds:g} s alternating bare/emulator; medians (ratios: median of the "
+            f"{args.seconds:g} s alternating the servers; medians (ratios: median of the "
             "per-round ratios)",
             "",
             *throughput_lines(throughput, checks),
@@ -373,8 +390,9 @@ def run(args: argparse.Namespace) -> int:
             lines.append(f"(last emulator output: {' | '.join(notes['last_server_output'])})")
         summary["throughput"] = {
             operation: {
-                server: [asdict(r) for r in throughput.runs[operation, server]]
-                for server in SERVERS
+                server: [asdict(r) for r in runs]
+                for (measured, server), runs in throughput.runs.items()
+                if measured == operation
             }
             | {
                 "ratio_cpu": throughput.ratio(operation, "requests_per_cpu_s"),
@@ -419,6 +437,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=list(OPERATIONS),
         default=list(OPERATIONS),
         help="measure only these operations (throughput)",
+    )
+    parser.add_argument(
+        "--store-floor",
+        action="store_true",
+        help="also measure a second /run floor that parses the body, mints a job id and keeps "
+        "a record of every job, nothing more (bare_app.create_store_app): for information",
     )
     parser.add_argument("--json", metavar="OUT", help="also write every figure as JSON")
     parser.add_argument("--skip-http", action="store_true", help="memory check only")

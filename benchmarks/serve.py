@@ -1,4 +1,4 @@
-"""One benchmark server process: `python benchmarks/serve.py emulator|bare [...]`.
+"""One benchmark server process: `python benchmarks/serve.py emulator|bare|store [...]`.
 
 Both apps are served by uvicorn with httptools and uvloop, one process, no access log, on a
 loopback port; the first line of stdout names it (`... listening on [http://]127.0.0.1:PORT`).
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
-from bare_app import create_bare_app
+from bare_app import create_bare_app, create_store_app
 from starlette.applications import Starlette
 
 from runpod_testkit import cli
@@ -32,10 +32,11 @@ def serve_emulator() -> int:
     return cli.main(["emulator", "--host", HOST, "--port", "0", "--api-key", key])
 
 
-def build_bare_app(status_body: Path | None, run_body: Path | None) -> Starlette:
+def build_bare_app(kind: str, status_body: Path | None, run_body: Path | None) -> Starlette:
     if status_body is None or run_body is None:
-        raise SystemExit("serve.py bare: --status-body and --run-body are required")
-    return create_bare_app(status_body.read_bytes(), run_body.read_bytes())
+        raise SystemExit(f"serve.py {kind}: --status-body and --run-body are required")
+    build = create_store_app if kind == "store" else create_bare_app
+    return build(status_body.read_bytes(), run_body.read_bytes())
 
 
 def serve(app: Starlette) -> None:
@@ -51,13 +52,13 @@ def serve(app: Starlette) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("kind", choices=["emulator", "bare"])
-    parser.add_argument("--status-body", type=Path, help="bare: the bytes GET /status answers")
-    parser.add_argument("--run-body", type=Path, help="bare: the bytes POST /run answers")
+    parser.add_argument("kind", choices=["emulator", "bare", "store"])
+    parser.add_argument("--status-body", type=Path, help="floors: the bytes GET /status answers")
+    parser.add_argument("--run-body", type=Path, help="floors: the bytes POST /run answers")
     args = parser.parse_args(argv)
     if args.kind == "emulator":
         return serve_emulator()
-    serve(build_bare_app(args.status_body, args.run_body))
+    serve(build_bare_app(args.kind, args.status_body, args.run_body))
     return 0
 
 
