@@ -8,6 +8,9 @@ One Locust process (pinned to cpu 0) runs, in turn, against the same server (pin
   existing job as fast as it can (benchmarks/locust_bare_poll.py): the target's reference;
 - "runpoll": a bare FastHttpUser sending RunPollUser's requests and nothing else (it reads the
   id and the status): it tells what the request mix costs apart from the suite.
+With --breakdown, three more variants add the suite's parts to "runpoll" one at a time (each
+request through catch_response; each answer validated; each job counted in JobStats), to tell
+what each costs (locust_bare_poll.py).
 The server is by default a bare Starlette app on uvicorn (httptools, uvloop) answering with the
 emulator's own bytes, a new job id in each /run answer (so every job's answers differ, as a real
 endpoint's do, and none is validated from memory); with --polls-per-job N, /status answers a job
@@ -64,6 +67,15 @@ ENDPOINT_ID = "bench"
 TARGET = 0.85
 WARMUP_S = 2
 VARIANTS = ("suite", "bare", "runpoll")
+BREAKDOWN = ("catch", "validate", "stats")
+"""--breakdown: RunPollUser's requests plus the suite's parts one at a time (locust_bare_poll)."""
+USER_CLASSES = {
+    "bare": "BarePollUser",
+    "runpoll": "BareRunPollUser",
+    "catch": "CatchingRunPollUser",
+    "validate": "ValidatingRunPollUser",
+    "stats": "CountingRunPollUser",
+}
 MARK = "JOB-ID-GOES-HERE"
 PLACEHOLDER_AUTH = {"Authorization": "Bearer no-key-set"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -338,8 +350,7 @@ def locust_command(variant: str, server: Server, users: int, seconds: int, out: 
             "--probe-input", '{"sleep_ms": 0}', "RunPollUser",
         ]  # fmt: skip
     base = server.endpoint_url.rsplit("/v2/", 1)[0]
-    user = "BarePollUser" if variant == "bare" else "BareRunPollUser"
-    return [*locust, "-f", str(BARE_LOCUSTFILE), *common, "--host", base, user]
+    return [*locust, "-f", str(BARE_LOCUSTFILE), *common, "--host", base, USER_CLASSES[variant]]
 
 
 def run_locust(
@@ -413,10 +424,12 @@ def machine_info() -> dict[str, Any]:
 
 
 def summarise(results: list[RunResult]) -> dict[str, Any]:
+    variants = [v for v in (*VARIANTS, *BREAKDOWN) if any(r.variant == v for r in results)]
+
     def medians(field: str) -> dict[str, float]:
         return {
             variant: statistics.median(getattr(r, field) for r in results if r.variant == variant)
-            for variant in VARIANTS
+            for variant in variants
         }
 
     per_cpu, per_wall = medians("requests_per_cpu_s"), medians("requests_per_s")
@@ -428,6 +441,11 @@ def summarise(results: list[RunResult]) -> dict[str, Any]:
         by_round.setdefault(r.round, {})[r.variant] = r.requests_per_cpu_s
     round_ratios = [runs["suite"] / runs["bare"] for _, runs in sorted(by_round.items())]
     ratio = statistics.median(round_ratios)
+    # Every variant the same way: the median over rounds of variant / bare within a round.
+    to_bare = {
+        variant: statistics.median(runs[variant] / runs["bare"] for runs in by_round.values())
+        for variant in variants
+    }
     return {
         "median_requests_per_cpu_s": per_cpu,
         "median_requests_per_s": per_wall,
@@ -436,6 +454,7 @@ def summarise(results: list[RunResult]) -> dict[str, Any]:
         "ratio_of_medians": per_cpu["suite"] / per_cpu["bare"],
         "ratio_wall_clock": per_wall["suite"] / per_wall["bare"],
         "ratio_request_mix": per_cpu["runpoll"] / per_cpu["bare"],
+        "ratios_to_bare": to_bare,
         "passed": ratio >= TARGET,
     }
 
@@ -444,6 +463,9 @@ _LABELS = {
     "suite": "suite    RunPollUser, validation and job statistics",
     "runpoll": "runpoll  bare FastHttpUser, RunPollUser's requests (/run, /status)",
     "bare": "bare     bare FastHttpUser polling /status of one job",
+    "catch": "catch    runpoll, each request through catch_response",
+    "validate": "validate catch, and each answer judged against the contract",
+    "stats": "stats    validate, and each job counted in JobStats (no tracking)",
 }
 
 
@@ -465,14 +487,19 @@ def print_report(
     cpu, wall = summary["median_requests_per_cpu_s"], summary["median_requests_per_s"]
     print()
     print(f"{'medians':<70}  {'req/cpu-s':>9}  {'req/s':>7}")
-    for variant in ("suite", "runpoll", "bare"):
-        print(f"{_LABELS[variant]:<70}  {cpu[variant]:>9.0f}  {wall[variant]:>7.0f}")
+    for variant in ("suite", *BREAKDOWN[::-1], "runpoll", "bare"):
+        if variant in cpu:
+            print(f"{_LABELS[variant]:<70}  {cpu[variant]:>9.0f}  {wall[variant]:>7.0f}")
     print()
     rounds = ", ".join(f"{value:.3f}" for value in summary["round_ratios"])
     print(f"suite / bare per round: {rounds}; median {summary['ratio']:.3f} per Locust "
           f"cpu-second (ratio of the medians above: {summary['ratio_of_medians']:.3f}; "
           f"per wall-clock second: {summary['ratio_wall_clock']:.3f})")  # fmt: skip
     print(f"runpoll / bare: {summary['ratio_request_mix']:.3f} (the request mix alone)")
+    parts = [v for v in BREAKDOWN if v in summary["ratios_to_bare"]]
+    if parts:
+        ratios = ", ".join(f"{v} {summary['ratios_to_bare'][v]:.3f}" for v in parts)
+        print(f"breakdown, each / bare (median of per-round ratios): {ratios}")
     if min(r.locust_cpu_share for r in results) < 0.9:
         print("note: Locust did not always have its cpu to itself (other processes ran there);"
               " req per cpu-second is what it does on a cpu of its own")  # fmt: skip
@@ -492,6 +519,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="bare server: /status answers IN_PROGRESS this many times minus one before "
         "COMPLETED (1: every answer is new, the costliest case for the suite)",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also run RunPollUser's requests with the suite's parts added one at a time "
+        "(catch_response, contract validation, job statistics): what each costs",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
@@ -513,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         "users": args.users,
         "seconds": args.seconds,
         "rounds": args.rounds,
+        "breakdown": args.breakdown,
         "locust_cpu": LOAD_CPU,
         "server_cpu": SERVER_CPU,
     }
@@ -526,8 +560,9 @@ def main(argv: list[str] | None = None) -> int:
                 else emulator_server()
             )
             with context as server:
+                variants = (*VARIANTS, *BREAKDOWN) if args.breakdown else VARIANTS
                 for round_no in range(1, args.rounds + 1):
-                    order = VARIANTS if round_no % 2 else VARIANTS[::-1]
+                    order = variants if round_no % 2 else variants[::-1]
                     for variant in order:
                         result = run_locust(
                             variant,
