@@ -255,7 +255,7 @@ def verdict(passed: bool) -> str:
 
 def throughput_lines(throughput: Throughput, checks: list[dict[str, Any]]) -> list[str]:
     lines = [
-        f"{'':<18}{'req/CPU-s (saturated)':^34}{'wrk req/s':^26}{'p99 ms':^14}",
+        f"{'':<18}{'req/CPU-s (saturated)':^34}{'wrk req/s':^26}{'p99 ms':^14}".rstrip(),
         f"{'operation':<18}{'bare':>10}{'emulator':>10}{'ratio':>7}   {'bare':>8}{'emulator':>10}"
         f"{'ratio':>7}  {'bare':>6}{'emu':>7}  target",
     ]
