@@ -9,13 +9,14 @@ With `--breakdown`, three more users add the suite's parts one at a time to Bare
 each through the suite's own code, so that the benchmark tells what each part costs:
 - CatchingRunPollUser: every request through Locust's catch_response (how the suite reports
   a failure by the rule it broke), marked a success once its body is read;
-- ValidatingRunPollUser: and every answer judged against the contract (the suite's
-  `LastVerdicts` over a `ContractValidator`), as the suite's callers judge them;
+- ValidatingRunPollUser: and every request sent and judged against the contract by the suite's
+  own `EndpointCaller` (a broken rule is a failure named by the rule);
 - CountingRunPollUser: and every job counted in a `JobStats` (submitted; the terminal status
   with delayTime, executionTime and e2e), as the suite's tracker counts them.
 None of them tracks jobs in flight, cancels them on stop, times them out or logs drift.
 
-Requests are named like the suite names them; the host comes from --host.
+Requests are named like the suite names them; the host comes from --host (for the three
+breakdown users the endpoint's URL, as for the suite).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import orjson
 from locust import FastHttpUser, constant, task
 
 from runpod_testkit.jobstats import JobStats
+from runpod_testkit.loadtest.caller import DriftLog, EndpointCaller
 from runpod_testkit.loadtest.tracker import metric_ms
-from runpod_testkit.loadtest.verdict import LastVerdicts
 from runpod_testkit.operations import OPERATIONS, JobStatus, Operation
 from runpod_testkit.schemas import ContractValidator
 
@@ -80,45 +81,35 @@ class BareRunPollUser(FastHttpUser):
 
 
 class CatchingRunPollUser(FastHttpUser):
-    """RunPollUser's requests through catch_response; subclasses add validation and counting."""
+    """RunPollUser's requests through catch_response (--host: the endpoint's URL, as the
+    suite's); subclasses validate through the suite's caller and count jobs."""
 
     wait_time = constant(0)
     default_headers = {"Authorization": "Bearer no-key-set"}  # noqa: RUF012  # Locust's API
-    validator: ClassVar[ContractValidator | None] = None
     stats: ClassVar[JobStats | None] = None
 
-    def on_start(self) -> None:
-        self.judge = None if self.validator is None else LastVerdicts(self.validator)
-
-    def call(self, op: Operation, path: str, body: bytes | None = None) -> Any:
-        """The parsed answer; judged by the contract when there is a validator."""
+    def call(self, op: Operation, job_id: str | None = None, body: bytes | None = None) -> Any:
+        """The parsed answer, the request marked a success once its body is read."""
         with self.client.request(
             op.method,
-            path,
+            op.path_for(job_id),
             name=op.name,
             data=body,  # type: ignore[arg-type]  # geventhttpclient sends bytes as they are
             headers=JSON_HEADERS if body is not None else None,
             catch_response=True,
         ) as response:
-            if self.judge is None:
-                parsed = orjson.loads(response.content)
-            else:
-                verdict = self.judge(op, response.status_code, response.content)
-                if verdict.failure is not None:
-                    response.failure(verdict.failure)
-                    return verdict.body
-                parsed = verdict.body
+            parsed = orjson.loads(response.content)
             response.success()
         return parsed
 
     @task
     def job(self) -> None:
         started_at = time.time()
-        job_id = self.call(RUN, f"{ENDPOINT_PATH}/run", RUN_BODY)["id"]
+        job_id = self.call(RUN, body=RUN_BODY)["id"]
         if self.stats is not None:
             self.stats.record_submitted()
         while True:
-            body = self.call(STATUS, f"{ENDPOINT_PATH}/status/{job_id}")
+            body = self.call(STATUS, job_id)
             if body["status"] in TERMINAL:
                 break
         if self.stats is not None:
@@ -131,7 +122,15 @@ class CatchingRunPollUser(FastHttpUser):
 
 
 class ValidatingRunPollUser(CatchingRunPollUser):
+    """Every answer judged by the suite's own EndpointCaller (a failure names the rule)."""
+
     validator = ContractValidator()
+
+    def on_start(self) -> None:
+        self.caller = EndpointCaller(self.client, self.validator, DriftLog())
+
+    def call(self, op: Operation, job_id: str | None = None, body: bytes | None = None) -> Any:
+        return self.caller.call(op, job_id, body=body).body
 
 
 class CountingRunPollUser(ValidatingRunPollUser):
