@@ -391,8 +391,8 @@ def run(args: argparse.Namespace) -> int:
         summary["throughput"] = {
             operation: {
                 server: [asdict(r) for r in runs]
-                for (measured, server), runs in throughput.runs.items()
-                if measured == operation
+                for (measured_operation, server), runs in throughput.runs.items()
+                if measured_operation == operation
             }
             | {
                 "ratio_cpu": throughput.ratio(operation, "requests_per_cpu_s"),

@@ -1,6 +1,6 @@
 """One benchmark server process: `python benchmarks/serve.py emulator|bare|store [...]`.
 
-Both apps are served by uvicorn with httptools and uvloop, one process, no access log, on a
+Every app is served by uvicorn with httptools and uvloop, one process, no access log, on a
 loopback port; the first line of stdout names it (`... listening on [http://]127.0.0.1:PORT`).
 The emulator runs through `runpod-testkit emulator` itself (the CLI's `main`, in this process),
 so it is measured exactly as users run it, process settings included. The API key comes from the
