@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, make_response, request
 
-from runpod_testkit.jobstats import INTERRUPTED, METRICS, SUBMITTED, JobStats
+from runpod_testkit.jobstats import (
+    INTERRUPTED,
+    METRICS,
+    REPORTED_PERCENTILES,
+    SUBMITTED,
+    JobStats,
+)
 from runpod_testkit.report import render_html_report, render_live_page
 from runpod_testkit.thresholds import ThresholdResult
 
@@ -40,27 +46,20 @@ __all__ = ["COLUMNS", "DOWNLOADS", "TAB_KEY", "TAB_TITLE", "install_web_ui", "ta
 
 TAB_KEY = "job-stats"
 TAB_TITLE = "Job stats"
+_PERCENTILE_KEYS: tuple[tuple[str, str, float], ...] = tuple(
+    (label.replace(".", ""), label, percent) for label, percent in REPORTED_PERCENTILES
+)
+"""(row key, label, percentile) of each reported percentile: "p99.9" is keyed "p999"."""
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("statistic", "Job statistic"),
     ("count", "count"),
     ("min", "min"),
-    ("p50", "p50"),
-    ("p90", "p90"),
-    ("p95", "p95"),
-    ("p99", "p99"),
-    ("p999", "p99.9"),
+    *((key, label) for key, label, _ in _PERCENTILE_KEYS),
     ("max", "max"),
     ("mean", "mean"),
     ("detail", "detail"),
 )
 """(row key, column title). Keys are plain lower-case words: the UI camel-cases keys."""
-_PERCENTILE_KEYS = (
-    ("p50", "p50"),
-    ("p90", "p90"),
-    ("p95", "p95"),
-    ("p99", "p99"),
-    ("p999", "p99.9"),
-)
 _METRIC_NOTES = {
     "delayTime": "queue wait, as the endpoint reports it",
     "executionTime": "run time, as the endpoint reports it",
@@ -105,7 +104,7 @@ def _metric_row(stats: JobStats, name: str) -> Row:
         "statistic": f"{name} (ms)",
         "count": summary.count,
         "min": summary.min,
-        **{key: summary.percentiles[label] for key, label in _PERCENTILE_KEYS},
+        **{key: summary.percentiles[label] for key, label, _ in _PERCENTILE_KEYS},
         "max": summary.max,
         "mean": None if summary.mean is None else round(summary.mean, 1),
         "detail": _METRIC_NOTES.get(name, ""),
@@ -167,8 +166,8 @@ def _gauge_row(name: str, values: list[int]) -> Row:
         "mean": round(sum(values) / len(values), 1),
         "detail": f"now {values[-1]}   {sparkline(values[-SPARK_SAMPLES:])}",
     }
-    for key, label in _PERCENTILE_KEYS:
-        rank = max(1, int(float(label[1:]) * len(ordered) / 100 + 0.5))
+    for key, _, percent in _PERCENTILE_KEYS:
+        rank = max(1, int(percent * len(ordered) / 100 + 0.5))
         row[key] = ordered[rank - 1]
     return row
 
