@@ -17,8 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +43,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 UI_TIMEOUT_MS = 30_000
+PAGE_POLL_S = 0.2
+"""How often a wait looks at the page again."""
 VARIED_INPUTS = json.dumps(
     [{"sleep_ms": 150 + 40 * i, "chunks": 3, "chunk_interval_ms": 60} for i in range(8)]
 )
@@ -93,14 +96,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.2)
 
 
 @contextmanager
@@ -163,7 +158,7 @@ def test_web_ui_job_stats_tab_shows_live_numbers(page: Page, tmp_path: Path) -> 
             rows = {row["statistic"]: row for row in job_stats_rows(web)}
             return rows.get("delayTime (ms)", {}).get("count", 0) >= 5
 
-        wait_until(completed_jobs, 60, "the run's first completed jobs")
+        wait_until(completed_jobs, 60, "the run's first completed jobs", interval_s=PAGE_POLL_S)
         page.goto(web)
         page.get_by_role("tab", name="Job stats").click()
         expect(page).to_have_url(re.compile(r"[?&]tab=job-stats"))
@@ -192,13 +187,23 @@ def test_web_ui_job_stats_tab_shows_live_numbers(page: Page, tmp_path: Path) -> 
 
         # It follows the run: the tab updates at the UI's own polling, without a reload.
         first = count_of(page, "e2e (ms)")
-        wait_until(lambda: count_of(page, "e2e (ms)") > first, 30, "the tab to update")
+        wait_until(
+            lambda: count_of(page, "e2e (ms)") > first,
+            30,
+            "the tab to update",
+            interval_s=PAGE_POLL_S,
+        )
         page.screenshot(path=artifact("webui-job-stats-tab.png"), full_page=True)
 
         # The UI's Reset button resets the job statistics too.
         before = count_of(page, "jobs submitted")
         page.get_by_role("button", name="Reset").click()
-        wait_until(lambda: count_of(page, "jobs submitted") < before, 30, "the tab to reset")
+        wait_until(
+            lambda: count_of(page, "jobs submitted") < before,
+            30,
+            "the tab to reset",
+            interval_s=PAGE_POLL_S,
+        )
 
         downloads = {path: httpx.get(f"{web}/{path}", timeout=10) for path in ("job-stats/json",
                      "job-stats/csv", "job-stats/report")}  # fmt: skip

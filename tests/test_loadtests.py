@@ -19,9 +19,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import pytest
 
 from runpod_testkit.emulator.server import EmulatorProcess
 from runpod_testkit.operations import OPERATIONS
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -145,14 +145,6 @@ def assert_request_names_are_operations(locust_json: Path) -> None:
     assert names, "Locust recorded no request"
     assert names <= set(OPERATIONS), names
     assert "health" in names
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.1)
 
 
 @contextmanager
