@@ -119,7 +119,7 @@ class Hold:
         job = self.job
         if self.for_chunks:
             return Reply(200, stream_body(job, self.model.now()))
-        return Reply(200, job.body())
+        return Reply(200, job.encoded_body())  # the same job object /status answers
 
 
 def stream_body(job: Job, now: float) -> dict[str, Any]:
