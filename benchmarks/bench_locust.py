@@ -16,12 +16,13 @@ emulator's own bytes, a new job id in each /run answer (so every job's answers d
 endpoint's do, and none is validated from memory); with --polls-per-job N, /status answers a job
 IN_PROGRESS N-1 times before COMPLETED. With --server emulator, the emulator itself serves.
 Every variant runs the same users with no wait; the variants alternate round by round (the order
-flips every round); the verdict is the median over rounds of suite / bare within a round.
+flips every round); the verdict is the median over rounds of suite / runpoll within a round.
 
 Throughput is Locust's own count of requests over the whole seconds after a warm-up, per second
 of Locust's CPU time in that window (sampled from /proc): on a cpu of its own, that is its
 requests per second; unlike wall-clock req/s (shown too) it does not drop when other processes
-share the cpu. Target: suite / bare >= 0.85.
+share the cpu. Target (restated after the first round): suite / runpoll >= 0.85, the suite
+against a bare user sending the same request mix; suite / bare is reported beside it.
 
 Figures only: not a test; pytest does not collect it. Needs taskset (util-linux) and two cpus.
 Exit status 0 on PASS, 1 on FAIL, 2 if it could not measure.
@@ -440,7 +441,7 @@ def summarise(results: list[RunResult]) -> dict[str, Any]:
     by_round: dict[int, dict[str, float]] = {}
     for r in results:
         by_round.setdefault(r.round, {})[r.variant] = r.requests_per_cpu_s
-    round_ratios = [runs["suite"] / runs["bare"] for _, runs in sorted(by_round.items())]
+    round_ratios = [runs["suite"] / runs["runpoll"] for _, runs in sorted(by_round.items())]
     ratio = statistics.median(round_ratios)
     # Every variant the same way: the median over rounds of variant / bare within a round.
     to_bare = {
@@ -452,8 +453,9 @@ def summarise(results: list[RunResult]) -> dict[str, Any]:
         "median_requests_per_s": per_wall,
         "round_ratios": round_ratios,
         "ratio": ratio,
-        "ratio_of_medians": per_cpu["suite"] / per_cpu["bare"],
-        "ratio_wall_clock": per_wall["suite"] / per_wall["bare"],
+        "ratio_of_medians": per_cpu["suite"] / per_cpu["runpoll"],
+        "ratio_wall_clock": per_wall["suite"] / per_wall["runpoll"],
+        "ratio_to_bare_poller": to_bare["suite"],
         "ratio_request_mix": to_bare["runpoll"],
         "ratios_to_bare": to_bare,
         "passed": ratio >= TARGET,
@@ -493,11 +495,11 @@ def print_report(
             print(f"{_LABELS[variant]:<70}  {cpu[variant]:>9.0f}  {wall[variant]:>7.0f}")
     print()
     rounds = ", ".join(f"{value:.3f}" for value in summary["round_ratios"])
-    print(f"suite / bare per round: {rounds}; median {summary['ratio']:.3f} per Locust "
+    print(f"suite / runpoll per round: {rounds}; median {summary['ratio']:.3f} per Locust "
           f"cpu-second (ratio of the medians above: {summary['ratio_of_medians']:.3f}; "
           f"per wall-clock second: {summary['ratio_wall_clock']:.3f})")  # fmt: skip
-    print(f"runpoll / bare: {summary['ratio_request_mix']:.3f} (the request mix alone; median of "
-          "per-round ratios)")  # fmt: skip
+    print(f"runpoll / bare: {summary['ratio_request_mix']:.3f} (the request mix alone); suite / "
+          f"bare: {summary['ratio_to_bare_poller']:.3f} (medians of per-round ratios)")  # fmt: skip
     parts = [v for v in BREAKDOWN if v in summary["ratios_to_bare"]]
     if parts:
         ratios = ", ".join(f"{v} {summary['ratios_to_bare'][v]:.3f}" for v in parts)
@@ -506,7 +508,7 @@ def print_report(
         print("note: Locust did not always have its cpu to itself (other processes ran there);"
               " req per cpu-second is what it does on a cpu of its own")  # fmt: skip
     verdict = "PASS" if summary["passed"] else "FAIL"
-    print(f"{verdict}  suite / bare = {summary['ratio']:.3f} (target >= {TARGET})")
+    print(f"{verdict}  suite / runpoll = {summary['ratio']:.3f} (target >= {TARGET})")
 
 
 def main(argv: list[str] | None = None) -> int:
