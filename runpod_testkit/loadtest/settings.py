@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from runpod_testkit.loadtest.failsafe import DEFAULT_MAX_RETRIES, DEFAULT_REFUSAL_LIMIT
 from runpod_testkit.operations import operation
 from runpod_testkit.thresholds import Threshold, ThresholdError
 
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_JOB_TIMEOUT_S",
     "DEFAULT_POLL_INTERVAL_S",
     "DEFAULT_RUNSYNC_WAIT_MS",
+    "PACING_CHOICES",
     "EmulatorSettings",
     "Settings",
     "SettingsError",
@@ -43,6 +45,7 @@ DEFAULT_RUNSYNC_WAIT_MS = 10_000
 DEFAULT_JOB_TIMEOUT_S = 600.0
 DEFAULT_HEALTH_INTERVAL_S = 2.0
 GROUP_TITLE = "runpod-testkit load runs"
+PACING_CHOICES = ("auto", "on", "off")
 
 _RUNSYNC_WAIT = operation("runsync").query_param("wait")
 assert _RUNSYNC_WAIT is not None
@@ -146,6 +149,13 @@ def _threshold_text(raw: object) -> str:
     return text
 
 
+def _pacing(raw: object) -> str:
+    text = str(raw).strip().lower()
+    if text not in PACING_CHOICES:
+        raise SettingsError(f"expected one of {', '.join(PACING_CHOICES)}, got {str(raw)[:40]!r}")
+    return text
+
+
 def _path_or_none(raw: object) -> str | None:
     if raw is None:
         return None
@@ -229,6 +239,35 @@ OPTIONS: tuple[_Option, ...] = (
         f"seconds between /health samples of queue depth and workers (default "
         f"{DEFAULT_HEALTH_INTERVAL_S:g}); 0 turns the sampler off",
         "SECONDS",
+    ),
+    _Option(
+        "--pacing",
+        _pacing,
+        "auto",
+        "keep each operation under the endpoint's documented rate limit (/run 1000 per 10 s, "
+        "/status and /stream 2000 per 10 s, ...; a distributed run divides it among its "
+        "workers): 'auto' (the default) paces a remote host and not a loopback one, 'on' "
+        "always, 'off' never",
+        "auto|on|off",
+    ),
+    _Option(
+        "--max-retries",
+        _bounded(int, 0),
+        DEFAULT_MAX_RETRIES,
+        f"times a request that got 429, a 5xx or lost its connection is sent again, with "
+        f"backoff and honouring Retry-After (default {DEFAULT_MAX_RETRIES}); /run and /runsync "
+        "are resent only after a 429 or a refused connection, never after a 5xx",
+        "N",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--refusal-limit",
+        _bounded(int, 0),
+        DEFAULT_REFUSAL_LIMIT,
+        f"stop the whole run (exit status 2) after this many consecutive connection errors or "
+        f"401/403 answers in one process (default {DEFAULT_REFUSAL_LIMIT}; 0: never)",
+        "N",
+        in_web_ui=False,
     ),
     _Option(
         "--threshold",
@@ -380,6 +419,9 @@ class Settings:
     arrival_rate: float = 0.0
     max_in_flight: int | None = None
     health_interval_s: float = DEFAULT_HEALTH_INTERVAL_S
+    pacing: str = "auto"
+    max_retries: int = DEFAULT_MAX_RETRIES
+    refusal_limit: int = DEFAULT_REFUSAL_LIMIT
     thresholds: tuple[Threshold, ...] = ()
     job_stats_json: str | None = None
     job_stats_csv: str | None = None
@@ -415,6 +457,9 @@ class Settings:
             arrival_rate=values["arrival_rate"],
             max_in_flight=values["max_in_flight"],
             health_interval_s=values["health_interval"],
+            pacing=values["pacing"],
+            max_retries=values["max_retries"],
+            refusal_limit=values["refusal_limit"],
             thresholds=tuple(Threshold.parse(text) for text in values["threshold"]),
             job_stats_json=values["job_stats_json"],
             job_stats_csv=values["job_stats_csv"],

@@ -1,0 +1,188 @@
+"""End-to-end tests of the load suite's fail-safe behaviour: real Locust runs against the emulator.
+
+- An endpoint that goes away mid-run (the emulator is stopped) or refuses the key stops the
+  whole run, every worker included, with exit status 2 and one line naming the reason.
+- The emulator's --rate-limits (production's per-operation limits, 429 with Retry-After):
+  without pacing the run is throttled, retries honour Retry-After and nothing counts as a
+  contract failure; with pacing (forced on for loopback) it is never throttled.
+Everything talks to 127.0.0.1; every process and wait is bounded.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runpod_testkit.emulator.server import EmulatorProcess
+from tests.polling import wait_until
+from tests.test_loadtests import (
+    assert_key_never_shown,
+    background_locust,
+    explain,
+    free_port,
+    locust_output,
+    read_log,
+    run_locust,
+)
+
+pytestmark = pytest.mark.slow
+
+ENDPOINT = "ep"
+
+
+def processes_args(processes: int) -> tuple[str, ...]:
+    if processes == 1:
+        return ()
+    port = free_port()
+    return (
+        "--processes", str(processes), "--master-bind-port", str(port), "--master-port", str(port)
+    )  # fmt: skip
+
+
+def failures(csv_prefix: Path) -> dict[str, int]:
+    """Locust's failure table (--csv): failure name -> occurrences."""
+    path = csv_prefix.parent / f"{csv_prefix.name}_failures.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    # Locust writes the exception's repr: CatchResponseError('cancel: ...')
+    return {
+        re.sub(r"^CatchResponseError\('(.*)'\)$", r"\1", row["Error"]): int(row["Occurrences"])
+        for row in rows
+    }
+
+
+def stats_of(path: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
+
+
+# --------------------------------------------------------------------------- the breaker
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["local", "processes-2"])
+def test_an_endpoint_that_goes_away_stops_the_whole_run_with_exit_2(
+    tmp_path: Path, processes: int
+) -> None:
+    log, stats = tmp_path / "jobs.log", tmp_path / "stats.json"
+    limit = 20
+    emulator = EmulatorProcess([], job_log=log)
+    base_url = emulator.start()
+    try:
+        with background_locust(
+            tmp_path,
+            "--headless", "-u", "4", "-r", "4", "--run-time", "60s",
+            "--host", f"{base_url}/{ENDPOINT}", "--refusal-limit", str(limit),
+            "--poll-interval", "0.05", "--probe-input", '{"sleep_ms": 100}',
+            "--job-stats-json", str(stats), *processes_args(processes), "RunPollUser",
+        ) as locust:  # fmt: skip
+            wait_until(
+                lambda: log.exists() and len(read_log(log)) >= 4, 30, "jobs to end on the emulator"
+            )
+            emulator.stop()
+            gone_at = time.monotonic()
+            code = locust.wait(40)
+            stopped_after_s = time.monotonic() - gone_at
+    finally:
+        emulator.stop()
+    output = locust_output(tmp_path)
+    assert code == 2, output[-6000:]
+    reason = (
+        f"{limit} consecutive requests got no answer from the endpoint "
+        "(ConnectionRefusedError); is it up, and is --host right?"
+    )
+    assert f"stopping the run: {reason}" in output
+    assert f"run stopped early (exit status 2): {reason}" in output
+    assert stopped_after_s < 25  # not the 60 s --run-time
+    requests = stats_of(stats)["requests"]
+    assert requests["connectionError"] >= limit
+    # Bounded: each process stops after `limit` in a row; what its users had in flight, and
+    # the cancellations at stop, add a few more (each user's reads retry at most 5 times).
+    assert requests["connectionError"] <= processes * (limit + 4 * 6 + 20), requests
+    assert_key_never_shown(tmp_path, output)
+
+
+def test_a_refused_key_stops_the_run_with_exit_2_and_no_job(tmp_path: Path) -> None:
+    log = tmp_path / "jobs.log"
+    with EmulatorProcess(["--api-key", "the-right-key"], job_log=log) as emulator:
+        result = run_locust(
+            tmp_path,
+            "--headless", "-u", "3", "-r", "3", "--run-time", "60s",
+            "--host", f"{emulator.base_url}/{ENDPOINT}", "--refusal-limit", "10",
+            "--job-stats-json", str(tmp_path / "stats.json"), "RunPollUser",
+        )  # fmt: skip
+    assert result.returncode == 2, explain(result)
+    output = result.stdout + result.stderr
+    assert "HTTP 401" in output
+    assert "RUNPOD_API_KEY" in output
+    assert not log.exists() or not read_log(log)  # no job was created
+    assert_key_never_shown(tmp_path, result.stdout, result.stderr)
+
+
+# --------------------------------------------------------------------------- 429 and pacing
+
+# CancelUser sends more than one /cancel a second per user when it polls fast: 30 users go
+# past production's 100 /cancel per 10 s, which the emulator enforces with --rate-limits.
+CANCEL_LOAD = (
+    "--headless", "-u", "30", "-r", "30", "--run-time", "5s", "--poll-interval", "0.05",
+    "--probe-input", '{"sleep_ms": 2000}', "--health-interval", "0",
+)  # fmt: skip
+
+
+def test_throttling_is_retried_after_retry_after_and_is_no_contract_failure(
+    tmp_path: Path,
+) -> None:
+    log, stats = tmp_path / "jobs.log", tmp_path / "stats.json"
+    with EmulatorProcess(["--rate-limits"], job_log=log) as emulator:
+        result = run_locust(
+            tmp_path, *CANCEL_LOAD, "--host", f"{emulator.base_url}/{ENDPOINT}",
+            "--pacing", "off", "--job-stats-json", str(stats), "--csv", str(tmp_path / "locust"),
+            "CancelUser",
+        )  # fmt: skip
+    # Locust counts every throttled attempt as a failed request (exit status 1) ...
+    assert result.returncode == 1, explain(result)
+    failed = failures(tmp_path / "locust")
+    # ... named by its kind, apart from contract failures: nothing else failed.
+    assert set(failed) == {"cancel: throttled (HTTP 429)"}, failed
+    document = stats_of(stats)
+    requests = document["requests"]
+    assert requests["throttled"] == failed["cancel: throttled (HTTP 429)"] > 0
+    assert requests["retried"] > 0
+    assert requests["serverError"] == requests["connectionError"] == requests["refused"] == 0
+    assert document["pacing"]["held"] == 0
+    jobs = document["jobs"]
+    assert "error" not in jobs
+    assert "timeout" not in jobs
+    # Every job the run submitted ended on the emulator, and was cancelled (by a user or at stop).
+    rows = read_log(log)
+    assert jobs["submitted"] == len(rows)
+    assert {row["status"] for row in rows} <= {"CANCELLED", "COMPLETED"}
+    assert "requests: throttled (429)" in result.stdout
+
+
+# Fewer users want about 15 /cancel a second: more than pacing lets through (8.5 a second: 90% of
+# the limit, less a burst of 5), fewer than would keep the stop waiting long for its cancels.
+PACED_LOAD = ("--headless", "-u", "12", "-r", "12", "--run-time", "3s", *CANCEL_LOAD[7:])
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["local", "processes-2"])
+def test_pacing_keeps_the_run_under_the_rate_limits(tmp_path: Path, processes: int) -> None:
+    stats = tmp_path / "stats.json"
+    with EmulatorProcess(["--rate-limits"]) as emulator:
+        result = run_locust(
+            tmp_path, *PACED_LOAD, "--host", f"{emulator.base_url}/{ENDPOINT}",
+            "--pacing", "on", "--job-stats-json", str(stats), *processes_args(processes),
+            "CancelUser",
+        )  # fmt: skip
+    assert result.returncode == 0, explain(result)
+    document = stats_of(stats)
+    assert document["requests"]["throttled"] == 0, document["requests"]
+    pacing = document["pacing"]
+    assert pacing["held"] > 0
+    assert pacing["waitS"] > 0
+    assert f"pacing: held back {pacing['held']} requests" in result.stdout
