@@ -235,6 +235,8 @@ class LoadRun:
     def stop_emulator(self) -> None:
         if self.emulator is not None:
             self.emulator.stop()
+            if self.emulator.faults_summary:
+                logger.info("embedded emulator: %s", self.emulator.faults_summary)
             self.emulator = None
 
     # ---- statistics across processes

@@ -143,6 +143,17 @@ def _probe_input_text(raw: object) -> str:
     return orjson.dumps(inputs[0] if len(inputs) == 1 else list(inputs)).decode()
 
 
+def _faults_text(raw: object) -> str:
+    """argparse type of --emulator-faults: check the document (a file is read here) and pass it
+    on as compact JSON, so workers and the emulator process never need the file."""
+    from runpod_testkit.emulator.faults import FaultConfigError, load_faults
+
+    try:
+        return load_faults(str(raw).strip()).source
+    except FaultConfigError as exc:
+        raise SettingsError(str(exc)) from None
+
+
 def _threshold_text(raw: object) -> str:
     text = str(raw).strip()
     Threshold.parse(text)  # ThresholdError is an ArgumentTypeError: argparse shows its message
@@ -351,6 +362,15 @@ OPTIONS: tuple[_Option, ...] = (
         "FILE",
         in_web_ui=False,
     ),
+    _Option(
+        "--emulator-faults",
+        _optional(_faults_text),
+        None,
+        "embedded emulator: inject faults, as `runpod-testkit emulator --faults` takes them "
+        "(README: Fault injection)",
+        "JSON|@FILE",
+        in_web_ui=False,
+    ),
 )
 
 
@@ -392,6 +412,8 @@ class EmulatorSettings:
     idle_timeout_s: float | None = None
     queue_delay_s: float | None = None
     job_log: str | None = None
+    faults: str | None = None
+    """The --faults document as compact JSON text."""
 
     def args(self) -> list[str]:
         """`runpod-testkit emulator` arguments for the values that were set (not the log)."""
@@ -406,6 +428,8 @@ class EmulatorSettings:
         for flag, value in flags:
             if value is not None:
                 out += [flag, str(value)]
+        if self.faults is not None:
+            out += ["--faults", self.faults]
         return out
 
 
@@ -471,6 +495,7 @@ class Settings:
                 idle_timeout_s=values["emulator_idle_timeout_s"],
                 queue_delay_s=values["emulator_queue_delay_s"],
                 job_log=values["emulator_job_log"],
+                faults=values["emulator_faults"],
             ),
         )
 
