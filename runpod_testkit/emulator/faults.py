@@ -405,7 +405,7 @@ def load_faults(spec: str) -> FaultConfig:
 class FaultCounts(Counter[str]):
     """Every injected fault by kind: `"status.503"`, `"run.reset"`, `"jobs.worker_crash"`."""
 
-    def summary(self) -> dict[str, dict[str, int]]:
+    def summary(self) -> dict[str, Any]:
         """{"operations": {op: {kind: n}}, "jobs": {kind: n}}, the shape of the document."""
         out: dict[str, dict[str, Any]] = {"operations": {}, "jobs": {}}
         for key, count in sorted(self.items()):
