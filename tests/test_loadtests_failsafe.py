@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,11 @@ import pytest
 from runpod_testkit.emulator.server import EmulatorProcess
 from tests.polling import wait_until
 from tests.test_loadtests import (
+    FAST_POLLING,
+    NO_CANCEL_USERS,
+    VARIED_INPUTS,
     assert_key_never_shown,
+    assert_matches_job_log,
     background_locust,
     explain,
     free_port,
@@ -186,3 +196,101 @@ def test_pacing_keeps_the_run_under_the_rate_limits(tmp_path: Path, processes: i
     assert pacing["held"] > 0
     assert pacing["waitS"] > 0
     assert f"pacing: held back {pacing['held']} requests" in result.stdout
+
+
+# --------------------------------------------------------------------------- injected faults
+
+FAULTS = {
+    "seed": 11,
+    "operations": {"status": {"503": 0.1}, "run": {"429": 0.05}},
+    "jobs": {"worker_crash": 0.01},
+}
+
+
+@contextmanager
+def emulator_printing_its_faults(
+    tmp_path: Path, *args: str
+) -> Iterator[tuple[str, Callable[[], str]]]:
+    """`runpod-testkit emulator ARGS` with its output in a file; yields its base URL and a
+    function that stops it as Ctrl-C does and returns what it printed (the faults tally among
+    it). EmulatorProcess stops it with SIGTERM, on which this uvicorn exits before printing the
+    tally, and keeps only its last lines."""
+    output_path = tmp_path / "emulator.out"
+    with output_path.open("w", encoding="utf-8") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "runpod_testkit", "emulator", "--port", "0", *args],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def printed() -> str:
+        return output_path.read_text(encoding="utf-8")
+
+    def stop() -> str:
+        process.send_signal(signal.SIGINT)
+        process.wait(15)
+        return printed()
+
+    try:
+        wait_until(lambda: "emulator listening on" in printed(), 20, "the emulator to listen")
+        found = re.search(r"emulator listening on (\S+)", printed())
+        assert found is not None
+        yield found.group(1), stop
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def injected(printed: str) -> dict[str, int]:
+    """The emulator's tally as it prints it on exit: `faults injected: status.503=12, ...`."""
+    line = re.search(r"^faults injected: (.*)$", printed, re.M)
+    assert line is not None, printed[-3000:]
+    return {k: int(v) for k, v in re.findall(r"([\w.]+)=(\d+)", line.group(1))}
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["local", "processes-2"])
+def test_a_run_with_injected_faults_finishes_and_its_statistics_equal_the_job_log(
+    tmp_path: Path, processes: int
+) -> None:
+    """10% 503 on /status, 5% 429 on /run, 1% worker crashes: the run finishes; every ended
+    job's delayTime and executionTime statistics equal the job log (counts exact, percentiles
+    within 1%); the summary counts each fault by kind, none as a contract failure."""
+    log, stats = tmp_path / "jobs.log", tmp_path / "stats.json"
+    users = 6
+    knobs = ("--workers-max", "3", "--cold-start-ms", "250", "--idle-timeout-s", "0.2",
+             "--queue-delay-s", "0.3", "--job-log", str(log))  # fmt: skip
+    with emulator_printing_its_faults(tmp_path, *knobs, "--faults", json.dumps(FAULTS)) as (
+        base_url,
+        stop,
+    ):
+        result = run_locust(
+            tmp_path,
+            "--headless", "-u", str(users), "-r", str(users), "--run-time", "7s",
+            "--host", f"{base_url}/{ENDPOINT}", "--probe-input", VARIED_INPUTS, *FAST_POLLING,
+            "--job-stats-json", str(stats), "--job-stats-html", str(tmp_path / "report.html"),
+            "--csv", str(tmp_path / "locust"), *processes_args(processes), *NO_CANCEL_USERS,
+        )  # fmt: skip
+        tally = injected(stop())
+    # Locust counts each faulted attempt as a failed request: exit status 1, not 2 or a hang.
+    assert result.returncode == 1, explain(result)
+    assert_matches_job_log(stats, log, varied=True)
+    failed = failures(tmp_path / "locust")
+    assert set(failed) <= {"status: server error (HTTP 503)", "run: throttled (HTTP 429)"}, failed
+    document = stats_of(stats)
+    requests = document["requests"]
+    # Every injected fault reached a client and was counted by kind; a user stopped in the
+    # middle of a request may not have read its answer (at most one per user).
+    for kind, fault in (("serverError", "status.503"), ("throttled", "run.429")):
+        assert tally[fault] > 0, tally
+        assert tally[fault] - users <= requests[kind] <= tally[fault], (kind, tally, requests)
+    assert requests["serverError"] == failed["status: server error (HTTP 503)"]
+    assert requests["retried"] >= requests["serverError"] + requests["throttled"] - users
+    assert requests["connectionError"] == requests["refused"] == 0
+    assert "requests: throttled (429)" in result.stdout
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f'<th scope="row">throttled (HTTP 429)</th><td class="num">{requests["throttled"]}' in (
+        html
+    )
+    assert_key_never_shown(tmp_path, result.stdout, result.stderr)
