@@ -19,6 +19,9 @@ RUNPOD_API_KEY. Options of this suite (also settable in a config file, see locus
   --arrival-rate R           open model: R jobs/s in total, Poisson arrivals; users carry them
   --max-in-flight N          open model: cap on jobs in flight (default: the number of users)
   --health-interval S        seconds between /health samples; 0 turns it off (2)
+  --pacing auto|on|off       stay under the documented rate limits (auto: remote hosts only)
+  --max-retries N            resends after 429, 5xx or a lost connection, where safe (5)
+  --refusal-limit N          stop the run (exit 2) after N consecutive refusals (50)
   --threshold RULE           e.g. 'delayTime:p95<2000', 'failures:rate<1%' (repeatable; exit 3)
   --job-stats-json/-csv/-html FILE                          write the job statistics
   --emulator-workers-min/-workers-max/-cold-start-ms/-idle-timeout-s/-queue-delay-s/-job-log

@@ -119,7 +119,17 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         metavar="FILE",
         help="append one JSON line per job that reaches a terminal state",
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed for job and worker ids")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed for job and worker ids and for --faults"
+    )
+    parser.add_argument(
+        "--faults",
+        default=None,
+        metavar="JSON|@FILE",
+        help="inject faults: per operation the odds of a 429, 500, 502, 503 or a reset "
+        "connection and an added latency; per job a worker crash, an unhealthy or throttled "
+        "worker, a cold-start spike, a lost output (README: Fault injection)",
+    )
     parser.add_argument(
         "--log-level",
         default="warning",
@@ -131,9 +141,14 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
 
 def _run_emulator(args: argparse.Namespace) -> int:
     from runpod_testkit.emulator.app import EmulatorApp
+    from runpod_testkit.emulator.faults import FaultConfigError, load_faults
     from runpod_testkit.emulator.model import EmulatorConfig
     from runpod_testkit.emulator.server import EmulatorServer, tune_gc_for_serving
 
+    try:
+        faults = None if args.faults is None else load_faults(args.faults)
+    except FaultConfigError as exc:
+        return _fail(f"--faults: {exc}")
     if args.workers_max < args.workers_min:
         return _fail(
             f"--workers-max ({args.workers_max}) must be at least --workers-min "
@@ -149,6 +164,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
             retention_async_s=args.retention_async_s,
             retention_sync_s=args.retention_sync_s,
             seed=args.seed,
+            faults=faults,
         )
     except ValueError as exc:
         return _fail(str(exc))
@@ -179,6 +195,8 @@ def _run_emulator(args: argparse.Namespace) -> int:
         server.run(sockets=[listening])
     finally:
         listening.close()
+        if faults is not None:
+            print(app.faults_injected.describe(), flush=True)
     return 0 if server.started else 1
 
 

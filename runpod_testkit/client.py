@@ -12,10 +12,12 @@ failures raise `RequestTimeout` or `TransportError`.
 
 429 Too Many Requests is retried for every operation, honouring `Retry-After` (see `Backoff`).
 That is safe even for the POSTs run and runsync: a rate limiter answers 429 *instead of* handling
-the request, so the job was not accepted and a repeat cannot submit it twice. Reads (status,
-status-sync, stream, health) are idempotent, and a cancel, retry or purge-queue refused with 429
-did nothing either. Other statuses and transport errors are never retried: a run that timed out
-may have been accepted, and a second submission would be a second (paid) job.
+the request, so the job was not accepted and a repeat cannot submit it twice. A cancel, retry or
+purge-queue refused with 429 did nothing either. Reads (status, status-sync, stream, health) are
+idempotent, so they are also retried, with the same backoff, after a 500, 502, 503 or 504 and
+after a dropped connection (a reset, a closed connection, a refused connect). Nothing else is
+retried: a run that got a 5xx or lost its connection may have been accepted, and a second
+submission would be a second (paid) job.
 
 The API key lives only in the Authorization header of outgoing requests. Reprs, log lines and
 exception messages redact it; httpx's own logs carry URLs and status lines, never headers.
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
+    "READS",
+    "RETRIED_READ_STATUSES",
     "ApiError",
     "ApiResponse",
     "AsyncRunpodClient",
@@ -211,9 +215,10 @@ class ApiResponse:
         self.elapsed_ms = elapsed_ms
         """Duration of the last HTTP attempt, in milliseconds (backoff excluded)."""
         self.attempts = attempts
-        """HTTP attempts made, 1 + the number of 429 retries."""
+        """HTTP attempts made, 1 + the number of retries (429; 5xx and dropped connections on
+        reads)."""
         self.retry_wait_s = retry_wait_s
-        """Seconds slept in 429 backoff before the last attempt."""
+        """Seconds slept in backoff before the last attempt."""
         self._redact = redact
 
     # -- raw facts
@@ -357,7 +362,11 @@ class ApiResponse:
         )
 
 
-# --------------------------------------------------------------------------- 429 backoff
+# --------------------------------------------------------------------------- backoff
+
+READS = frozenset({"status", "status-sync", "stream", "health"})
+"""Idempotent operations: retried after a 5xx or a dropped connection as well as a 429."""
+RETRIED_READ_STATUSES = frozenset({500, 502, 503, 504})
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -433,7 +442,8 @@ class CallOptions(TypedDict, total=False):
     timeout: float | None
     """Seconds allowed beyond any ?wait hold; default the client's `timeout`."""
     retry_429: bool
-    """False returns a 429 at once instead of backing off (default True)."""
+    """False returns a 429 (and a read's 5xx or dropped connection) at once instead of backing
+    off (default True)."""
 
 
 class RequestOptions(CallOptions, total=False):
@@ -788,23 +798,49 @@ class _ClientBase:
     def _retry_delay(
         self, call: _Call, response: httpx.Response, retry_index: int, slept_s: float
     ) -> float | None:
-        if response.status_code != 429 or not call.retry_429:
+        status = response.status_code
+        if not call.retry_429 or not (
+            status == 429 or (status in RETRIED_READ_STATUSES and call.operation.name in READS)
+        ):
             return None
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         delay = self._backoff.delay(retry_index, retry_after, slept_s)
+        what = f"{status} {response.reason_phrase}".strip()
         if delay is None:
             _logger.info(
-                "%s: 429 Too Many Requests after %d attempt(s); not retrying",
+                "%s: %s after %d attempt(s); not retrying",
                 call.operation.name,
+                what,
                 retry_index + 1,
             )
         else:
             _logger.info(
-                "%s: 429 Too Many Requests; retrying in %.2f s (Retry-After: %s)",
+                "%s: %s; retrying in %.2f s (Retry-After: %s)",
                 call.operation.name,
+                what,
                 delay,
                 "absent" if retry_after is None else f"{retry_after:g} s",
             )
+        return delay
+
+    def _retry_delay_after_drop(
+        self, call: _Call, error: RunpodClientError, retry_index: int, slept_s: float
+    ) -> float | None:
+        """A read whose connection dropped (no answer at all) is sent again after a backoff;
+        a timeout is not (its budget is spent), nor is anything but a read."""
+        if (
+            not call.retry_429
+            or call.operation.name not in READS
+            or not isinstance(error, TransportError)
+        ):
+            return None
+        delay = self._backoff.delay(retry_index, None, slept_s)
+        _logger.info(
+            "%s: connection dropped (%s); %s",
+            call.operation.name,
+            error,
+            "not retrying" if delay is None else f"retrying in {delay:.2f} s",
+        )
         return delay
 
     def _result(
@@ -857,6 +893,14 @@ class _Attempts:
         except httpx.RequestError as exc:
             raise self._client._send_error(self._call, request, exc) from exc
         self._elapsed_ms = (time.perf_counter() - started) * 1000.0
+
+    def retry_delay_after_drop(self, error: RunpodClientError) -> float | None:
+        """Seconds to back off before resending after a transport failure, or None to raise."""
+        delay = self._client._retry_delay_after_drop(self._call, error, self._retries, self._slept)
+        if delay is not None:
+            self._slept += delay
+            self._retries += 1
+        return delay
 
     def retry_delay(self, response: httpx.Response) -> float | None:
         """Seconds to back off before resending, or None when `response` is the answer."""
@@ -1033,8 +1077,15 @@ class RunpodClient(_ClientBase):
         attempts = _Attempts(self, call)
         while True:
             request = self._build_request(self._http, call)
-            with attempts.sending(request):
-                response = self._http.send(request)
+            try:
+                with attempts.sending(request):
+                    response = self._http.send(request)
+            except TransportError as exc:
+                dropped_delay = attempts.retry_delay_after_drop(exc)
+                if dropped_delay is None:
+                    raise
+                self._sleep(dropped_delay)
+                continue
             delay = attempts.retry_delay(response)
             if delay is None:
                 return attempts.result(response)
@@ -1242,8 +1293,15 @@ class AsyncRunpodClient(_ClientBase):
         attempts = _Attempts(self, call)
         while True:
             request = self._build_request(self._http, call)
-            with attempts.sending(request):
-                response = await self._http.send(request)
+            try:
+                with attempts.sending(request):
+                    response = await self._http.send(request)
+            except TransportError as exc:
+                dropped_delay = attempts.retry_delay_after_drop(exc)
+                if dropped_delay is None:
+                    raise
+                await self._sleep(dropped_delay)
+                continue
             delay = attempts.retry_delay(response)
             if delay is None:
                 return attempts.result(response)

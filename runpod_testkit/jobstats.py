@@ -12,8 +12,12 @@ All metrics are integer milliseconds:
   chunkGap                  client side: between the arrivals of consecutive stream chunks
 
 Besides the metrics: outcome counts (server statuses and client-side outcomes, among them
-"interrupted": jobs the load run itself cancelled when it stopped, which are not failures),
-streams followed to the end with their chunk count, and the /health series.
+"interrupted": jobs the load run itself cancelled when it stopped, which are not failures, and
+"unknown": submissions that got a 5xx or lost their connection, so a job may exist that the run
+never saw), streams followed to the end with their chunk count, the /health series, and request
+counts that are not about one job: answers that were throttled (429), server errors (5xx),
+connection errors and refusals (401/403), retries, and requests that client-side pacing held
+back (with the time they waited).
 
 Not thread-safe: under Locust every greenlet runs on one thread, which is all it needs.
 """
@@ -40,15 +44,24 @@ if TYPE_CHECKING:
 __all__ = [
     "CLIENT_ERROR",
     "CLIENT_TIMEOUT",
+    "CONNECTION_ERROR",
     "DROPPED",
     "HIGHEST_TRACKABLE_MS",
     "INTERRUPTED",
     "LATE",
     "METRICS",
     "NON_TERMINAL_OUTCOMES",
+    "PACED",
+    "PACED_WAIT_MS",
+    "REFUSED",
     "REPORTED_PERCENTILES",
+    "REQUEST_COUNTS",
+    "RETRIED",
+    "SERVER_ERROR",
     "SUBMITTED",
+    "THROTTLED",
     "UNJUDGED_OUTCOMES",
+    "UNKNOWN_OUTCOME",
     "HealthSample",
     "JobStats",
     "JobStatsFormatError",
@@ -75,12 +88,23 @@ CLIENT_TIMEOUT = "timeout"  # the client gave up before seeing a terminal state
 DROPPED = "dropped"  # open model: an arrival was never submitted (no free user)
 LATE = "late"  # open model: an arrival was submitted behind its schedule
 INTERRUPTED = "interrupted"  # in flight when the run stopped, and cancelled by it
+UNKNOWN_OUTCOME = "unknown"  # a /run or /runsync that got a 5xx or lost its connection
 # Every other outcome ends exactly one job; these do not.
 NON_TERMINAL_OUTCOMES = frozenset({SUBMITTED, DROPPED, LATE})
 # Ended jobs that say nothing about the endpoint: kept out of the failure rate.
 UNJUDGED_OUTCOMES = frozenset({INTERRUPTED})
 
-TRANSPORT_VERSION = 2  # 2: chunkGap, streams and chunks
+# Request counts (not jobs): the keys of the "requests" object of --job-stats-json.
+THROTTLED = "throttled"  # HTTP 429
+SERVER_ERROR = "serverError"  # HTTP 5xx
+CONNECTION_ERROR = "connectionError"  # no HTTP answer (refused, reset, timed out)
+REFUSED = "refused"  # HTTP 401 or 403
+RETRIED = "retried"  # requests sent again after one of the above
+REQUEST_COUNTS = (THROTTLED, SERVER_ERROR, CONNECTION_ERROR, REFUSED, RETRIED)
+PACED = "paced"  # requests held back by client-side pacing
+PACED_WAIT_MS = "pacedWaitMs"  # the time they waited, in total
+
+TRANSPORT_VERSION = 3  # 2: chunkGap, streams and chunks; 3: request counts
 DEFAULT_MAX_BUCKETS = 3600  # per time series; the bucket width doubles to stay under it
 
 
@@ -435,6 +459,7 @@ class JobStats:
         )
         self._streams = 0
         self._chunks = 0
+        self._requests: Counter[str] = Counter()
 
     def _new_metric_series(self) -> _Buckets[_Window]:
         return _Buckets(self._max_buckets, _Window, _Window.combine)
@@ -498,6 +523,17 @@ class JobStats:
         self._chunks += chunks
         for gap in gaps_ms:
             self.record("chunkGap", gap, at=when)
+
+    def record_request(self, kind: str, n: int = 1) -> None:
+        """Count `n` requests of a kind of REQUEST_COUNTS (throttled, serverError, ...)."""
+        if kind not in REQUEST_COUNTS:
+            raise ValueError(f"unknown request count {kind!r}; expected one of {REQUEST_COUNTS}")
+        self._requests[kind] += n
+
+    def record_paced(self, wait_s: float) -> None:
+        """Count one request that client-side pacing held back for `wait_s` seconds."""
+        self._requests[PACED] += 1
+        self._requests[PACED_WAIT_MS] += round(wait_s * 1000)
 
     def record_health(self, body: object, *, at: float | None = None) -> HealthSample | None:
         """Record a /health response body; returns None (and records nothing) if unusable."""
@@ -612,6 +648,17 @@ class JobStats:
         per_stream = round(self._chunks / self._streams, 3) if self._streams else None
         return {"streams": self._streams, "chunks": self._chunks, "chunksPerStream": per_stream}
 
+    def request_counts(self) -> dict[str, int]:
+        """The "requests" object of --job-stats-json: every kind, 0 when none."""
+        return {kind: self._requests[kind] for kind in REQUEST_COUNTS}
+
+    def pacing_summary(self) -> dict[str, int | float]:
+        """The "pacing" object of --job-stats-json: requests held back and their total wait."""
+        return {
+            "held": self._requests[PACED],
+            "waitS": round(self._requests[PACED_WAIT_MS] / 1000, 3),
+        }
+
     def health_samples(self) -> list[HealthSample]:
         slots = self._health_series.slots
         return [s.sample for _, s in sorted(slots.items()) if s.sample is not None]
@@ -628,6 +675,7 @@ class JobStats:
         self._health_series.merge(other._health_series)
         self._streams += other._streams
         self._chunks += other._chunks
+        self._requests.update(other._requests)
 
     def reset(self) -> None:
         self._histograms = {name: _Histogram() for name in METRICS}
@@ -638,6 +686,7 @@ class JobStats:
         self._health_series.clear()
         self._streams = 0
         self._chunks = 0
+        self._requests = Counter()
 
     def to_transport(self) -> dict[str, Any]:
         """A small JSON-able dict of everything recorded (see `from_transport`)."""
@@ -648,6 +697,7 @@ class JobStats:
             },
             "jobs": dict(self._outcomes),
             "stream": {"streams": self._streams, "chunks": self._chunks},
+            "requests": {kind: n for kind, n in self._requests.items() if n},
             "series": {
                 "metrics": {
                     name: _series_to_transport(series, _window_to_transport)
@@ -685,6 +735,11 @@ class JobStats:
         stream = _mapping(obj.get("stream"), "payload.stream")
         stats._streams = _int(stream.get("streams"), "payload.stream.streams")
         stats._chunks = _int(stream.get("chunks"), "payload.stream.chunks")
+        known = {*REQUEST_COUNTS, PACED, PACED_WAIT_MS}
+        for kind, n in _mapping(obj.get("requests"), "payload.requests").items():
+            if kind not in known:
+                raise JobStatsFormatError(f"payload.requests: unknown count {kind!r:.40}")
+            stats._requests[kind] = _int(n, f"payload.requests.{kind}")
         series = _mapping(obj.get("series"), "payload.series")
         for name, data in _mapping(series.get("metrics"), "payload.series.metrics").items():
             if name not in METRICS:
@@ -707,13 +762,15 @@ class JobStats:
     # ---- output
 
     def to_json(self, thresholds: Iterable[ThresholdResult] = ()) -> dict[str, Any]:
-        """The --job-stats-json document (a stable interface; see DESIGN.md), plus a
-        "stream" object after the keys DESIGN.md names."""
+        """The --job-stats-json document (a stable interface; see DESIGN.md), plus "stream",
+        "requests" and "pacing" objects after the keys DESIGN.md names."""
         return {
             "metrics": {name: self.summary(name).to_json() for name in METRICS},
             "jobs": self.outcomes,
             "thresholds": [result.to_json() for result in thresholds],
             "stream": self.stream_summary(),
+            "requests": self.request_counts(),
+            "pacing": self.pacing_summary(),
         }
 
     def series_json(self, max_points: int | None = None) -> dict[str, Any]:
@@ -772,7 +829,9 @@ class JobStats:
         Path(path).write_text(text, encoding="utf-8")
 
     def csv_rows(self) -> list[list[str]]:
-        """Header plus one row per metric; empty cells where a metric has no samples."""
+        """Header plus one row per metric; empty cells where a metric has no samples. Then
+        one row per request count (`requests.throttled`, ..., `pacing.held`) with its number
+        in the count column."""
         header = ["metric", "count", "min", *(label for label, _ in REPORTED_PERCENTILES)]
         rows = [[*header, "max", "mean"]]
         for name in METRICS:
@@ -785,6 +844,10 @@ class JobStats:
                 summary.mean,
             ]
             rows.append([name, *("" if c is None else str(c) for c in cells)])
+        blank = [""] * (len(rows[0]) - 2)
+        counts = [(f"requests.{kind}", n) for kind, n in self.request_counts().items()]
+        counts.append(("pacing.held", self._requests[PACED]))
+        rows += [[name, str(n), *blank] for name, n in counts]
         return rows
 
     def write_csv(self, target: str | Path | IO[str]) -> None:
@@ -797,7 +860,7 @@ class JobStats:
 
     def format_table(self, thresholds: Iterable[ThresholdResult] = ()) -> str:
         """Plain-text summary for the end of a headless run."""
-        rows = self.csv_rows()
+        rows = self.csv_rows()[: len(METRICS) + 1]
         rows[0][0] = "metric (ms)"
         display = [[cell if cell else "-" for cell in row] for row in rows]
         for row in display[1:]:
@@ -831,14 +894,38 @@ class JobStats:
                 f"streams {self._streams}: {self._chunks} chunks, {summary['chunksPerStream']:g} "
                 "per stream (chunkGap: the time between chunk arrivals)"
             )
+        lines += self._request_lines()
         results = list(thresholds)
         if results:
             lines += ["", "thresholds"]
             lines += [f"{'PASS' if r.passed else 'FAIL'}  {r.rule}  ({r.message})" for r in results]
         return "\n".join(lines) + "\n"
 
+    def _request_lines(self) -> list[str]:
+        """Requests that did not get a usable answer, apart from contract failures, and what
+        pacing did; nothing when all is zero."""
+        counts = self._requests
+        lines: list[str] = []
+        if any(counts[kind] for kind in REQUEST_COUNTS):
+            lines.append(
+                f"requests: throttled (429) {counts[THROTTLED]}, server error (5xx) "
+                f"{counts[SERVER_ERROR]}, connection error {counts[CONNECTION_ERROR]}, "
+                f"refused (401/403) {counts[REFUSED]}; retried {counts[RETRIED]} "
+                "(not contract failures)"
+            )
+        if counts[PACED]:
+            held = counts[PACED]
+            lines.append(
+                f"pacing: held back {held} request{'' if held == 1 else 's'}, "
+                f"{counts[PACED_WAIT_MS] / 1000:.1f} s in total (under the endpoint's rate limits)"
+            )
+        return lines
 
-_OUTCOME_NOTES = {INTERRUPTED: "  (in flight at stop; cancelled by the run, not a failure)"}
+
+_OUTCOME_NOTES = {
+    INTERRUPTED: "  (in flight at stop; cancelled by the run, not a failure)",
+    UNKNOWN_OUTCOME: "  (got a 5xx or lost its connection: a job may exist; not resubmitted)",
+}
 
 
 def _ordered_outcomes(counts: Mapping[str, int]) -> dict[str, int]:

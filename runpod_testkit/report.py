@@ -25,6 +25,7 @@ from runpod_testkit.jobstats import (
     METRICS,
     REPORTED_PERCENTILES,
     SUBMITTED,
+    UNKNOWN_OUTCOME,
     JobStats,
 )
 from runpod_testkit.operations import JobStatus
@@ -99,6 +100,9 @@ def render_html_report(
         '<section id="outcomes"><h2>Job outcomes</h2>',
         _outcomes_table(stats),
         "</section>",
+        '<section id="requests"><h2>Throttling, errors, retries and pacing</h2>',
+        _requests_table(stats),
+        "</section>",
         '<section id="over-time"><h2>Over time</h2><div class="grid">',
         _jobs_chart(jobs, origin),
         _queue_chart(health, origin),
@@ -121,6 +125,7 @@ def render_live_fragment(stats: JobStats, thresholds: Sequence[ThresholdResult] 
         _percentile_table(stats),
         _stream_summary(stats),
         _outcomes_table(stats),
+        _requests_table(stats),
         _thresholds_table(thresholds) if thresholds else "",
         '<div class="grid">',
         _queue_chart(series["health"]["points"], origin),
@@ -188,7 +193,16 @@ def _percentile_table(stats: JobStats) -> str:
 _OUTCOME_TITLES = {
     SUBMITTED: "jobs the endpoint accepted",
     INTERRUPTED: "in flight when the run stopped, and cancelled by it: not a failure",
+    UNKNOWN_OUTCOME: "the submission got a 5xx or lost its connection: a job may exist; "
+    "it was not resubmitted",
 }
+_REQUEST_ROWS = (
+    ("throttled", "throttled (HTTP 429)", "bad"),
+    ("serverError", "server error (HTTP 5xx)", "bad"),
+    ("connectionError", "connection error", "bad"),
+    ("refused", "refused (HTTP 401/403)", "bad"),
+    ("retried", "retried", ""),
+)
 
 
 def _outcome_kind(name: str) -> str:
@@ -218,6 +232,27 @@ def _outcomes_table(stats: JobStats) -> str:
         '<table id="job-outcomes" class="data narrow">'
         "<thead><tr><th>outcome</th><th>jobs</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody>{foot}</table>"
+    )
+
+
+def _requests_table(stats: JobStats) -> str:
+    """Answers that were not contract failures but kept a request from its answer, the
+    retries they caused, and what client pacing held back."""
+    counts = stats.request_counts()
+    rows = [
+        f'<tr class="{kind if counts[key] else ""}"><th scope="row">{escape(label)}</th>'
+        f'<td class="num">{counts[key]}</td></tr>'
+        for key, label, kind in _REQUEST_ROWS
+    ]
+    pacing = stats.pacing_summary()
+    rows.append(
+        f'<tr><th scope="row">held back by pacing</th><td class="num">{pacing["held"]} '
+        f"({pacing['waitS']:g} s)</td></tr>"
+    )
+    return (
+        '<table id="request-counts" class="data narrow">'
+        "<thead><tr><th>requests (not contract failures)</th><th>count</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 

@@ -34,8 +34,9 @@ ENDPOINT_URL = "http://127.0.0.1:9/v2/mock-test"
 API_KEY = "rpa_MOCKTESTKEY_not_a_secret"
 AUTH = {"authorization": f"Bearer {API_KEY}"}
 _UUID4 = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-RUN_ID = re.compile(rf"{_UUID4}-u1")
-SYNC_ID = re.compile(rf"sync-{_UUID4}-u1")
+# Production's suffixes (captured 2026-09): -u1, -u2, -e1, -e2.
+RUN_ID = re.compile(rf"{_UUID4}-[ue][12]")
+SYNC_ID = re.compile(rf"sync-{_UUID4}-[ue][12]")
 SEEDED = EmulatorConfig(workers_min=1, workers_max=3, seed=1)
 
 
@@ -303,7 +304,13 @@ def test_cancel_a_running_job(one_worker: MockApi) -> None:
     job_id = one_worker.run(sleep_ms=10_000)
     one_worker.mock.clock.advance(3)
 
-    assert one_worker.ok("cancel", job_id) == {"id": job_id, "status": JobStatus.CANCELLED}
+    # Production answers the cancel of a running job with its timings (captured 2026-09).
+    assert one_worker.ok("cancel", job_id) == {
+        "delayTime": 0,
+        "executionTime": 3000,
+        "id": job_id,
+        "status": JobStatus.CANCELLED,
+    }
 
     body = one_worker.status(job_id)
     assert (body["status"], body["executionTime"]) == (JobStatus.CANCELLED, 3000)
@@ -593,8 +600,21 @@ def test_a_wrong_method_gets_405_naming_the_allowed_ones(mock_api: MockApi) -> N
 def test_payload_limits_per_operation(mock_api: MockApi) -> None:
     eleven_mib = {"input": {"blob": "x" * (11 * 1024 * 1024)}}
 
-    assert mock_api.call("run", json=eleven_mib).status_code == 413
+    # Production answers an oversize /run with 400 and this problem body (captured 2026-09).
+    oversize = mock_api.call("run", json=eleven_mib)
+    assert oversize.status_code == 400
+    assert oversize.json() == {
+        "status": 400,
+        "title": "Bad Request",
+        "detail": "bad request: body: exceeded max body size of 10MiB",
+    }
     assert mock_api.ok("runsync", json=eleven_mib)["status"] == JobStatus.COMPLETED
+    twenty_one_mib = {"input": {"blob": "x" * (21 * 1024 * 1024)}}
+    too_big = mock_api.call("runsync", json=twenty_one_mib)
+    assert (too_big.status_code, too_big.json()["detail"]) == (
+        400,
+        "bad request: body: exceeded max body size of 20MiB",
+    )
 
 
 # --- the respx adapter itself -------------------------------------------------------------------

@@ -35,8 +35,9 @@ from runpod_testkit.operations import (
 
 EP = "endpoint-a"
 _UUID4 = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-RUN_ID = re.compile(rf"{_UUID4}-u1")
-SYNC_ID = re.compile(rf"sync-{_UUID4}-u1")
+# Production's suffixes (captured 2026-09): -u1, -u2, -e1, -e2.
+RUN_ID = re.compile(rf"{_UUID4}-[ue][12]")
+SYNC_ID = re.compile(rf"sync-{_UUID4}-[ue][12]")
 
 
 class Harness:
@@ -172,6 +173,8 @@ def test_job_ids_have_production_forms() -> None:
     assert all(RUN_ID.fullmatch(job_id) for job_id in run_ids), run_ids
     assert all(SYNC_ID.fullmatch(job_id) for job_id in sync_ids), sync_ids
     assert len(set(run_ids + sync_ids)) == 40
+    # Each of production's suffixes turns up (40 ids, four suffixes drawn uniformly).
+    assert {job_id[-3:] for job_id in run_ids + sync_ids} == {"-u1", "-u2", "-e1", "-e2"}
 
 
 def test_completed_job_has_exact_timings_and_its_worker() -> None:

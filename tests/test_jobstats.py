@@ -241,8 +241,9 @@ def test_to_json_has_exactly_the_documented_shape() -> None:
     stats.record_submitted(2, at=T0)
     stats.record_terminal("COMPLETED", at=T0)
     document = stats.to_json()
-    # DESIGN.md's keys in their order; "stream" and "chunkGap" are additions after them.
-    assert list(document) == ["metrics", "jobs", "thresholds", "stream"]
+    # DESIGN.md's keys in their order; "stream", "requests", "pacing" and "chunkGap" are
+    # additions after them.
+    assert list(document) == ["metrics", "jobs", "thresholds", "stream", "requests", "pacing"]
     assert list(document["metrics"]) == ["delayTime", "executionTime", "e2e", "ttfc", "chunkGap"]
     for summary in document["metrics"].values():
         assert list(summary) == SUMMARY_KEYS
@@ -261,13 +262,64 @@ def test_to_json_has_exactly_the_documented_shape() -> None:
     assert document["jobs"] == {"submitted": 2, "COMPLETED": 1}
     assert document["thresholds"] == []
     assert document["stream"] == {"streams": 0, "chunks": 0, "chunksPerStream": None}
+    assert document["requests"] == {
+        "throttled": 0,
+        "serverError": 0,
+        "connectionError": 0,
+        "refused": 0,
+        "retried": 0,
+    }
+    assert document["pacing"] == {"held": 0, "waitS": 0.0}
     assert json.loads(json.dumps(document)) == document
+
+
+def test_request_counts_merge_across_workers_and_show_apart_from_jobs() -> None:
+    """Throttled, server-error, connection-error and refused answers, retries and pacing are
+    counted per request, shipped from workers like the rest, and shown in every output."""
+    worker_a, worker_b, master = JobStats(), JobStats(), JobStats()
+    worker_a.record_request("throttled", 3)
+    worker_a.record_request("retried", 3)
+    worker_a.record_paced(0.25)
+    worker_b.record_request("serverError", 2)
+    worker_b.record_request("connectionError")
+    worker_b.record_request("refused")
+    worker_b.record_paced(0.5)
+    worker_b.record_outcome("unknown")
+    for worker in (worker_a, worker_b):
+        master.merge_transport(json.loads(json.dumps(worker.pop_transport())))
+    assert worker_a.request_counts()["throttled"] == 0  # shipped, so reset
+    document = master.to_json()
+    assert document["requests"] == {
+        "throttled": 3,
+        "serverError": 2,
+        "connectionError": 1,
+        "refused": 1,
+        "retried": 3,
+    }
+    assert document["pacing"] == {"held": 2, "waitS": 0.75}
+    assert document["jobs"] == {"unknown": 1}
+    assert master.failure_count == 1  # an unknown submission is not a success
+    table = master.format_table()
+    assert (
+        "requests: throttled (429) 3, server error (5xx) 2, connection error 1, "
+        "refused (401/403) 1; retried 3 (not contract failures)" in table
+    )
+    assert "pacing: held back 2 requests, 0.8 s in total" in table
+    assert "a job may exist; not resubmitted" in table
+    rows = {row[0]: row for row in master.csv_rows()}
+    assert rows["requests.throttled"][1] == "3"
+    assert rows["requests.serverError"][1] == "2"
+    assert rows["pacing.held"][1] == "2"
+    with pytest.raises(ValueError, match="unknown request count"):
+        master.record_request("teapot")
+    with pytest.raises(JobStatsFormatError, match=r"payload\.requests"):
+        JobStats.from_transport({**JobStats().to_transport(), "requests": {"teapot": 1}})
 
 
 def test_to_report_json_adds_only_series() -> None:
     stats = fed([1])
     full = stats.to_report_json()
-    assert set(full) == {"metrics", "jobs", "thresholds", "stream", "series"}
+    assert set(full) == {"metrics", "jobs", "thresholds", "stream", "requests", "pacing", "series"}
     assert {k: v for k, v in full.items() if k != "series"} == stats.to_json()
 
 
@@ -278,7 +330,7 @@ def test_write_json(tmp_path: Path) -> None:
     assert json.loads(target.read_text(encoding="utf-8")) == stats.to_json()
 
 
-def test_csv_has_one_row_per_metric(tmp_path: Path) -> None:
+def test_csv_has_one_row_per_metric_then_the_request_counts(tmp_path: Path) -> None:
     stats = fed([0, 10, 20, 30])
     buffer = io.StringIO()
     stats.write_csv(buffer)
@@ -297,7 +349,18 @@ def test_csv_has_one_row_per_metric(tmp_path: Path) -> None:
     ]
     assert rows[1] == ["delayTime", "4", "0", "10", "30", "30", "30", "30", "30", "15.0"]
     assert rows[2] == ["executionTime", "0", *[""] * 8]
-    assert [row[0] for row in rows[1:]] == list(METRICS)
+    assert [row[0] for row in rows[1 : len(METRICS) + 1]] == list(METRICS)
+    assert rows[len(METRICS) + 1 :] == [
+        [name, "0", *[""] * 8]
+        for name in (
+            "requests.throttled",
+            "requests.serverError",
+            "requests.connectionError",
+            "requests.refused",
+            "requests.retried",
+            "pacing.held",
+        )
+    ]
     path = tmp_path / "stats.csv"
     stats.write_csv(path)
     with path.open(encoding="utf-8", newline="") as handle:

@@ -146,5 +146,5 @@ def test_a_refused_connection_is_a_failure_with_no_response(seen: dict[str, Any]
     refused = seen["refused"]
     assert refused[0]["status_code"] == 0
     assert refused[0]["exception"] == (
-        "CatchResponseError('run: connection failed (ConnectionRefusedError)')"
+        "CatchResponseError('run: connection error (ConnectionRefusedError)')"
     )

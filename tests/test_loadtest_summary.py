@@ -61,7 +61,7 @@ def test_json_document_keeps_the_design_shape_and_adds_interrupted_and_stream() 
     stats = sample()
     results = evaluate(["e2e:p50<=1100"], stats)
     document = job_stats_document(stats, results)
-    assert list(document) == ["metrics", "jobs", "thresholds", "stream"]
+    assert list(document) == ["metrics", "jobs", "thresholds", "stream", "requests", "pacing"]
     assert document["metrics"] == stats.to_json()["metrics"]
     assert document["metrics"]["chunkGap"]["count"] == 3
     assert document["jobs"] == {"submitted": 11, "COMPLETED": 10, "interrupted": 1}

@@ -43,6 +43,7 @@ class HeldCaller:
         body: bytes | None = None,
         query: str = "",
         check: Any = None,
+        deadline: float | None = None,
     ) -> Verdict:
         self.calls.append((op.name, job_id))
         if op.name == "cancel":
@@ -148,3 +149,47 @@ def test_a_stop_ends_the_submitters_left_open() -> None:
     tracker.stop(timeout_s=WAIT_S)
     serving.join(WAIT_S)
     assert serving.dead
+
+
+class AnsweringCaller:
+    """Answers every submission with one fixed verdict and counts the calls."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+        self.calls = 0
+
+    def call(self, op: Operation, job_id: str | None = None, **_kwargs: Any) -> Verdict:
+        self.calls += 1
+        return self.verdict
+
+
+@pytest.mark.parametrize(
+    ("verdict", "outcome"),
+    [
+        (Verdict(503, None, "run: server error (HTTP 503)"), "unknown"),
+        (Verdict(0, None, "run: connection error", error=ConnectionResetError()), "unknown"),
+        (Verdict(0, None, "run: connection error", error=ConnectionRefusedError()), "error"),
+        (Verdict(429, {"error": "slow down"}, "run: throttled (HTTP 429)"), "error"),
+        (Verdict(400, {"error": "bad input"}, "run: HTTP 400"), "error"),
+    ],
+    ids=["5xx", "reset", "refused", "429", "400"],
+)
+def test_a_submission_that_may_have_created_a_job_counts_as_unknown(
+    verdict: Verdict, outcome: str
+) -> None:
+    """A /run answered 5xx or cut off after it was sent may have created a job: the tracker
+    counts it as "unknown" (and sends it once: the caller decides retries, never the tracker);
+    one refused before anything was sent, or answered 4xx, is an "error"."""
+    stats = JobStats()
+    tracker = JobTracker(stats)
+    caller = AnsweringCaller(verdict)
+    submitter = tracker.submitter()
+    now = time.time()
+    job = TrackedJob(caller, now, now)  # type: ignore[arg-type]
+    submitter.submit(job, RUN, b"{}")
+    submitter.close()
+    assert job.id is None
+    assert job.closed
+    assert caller.calls == 1
+    assert stats.outcomes == {outcome: 1}
+    assert stats.submitted == 0

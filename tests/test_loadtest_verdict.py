@@ -70,10 +70,25 @@ def test_array_indexes_fold_into_one_name(validator: ContractValidator) -> None:
 
 def test_error_statuses(validator: ContractValidator) -> None:
     limited = verdict_of(validator, "run", 429, {"error": "rate limit of /run exceeded"})
-    assert limited.failure == "run: HTTP 429"
+    assert limited.failure == "run: throttled (HTTP 429)"
     assert not limited.usable
-    unlisted = verdict_of(validator, "status", 503, {"error": "down"})
-    assert unlisted.failure == "status: unexpected HTTP 503"
+    bad_limit = verdict_of(validator, "run", 429, {"error": 7})
+    assert bad_limit.failure == "run: throttled (HTTP 429) (error body /error: expected a string)"
+    teapot = verdict_of(validator, "status", 418, {"error": "short and stout"})
+    assert teapot.failure == "status: unexpected HTTP 418"
+
+
+@pytest.mark.parametrize("status_code", [500, 502, 503, 504])
+def test_a_server_error_is_not_a_contract_violation(
+    validator: ContractValidator, status_code: int
+) -> None:
+    """A 5xx body is whatever the proxy in front sent (HTML, nothing): it is never validated,
+    and the failure is named by its kind, one row per status code."""
+    for body in (b"<html>Bad Gateway</html>", b"", b'{"error": 1}'):
+        verdict = judge(validator, OPERATIONS["status"], status_code, body)
+        assert verdict.failure == f"status: server error (HTTP {status_code})"
+        assert not verdict.usable
+        assert not verdict.drift
     broken = verdict_of(validator, "status", 404, {"error": 404})
     assert broken.failure is not None
     assert broken.failure == "status: HTTP 404 (error body /error: expected a string)"
@@ -85,7 +100,7 @@ def test_not_json_and_no_response(validator: ContractValidator) -> None:
     assert html.body is None
     assert not html.usable
     refused = judge(validator, OPERATIONS["run"], 0, None, ConnectionRefusedError(111, "refused"))
-    assert refused.failure == "run: connection failed (ConnectionRefusedError)"
+    assert refused.failure == "run: connection error (ConnectionRefusedError)"
     assert refused.status_code == 0
 
 
@@ -143,4 +158,4 @@ def test_errors_and_large_answers_are_judged_every_time() -> None:
     assert last(status, 200, big) == last(status, 200, big)
     assert validator.checks == 2
     lost = last(status, 0, None, ConnectionResetError())
-    assert lost.failure == "status: connection failed (ConnectionResetError)"
+    assert lost.failure == "status: connection error (ConnectionResetError)"

@@ -30,7 +30,7 @@ CHART_IDS = [
     "chart-queue-time",
     "chart-workers-time",
 ]
-TABLE_IDS = ["job-stats-table", "job-outcomes", "thresholds-table"]
+TABLE_IDS = ["job-stats-table", "job-outcomes", "request-counts", "thresholds-table"]
 
 
 class Outline(HTMLParser):
@@ -284,3 +284,25 @@ def test_live_page_reloads_itself_and_loads_nothing() -> None:
     assert parsed.urls == []
     assert "script" not in parsed.tags
     assert "refresh" not in render_html_report(stats)  # the saved report stays still
+
+
+def test_throttling_errors_retries_and_pacing_have_their_own_table() -> None:
+    stats = loaded_stats()
+    stats.record_request("throttled", 7)
+    stats.record_request("serverError", 3)
+    stats.record_request("retried", 10)
+    stats.record_paced(1.5)
+    stats.record_outcome("unknown")
+    for html in (render_html_report(stats, generated_at=GENERATED), render_live_fragment(stats)):
+        table = re.search(r'<table id="request-counts".*?</table>', html, re.S)
+        assert table is not None
+        text = table.group()
+        assert "requests (not contract failures)" in text
+        assert '<th scope="row">throttled (HTTP 429)</th><td class="num">7</td>' in text
+        assert '<th scope="row">server error (HTTP 5xx)</th><td class="num">3</td>' in text
+        assert '<th scope="row">connection error</th><td class="num">0</td>' in text
+        assert '<th scope="row">retried</th><td class="num">10</td>' in text
+        assert '<th scope="row">held back by pacing</th><td class="num">1 (1.5 s)</td>' in text
+        unknown = re.search(r'title="([^"]*)"><th scope="row">unknown</th>', html)
+        assert unknown is not None
+        assert "not resubmitted" in unknown.group(1)

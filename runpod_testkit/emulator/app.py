@@ -11,7 +11,10 @@ answers with the job as it stands, as an expired wait does), so a stop never wai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -24,15 +27,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runpod_testkit.emulator.model import EmulatorConfig, Job, Model
+from runpod_testkit.emulator.factory import build_service
+from runpod_testkit.emulator.faults import FaultCounts
+from runpod_testkit.emulator.model import EmulatorConfig, Job
 from runpod_testkit.emulator.service import (
     Call,
-    EmulatorService,
     Hold,
-    RateLimiter,
     Reply,
+    describe_size,
     error,
-    production_rate_limits,
+    too_large,
 )
 from runpod_testkit.operations import OPERATIONS, Operation
 
@@ -85,14 +89,15 @@ class EmulatorApp:
     ) -> None:
         self.clock = clock or wall_clock()
         self.job_log = JobLog(job_log) if job_log else None
-        self.model = Model(
+        self.service = build_service(
             config,
             self.clock,
+            api_key=api_key,
+            rate_limits=rate_limits,
             on_terminal=self.job_log.write if self.job_log else None,
             on_change=self._wake_waiters,
         )
-        limiter = RateLimiter(production_rate_limits()) if rate_limits else None
-        self.service = EmulatorService(self.model, api_key=api_key, rate_limiter=limiter)
+        self.model = self.service.model
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._held = 0
         self._stopping = False
@@ -129,6 +134,11 @@ class EmulatorApp:
         )
         # A path without an operation gets the JSON 404, not a bodiless redirect to a slash.
         self.starlette.router.redirect_slashes = False
+
+    @property
+    def faults_injected(self) -> FaultCounts:
+        """Every fault injected so far (--faults), by kind."""
+        return self.model.fault_counts
 
     @property
     def held_requests(self) -> int:
@@ -197,8 +207,12 @@ class EmulatorApp:
                         authorization=authorization,
                     )
                 if isinstance(call, Reply):
+                    if call.delay_s or call.reset:
+                        return await _faulty_reply(call, request)
                     return _response(call)
                 try:
+                    if call.delay_s:
+                        await asyncio.sleep(call.delay_s)  # an injected latency
                     if content_length is None and not chunked:
                         body = b""  # HTTP/1.1: no body (most GETs): skip the receive
                     else:
@@ -303,12 +317,33 @@ async def _client_gone(request: Request) -> None:
         await asyncio.get_running_loop().create_future()
 
 
-def describe_size(size: int) -> str:
-    """A byte count as the documentation states limits: `10 MiB`, `64 KiB`."""
-    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
-        if size >= factor and size % factor == 0:
-            return f"{size // factor} {unit}"
-    return f"{size} bytes"
+async def _faulty_reply(reply: Reply, request: Request) -> Response:
+    """An injected fault: wait out its latency, then answer, or close the connection without
+    an answer (a TCP reset) and end once the server has seen it go."""
+    if reply.delay_s:
+        await asyncio.sleep(reply.delay_s)
+    if not reply.reset:
+        return _response(reply)
+    _reset_connection(request)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(_client_gone(request), timeout=1.0)
+    # The server saw the connection go, so it sends nothing for this (unsent) response.
+    return Response(b"", 500)
+
+
+def _reset_connection(request: Request) -> None:
+    """Abort the request's TCP connection with a reset (SO_LINGER 0), nothing answered.
+    ASGI has no such message: the transport is reached through uvicorn's request cycle, which
+    is what `receive` is bound to."""
+    cycle = getattr(request.receive, "__self__", None)
+    transport: asyncio.Transport | None = getattr(cycle, "transport", None)
+    if transport is None:
+        raise RuntimeError("an injected reset needs uvicorn's HTTP transport")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 _NO_QUERY: dict[str, str] = {}
@@ -336,7 +371,7 @@ async def _read_body(request: Request, call: Call, declared: str | None) -> byte
     (never buffering past it) or the client has gone."""
     limit = call.max_body_bytes
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        return _too_large(call)
+        return too_large(call)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -347,21 +382,13 @@ async def _read_body(request: Request, call: Call, declared: str | None) -> byte
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return _too_large(call)
+            return too_large(call)
         if not message.get("more_body", False):
             if not chunks:
                 return chunk  # the usual case: the whole body in one message, no join
             chunks.append(chunk)
             return b"".join(chunks)
         chunks.append(chunk)
-
-
-def _too_large(call: Call) -> Reply:
-    return error(
-        413,
-        f"request body is over the {describe_size(call.max_body_bytes)} limit "
-        f"of /{call.operation.name}",
-    )
 
 
 def _response(reply: Reply) -> Response:

@@ -12,6 +12,7 @@ so a 90-second job completes in microseconds and every run is deterministic unde
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
@@ -21,15 +22,10 @@ import httpx
 import pytest
 import respx
 
-from runpod_testkit.emulator.model import EmulatorConfig, Job, Model
-from runpod_testkit.emulator.service import (
-    EmulatorService,
-    Hold,
-    RateLimiter,
-    Reply,
-    error,
-    production_rate_limits,
-)
+from runpod_testkit.emulator.factory import build_service
+from runpod_testkit.emulator.faults import FaultConfig, FaultCounts, load_faults
+from runpod_testkit.emulator.model import EmulatorConfig, Job
+from runpod_testkit.emulator.service import Hold, Reply, too_large
 
 __all__ = ["DEFAULT_MOCK_ENDPOINT_URL", "MockEndpoint", "VirtualClock", "runpod_mock"]
 
@@ -70,7 +66,10 @@ class MockEndpoint:
         api_key: str | None = None,
         rate_limits: bool = False,
         clock: VirtualClock | None = None,
+        faults: FaultConfig | str | None = None,
     ) -> None:
+        """`faults`: a `FaultConfig`, or `--faults` text (JSON or @FILE); it replaces the
+        config's. Its draws are seeded by its "seed", else the config's (0 by default)."""
         parts = urlsplit(endpoint_url.rstrip("/"))
         base_path, _, endpoint_id = parts.path.rpartition("/")
         if not parts.scheme or not parts.netloc or not endpoint_id:
@@ -83,10 +82,15 @@ class MockEndpoint:
         self.clock = clock or VirtualClock()
         self.terminal_jobs: list[dict[str, Any]] = []
         """The job log: one record per terminal transition, as --job-log writes them."""
-        # Seeded by default: mock mode is deterministic run after run (ids, worker ids).
-        self.model = Model(config or EmulatorConfig(seed=0), self.clock, on_terminal=self._log)
-        limiter = RateLimiter(production_rate_limits()) if rate_limits else None
-        self.service = EmulatorService(self.model, api_key=api_key, rate_limiter=limiter)
+        # Seeded by default: mock mode is deterministic run after run (ids, worker ids, faults).
+        config = config or EmulatorConfig(seed=0)
+        if faults is not None:
+            parsed = load_faults(faults) if isinstance(faults, str) else faults
+            config = dataclasses.replace(config, faults=parsed)
+        self.service = build_service(
+            config, self.clock, api_key=api_key, rate_limits=rate_limits, on_terminal=self._log
+        )
+        self.model = self.service.model
         self.router = respx.MockRouter(assert_all_called=False, assert_all_mocked=True)
         self.router.route(url__startswith=self.base_url + "/").mock(side_effect=self.handle)
 
@@ -94,6 +98,11 @@ class MockEndpoint:
         """An httpx transport into this mock, for a client of its own (sync or async), without
         patching httpx globally as entering the context manager does."""
         return httpx.MockTransport(self.router.handler)
+
+    @property
+    def faults_injected(self) -> FaultCounts:
+        """Every fault injected so far, by kind (`"status.503"`, `"jobs.worker_crash"`)."""
+        return self.model.fault_counts
 
     def _log(self, job: Job) -> None:
         self.terminal_jobs.append(job.log_record())
@@ -119,13 +128,20 @@ class MockEndpoint:
             request.method, endpoint_id, op_path, query, request.headers.get("authorization")
         )
         if isinstance(call, Reply):
+            if call.delay_s:
+                self.clock.advance(call.delay_s)  # injected latency: virtual time passes
+            if call.reset:
+                # What httpx raises when the server resets the connection without an answer.
+                raise httpx.ReadError(
+                    "[Errno 104] Connection reset by peer (an injected fault)", request=request
+                )
             return _response(call)
         try:
+            if call.delay_s:
+                self.clock.advance(call.delay_s)
             body = request.read()
             if len(body) > call.max_body_bytes:
-                return _response(
-                    error(413, f"request body is over the limit of /{call.operation.name}")
-                )
+                return _response(too_large(call))
             result = self.service.execute(call, body)
             if isinstance(result, Hold):
                 self._wait(result)

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from runpod_testkit.emulator.faults import FaultConfig, FaultCounts
 from runpod_testkit.operations import POLICY_LIMITS, RETENTION_ASYNC_S, RETENTION_SYNC_S, JobStatus
 from runpod_testkit.probe_protocol import ProbeInput, ProbeInputError
 
@@ -42,6 +43,8 @@ _WORKER_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 # The version (4) and variant (RFC 4122) bits of a random uuid, as uuid.UUID(version=4) sets them.
 _UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _UUID4_SET = (0x8000 << 48) | (0x4000 << 64)
+# Production's job ids end in any of these (captured 2026-09); two random bits pick one.
+_JOB_ID_SUFFIXES = ("-u1", "-u2", "-e1", "-e2")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class EmulatorConfig:
     retention_async_s: float = RETENTION_ASYNC_S
     retention_sync_s: float = RETENTION_SYNC_S
     seed: int | None = None
+    faults: FaultConfig | None = None
+    """Injected faults (--faults); None for none."""
 
     def __post_init__(self) -> None:
         if self.workers_min < 0:
@@ -117,6 +122,8 @@ class Job:
     expires_at: float | None = None
     run_ends_at: float = 0.0
     """When the current run ends (JOB_DONE or JOB_TIMEOUT), set at pickup."""
+    workers_lost: int = 0
+    """Workers that died under this job (an injected worker crash)."""
     generation: int = 0
     """Bumped whenever the job's run events must be forgotten (end, retry, cancel)."""
     expiry_generation: int = 0
@@ -300,6 +307,10 @@ class _Event:
     JOB_TIMEOUT = 4
     JOB_OVERDUE = 5
     JOB_EXPIRE = 6
+    WORKER_LOST = 7
+    """An injected crash: the job's worker dies mid-run (subject: the job)."""
+    WORKER_RECOVER = 8
+    """An unhealthy or throttled worker's spell ends (subject: the worker)."""
 
 
 # Enum members cost a slow class lookup on every use; the hot paths read these instead.
@@ -346,6 +357,17 @@ class Model:
         """Called once each time a job reaches a terminal state (the job log)."""
         self.on_change = on_change
         """Called whenever a job changes state or is removed (wakes waiting requests)."""
+        self.fault_counts = FaultCounts()
+        """Every injected fault by kind, the operation faults of the service included."""
+        faults = self.config.faults
+        job_faults = faults.jobs if faults is not None and faults.jobs.active else None
+        self._job_faults = job_faults
+        # The hot paths test one attribute each: None unless that kind of fault is configured.
+        self._faults_at_pickup = job_faults if job_faults and job_faults.at_pickup else None
+        self._faults_at_end = job_faults if job_faults and job_faults.at_end else None
+        self._fault_rng = (
+            faults.rng("jobs", self.config.seed) if faults is not None else random.Random()
+        )
 
     # --- time -------------------------------------------------------------------------------
 
@@ -436,6 +458,10 @@ class Model:
                 self._scale_up(job.endpoint, at)
         elif kind == _Event.JOB_EXPIRE:
             self._expire(subject, at)
+        elif kind == _Event.WORKER_LOST:
+            self._lose_worker(subject, at)
+        elif kind == _Event.WORKER_RECOVER:
+            self._recover_worker(subject, at)
 
     def _schedule_retire(self, worker: Worker, at: float) -> None:
         worker.retire_pending = True
@@ -465,12 +491,22 @@ class Model:
         worker = Worker(self._new_worker_id(), endpoint, WorkerState.INITIALIZING)
         endpoint.workers[worker.id] = worker
         self._worker_count += 1
-        if warm or self.config.cold_start_ms == 0:
+        cold_start_s = self.config.cold_start_ms / 1000
+        spike = self._job_faults.cold_start_spike if self._job_faults is not None else None
+        if (
+            not warm
+            and spike is not None
+            and spike.probability
+            and self._fault_rng.random() < spike.probability
+        ):
+            self.fault_counts["jobs.cold_start_spike"] += 1
+            cold_start_s += spike.extra_ms / 1000
+        if warm or cold_start_s == 0:
             worker.state = WorkerState.IDLE
             self._worker_free(worker, now)
         else:
             self._schedule(
-                now + self.config.cold_start_ms / 1000,
+                now + cold_start_s,
                 _Event.WORKER_READY,
                 worker,
                 worker.generation,
@@ -513,6 +549,11 @@ class Model:
         else:
             job.run_ends_at = now + duration_s
             self._schedule(job.run_ends_at, _Event.JOB_DONE, job, job.generation)
+        faults = self._faults_at_pickup
+        if faults is not None and self._fault_rng.random() < faults.worker_crash:
+            # The worker dies at a uniformly drawn moment of the run (before it ends).
+            crash_at = now + self._fault_rng.random() * (job.run_ends_at - now)
+            self._schedule(crash_at, _Event.WORKER_LOST, job, job.generation)
         self._changed(job)
 
     def _plan(self, job: Job) -> ProbeInput:
@@ -545,6 +586,15 @@ class Model:
             self._end(job, at, JobStatus.FAILED)
         else:
             job.output = plan.output  # one list per plan: nothing changes an output once set
+            faults = self._faults_at_end
+            if (
+                faults is not None
+                and faults.output_lost
+                and self._fault_rng.random() < faults.output_lost
+            ):
+                # COMPLETED with no output, as production reports a failed result upload.
+                self.fault_counts["jobs.output_lost"] += 1
+                job.output = None
             self._end(job, at, JobStatus.COMPLETED)
 
     def _end(self, job: Job, at: float, status: str) -> None:
@@ -566,11 +616,102 @@ class Model:
         self._schedule_expiry(job, min(at + retention, job.ttl_deadline))
         if was_running and job.worker_id is not None:
             worker = endpoint.workers.get(job.worker_id)
-            if worker is not None and worker.job is job:
+            if (
+                worker is not None
+                and worker.job is job
+                and (self._faults_at_end is None or not self._worker_turns_bad(worker, at))
+            ):
                 self._worker_free(worker, at)
         if self.on_terminal is not None:
             self.on_terminal(job)
         self._changed(job)
+
+    # --- injected job faults (see faults.JobFaults) ------------------------------------------
+
+    def _lose_worker(self, job: Job, at: float) -> None:
+        """An injected crash: the job's worker is gone. The job is requeued at the head of the
+        queue once; a second loss fails it with an error naming the lost worker."""
+        endpoint = job.endpoint
+        lost_id = job.worker_id
+        self.fault_counts["jobs.worker_crash"] += 1
+        worker = endpoint.workers.get(lost_id) if lost_id is not None else None
+        if worker is not None:
+            self._remove_worker(worker)
+        job.workers_lost += 1
+        if job.workers_lost > 1:
+            job.error = (
+                f"worker {lost_id} stopped while running the job (the emulator's injected "
+                f"worker_crash; the job had already been requeued once after a lost worker)"
+            )
+            self._end(job, at, JobStatus.FAILED)
+        else:
+            endpoint.in_progress -= 1
+            endpoint.retried += 1
+            job.generation += 1
+            job.status = JobStatus.IN_QUEUE
+            job.started_at = None
+            job.worker_id = job.plan = None
+            job.chunks_sent = 0
+            # queued_at stays: delayTime counts every wait before the run that counts.
+            self._schedule_expiry(job, job.ttl_deadline)
+            idle = next((w for w in endpoint.workers.values() if w.state is _IDLE), None)
+            if idle is not None:
+                self._pickup(idle, job, at)
+            else:
+                endpoint.queue.appendleft(job)
+            self._changed(job)
+        self._replace_lost_capacity(endpoint, at)
+
+    def _worker_turns_bad(self, worker: Worker, at: float) -> bool:
+        """After a job: maybe the worker turns unhealthy or throttled for a while (taking no
+        jobs); True if it did."""
+        faults = self._faults_at_end
+        assert faults is not None
+        for state, fault in (
+            (WorkerState.UNHEALTHY, faults.worker_unhealthy),
+            (WorkerState.THROTTLED, faults.worker_throttled),
+        ):
+            if fault.probability and self._fault_rng.random() < fault.probability:
+                self.fault_counts[f"jobs.worker_{state.value}"] += 1
+                worker.job = None
+                worker.generation += 1
+                worker.state = state
+                self._schedule(
+                    at + fault.duration_ms / 1000, _Event.WORKER_RECOVER, worker, worker.generation
+                )
+                self._replace_lost_capacity(worker.endpoint, at)
+                return True
+        return False
+
+    def _recover_worker(self, worker: Worker, at: float) -> None:
+        """An unhealthy worker is replaced (removed; the scaler starts another as needed);
+        a throttled one takes jobs again."""
+        endpoint = worker.endpoint
+        if worker.state is WorkerState.UNHEALTHY:
+            self._remove_worker(worker)
+            self._replace_lost_capacity(endpoint, at)
+        else:
+            worker.state = _IDLE
+            self._worker_free(worker, at)
+
+    def _remove_worker(self, worker: Worker) -> None:
+        if worker.endpoint.workers.pop(worker.id, None) is not None:
+            self._worker_count -= 1
+        worker.generation += 1
+        worker.retire_pending = False  # its pending retire event, if any, is now stale
+        worker.job = None
+
+    def _replace_lost_capacity(self, endpoint: EndpointState, at: float) -> None:
+        """Keep --workers-min workers that can take jobs, and let the scaler see the queue."""
+        usable = sum(
+            1
+            for w in endpoint.workers.values()
+            if w.state not in (WorkerState.UNHEALTHY, WorkerState.THROTTLED)
+        )
+        if usable < self.config.workers_min and len(endpoint.workers) < self.config.workers_max:
+            self._start_worker(endpoint, at)
+        if endpoint.queue:
+            self._scale_up(endpoint, at)
 
     def _expire(self, job: Job, at: float) -> None:
         """Retention or TTL ran out: the job is deleted and its memory freed."""
@@ -625,8 +766,10 @@ class Model:
     def _new_job_id(self, sync: bool) -> str:
         # str(uuid.UUID(int=bits, version=4)), without building the UUID object ("%" formats
         # an int to hex faster than an f-string does).
-        hex_ = "%032x" % (self._rng.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET)
-        job_id = f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}-u1"
+        bits = self._rng.getrandbits(130)
+        hex_ = "%032x" % (bits >> 2 & _UUID4_CLEAR | _UUID4_SET)
+        suffix = _JOB_ID_SUFFIXES[bits & 3]
+        job_id = f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}{suffix}"
         return "sync-" + job_id if sync else job_id
 
     def _enqueue(self, job: Job, now: float) -> None:

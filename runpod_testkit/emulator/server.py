@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -166,6 +167,8 @@ class EmulatorProcess:
         self.startup_timeout_s = startup_timeout_s
         self.process: subprocess.Popen[str] | None = None
         self.base_url = ""
+        self.output_tail: deque[str] = deque(maxlen=20)
+        """The last lines the emulator printed (after startup), e.g. its faults summary."""
         self._reader: threading.Thread | None = None
 
     def start(self) -> str:
@@ -198,10 +201,18 @@ class EmulatorProcess:
             detail = "; ".join(lines[-5:]) or "no output"
             raise RuntimeError(f"the emulator process did not start: {detail}")
         # Keep draining its output so that a full pipe never blocks the emulator.
-        self._reader = threading.Thread(target=lambda: [None for _ in stdout], daemon=True)
+        tail = self.output_tail
+        self._reader = threading.Thread(
+            target=lambda: tail.extend(line.rstrip() for line in stdout), daemon=True
+        )
         self._reader.start()
         self.base_url = found[0]
         return self.base_url
+
+    @property
+    def faults_summary(self) -> str | None:
+        """The `faults injected: ...` line the emulator prints as it stops (with --faults)."""
+        return next((line for line in self.output_tail if line.startswith("faults injected")), None)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         process = self.process

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import orjson
 
+from runpod_testkit.emulator.faults import OperationFaultInjector
 from runpod_testkit.emulator.model import Job, JobRequestError, Model
 from runpod_testkit.operations import (
     OPERATIONS,
@@ -26,7 +28,17 @@ from runpod_testkit.operations import (
     parse_query,
 )
 
-__all__ = ["Call", "EmulatorService", "Hold", "RateLimiter", "Reply"]
+__all__ = [
+    "Call",
+    "EmulatorService",
+    "Hold",
+    "RateLimiter",
+    "Reply",
+    "describe_size",
+    "error",
+    "production_rate_limits",
+    "too_large",
+]
 
 MAX_JSON_DEPTH = 128
 """Deepest nesting of a /run or /runsync body. The JSON encoder stops at 254 levels, and a job's
@@ -42,6 +54,10 @@ class Reply:
     """The JSON value to send, or its encoding already (bytes)."""
     headers: dict[str, str] | None = None
     """Extra headers (Allow, Retry-After); None for none."""
+    delay_s: float = 0.0
+    """An injected fault's added latency: wait this long before answering."""
+    reset: bool = False
+    """An injected fault: close the connection without answering at all."""
 
     def encode(self) -> bytes:
         body = self.body
@@ -84,6 +100,8 @@ class Call:
     """Query values with defaults filled in (shared between calls: read only)."""
     limited: bool = False
     """True when it holds a concurrency slot that `EmulatorService.release` must give back."""
+    delay_s: float = 0.0
+    """An injected fault's added latency: wait this long before reading the body."""
 
     @property
     def max_body_bytes(self) -> int:
@@ -162,11 +180,40 @@ def production_rate_limits() -> dict[str, RateLimit]:
     return {op.rate_limit_group: op.rate_limit for op in OPERATIONS.values() if op.rate_limit}
 
 
+def describe_size(size: int) -> str:
+    """A byte count as production's messages state limits: `10MiB`, `64KiB`."""
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size}B"
+
+
+def too_large(call: Call) -> Reply:
+    """A body over the operation's limit, answered as production answers an oversize /run
+    (captured 2026-09): 400 with a problem-JSON body, not 413."""
+    return Reply(
+        400,
+        {
+            "status": 400,
+            "title": "Bad Request",
+            "detail": f"bad request: body: exceeded max body size of "
+            f"{describe_size(call.max_body_bytes)}",
+        },
+    )
+
+
 class EmulatorService:
     def __init__(
-        self, model: Model, *, api_key: str | None = None, rate_limiter: RateLimiter | None = None
+        self,
+        model: Model,
+        *,
+        api_key: str | None = None,
+        rate_limiter: RateLimiter | None = None,
+        faults: OperationFaultInjector | None = None,
     ) -> None:
         self.model = model
+        self.faults = faults
+        """Draws injected operation faults (--faults); None when none are configured."""
         self._api_key = api_key
         self._api_key_bytes = None if api_key is None else api_key.encode()
         # What nearly every client sends; compared first, the general parse only on a mismatch.
@@ -268,6 +315,22 @@ class EmulatorService:
         else:
             params = self._default_params[op.name]
         call = Call(op, endpoint_id, job_id, params)
+        if self.faults is not None:
+            fault = self.faults.draw(op.name)
+            if fault is not None:
+                if fault.reset:
+                    return Reply(0, b"", delay_s=fault.delay_s, reset=True)
+                if fault.status is not None:
+                    reply = error(
+                        fault.status,
+                        f"injected fault: {fault.status} {HTTPStatus(fault.status).phrase} "
+                        f"on /{op.name} (--faults)",
+                    )
+                    if fault.status == 429:
+                        reply.headers = {"retry-after": str(fault.retry_after_s)}
+                    reply.delay_s = fault.delay_s
+                    return reply
+                call.delay_s = fault.delay_s
         if self.rate_limiter is not None:
             retry_after = self.rate_limiter.admit(endpoint_id, op, self.model.now())
             if retry_after is not None:
@@ -357,7 +420,20 @@ class EmulatorService:
         job = self._job(call)
         if isinstance(job, Reply):
             return job
+        was_running = job.status == JobStatus.IN_PROGRESS
         self.model.cancel(job)
+        if was_running and job.status == JobStatus.CANCELLED:
+            # Production answers the cancel of a running job with its timings (captured
+            # 2026-09); a queued one with its id and status only.
+            return Reply(
+                200,
+                {
+                    "delayTime": job.delay_ms,
+                    "executionTime": job.execution_ms,
+                    "id": job.id,
+                    "status": job.status,
+                },
+            )
         return Reply(200, {"id": job.id, "status": job.status})
 
     def _retry(self, call: Call, _body: bytes) -> Reply:

@@ -3,6 +3,10 @@
 Every response is judged (`verdict.judge`): Locust records the request as a success or as a
 failure named by the rule it broke. Request names are the operation names of the operations
 table ("run", "status", ...), never a path with a job id in it.
+With the process's `Safeguards` a call is paced under the endpoint's rate limits, counted
+(throttled, server error, connection error, refused), watched by the refusal breaker, and sent
+again after a 429, a 5xx or a lost connection where that is safe (`failsafe.retry_decision`);
+each attempt is its own request in Locust's table.
 A caller (one per user) judges through a `LastVerdicts`: a poll that gets the same bytes as the
 poll before it (a job waiting or running) reuses that verdict instead of validating again.
 """
@@ -10,11 +14,14 @@ poll before it (a job waiting or running) reuses that verdict instead of validat
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
+import gevent
 from locust.contrib.fasthttp import FastHttpSession
 
+from runpod_testkit.loadtest.failsafe import Safeguards
 from runpod_testkit.loadtest.verdict import LastVerdicts, Verdict
 from runpod_testkit.operations import Operation
 from runpod_testkit.schemas import ContractValidator
@@ -45,12 +52,18 @@ class EndpointCaller:
     """Sends operations of the operations table through one session and judges the answers."""
 
     def __init__(
-        self, session: FastHttpSession, validator: ContractValidator, drift: DriftLog
+        self,
+        session: FastHttpSession,
+        validator: ContractValidator,
+        drift: DriftLog,
+        guard: Safeguards | None = None,
     ) -> None:
         self.session = session
         self.validator = validator
         self.drift = drift
         self.judge = LastVerdicts(validator)
+        self.guard = guard
+        """The process's breaker, retries and pacing; None: one attempt, nothing else."""
 
     def call(
         self,
@@ -60,8 +73,47 @@ class EndpointCaller:
         body: bytes | None = None,
         query: str = "",
         check: Check | None = None,
+        deadline: float | None = None,
     ) -> Verdict:
+        """Send `op` and judge the answer. With a guard: paced, counted, and sent again after
+        a 429, a 5xx or a lost connection when that is safe (see `failsafe`), with backoff,
+        until `deadline` (epoch seconds; default: the guard's retry budget from now)."""
+        guard = self.guard
+        if guard is None:
+            return self._attempt(op, job_id, body, query, check)[0]
+        if deadline is None:
+            deadline = time.time() + guard.retry_budget_s
+        retry = 0
+        while True:
+            wait = guard.pace(op)
+            if wait > 0:
+                gevent.sleep(wait)
+            verdict, retry_after = self._attempt(op, job_id, body, query, check)
+            guard.observe(verdict.status_code, verdict.error)
+            delay = guard.retry_delay_s(
+                op,
+                verdict.status_code,
+                verdict.error,
+                retry=retry,
+                retry_after=retry_after,
+                time_left_s=deadline - time.time(),
+            )
+            if delay is None:
+                return verdict
+            gevent.sleep(delay)
+            retry += 1
+
+    def _attempt(
+        self,
+        op: Operation,
+        job_id: str | None,
+        body: bytes | None,
+        query: str,
+        check: Check | None,
+    ) -> tuple[Verdict, str | None]:
+        """One request: its verdict, and its Retry-After header if any."""
         path = op.path_for(job_id) + query
+        retry_after: str | None = None
         with self.session.request(
             op.method,
             path,
@@ -76,6 +128,8 @@ class EndpointCaller:
                 content = None
             error = getattr(response, "error", None)
             verdict = self.judge(op, response.status_code, content, error)
+            if verdict.status_code == 429 or verdict.status_code >= 500:
+                retry_after = response.headers.get("Retry-After")
             failure = verdict.failure
             if failure is None and check is not None and verdict.usable:
                 failure = check(verdict.body)
@@ -85,4 +139,4 @@ class EndpointCaller:
                 response.failure(failure)
         if verdict.drift:
             self.drift.note(verdict.drift)
-        return verdict
+        return verdict, retry_after

@@ -10,6 +10,10 @@ processes, stopping without leftovers, and the end-of-run table, files and exit 
   for a final report and waits for it (bounded) before Locust tells them to quit, so the
   merged counts are exact.
 - The master (or the single process) samples /health, evaluates thresholds and writes outputs.
+- Each process has its `Safeguards` (loadtest/failsafe.py): retries, client pacing (a worker
+  paces its share: the limit divided by the number of workers, which the master sends), and a
+  refusal breaker. A worker's breaker tells the master (MSG_REFUSED), which stops the whole
+  run; the exit status is then 2 and the reason is printed.
 - With no --host the master (or the single process) starts the emulator and targets it; workers
   get the host from the master's spawn message, as Locust sends it.
 
@@ -60,6 +64,13 @@ from runpod_testkit.emulator.server import EmulatorProcess
 from runpod_testkit.jobstats import JobStats, JobStatsFormatError
 from runpod_testkit.loadtest.arrivals import Arrivals
 from runpod_testkit.loadtest.caller import DriftLog, EndpointCaller
+from runpod_testkit.loadtest.failsafe import (
+    Backoff,
+    Pacer,
+    RefusalBreaker,
+    Safeguards,
+    is_loopback_url,
+)
 from runpod_testkit.loadtest.health import HealthSampler
 from runpod_testkit.loadtest.settings import Settings, SettingsError, add_options
 from runpod_testkit.loadtest.summary import (
@@ -70,6 +81,7 @@ from runpod_testkit.loadtest.summary import (
 )
 from runpod_testkit.loadtest.tracker import JobTracker
 from runpod_testkit.loadtest.webui import install_web_ui
+from runpod_testkit.operations import OPERATIONS, RateLimit
 from runpod_testkit.schemas import ContractValidator
 from runpod_testkit.thresholds import ThresholdResult, evaluate
 
@@ -91,7 +103,8 @@ PLACEHOLDER_KEY = "no-key-set"
 REPORT_KEY = "runpod_testkit"
 MSG_FLUSH = "runpod_testkit_flush"  # master -> worker: stop if running, send a final report
 MSG_FINAL = "runpod_testkit_final"  # worker -> master: the worker's last statistics
-MSG_USERS = "runpod_testkit_users"  # master -> worker: users in the whole run (arrival share)
+MSG_USERS = "runpod_testkit_users"  # master -> worker: users and workers in the whole run
+MSG_REFUSED = "runpod_testkit_refused"  # worker -> master: the refusal breaker tripped
 _STOP_MARGIN_S = 10.0
 
 Role = Literal["local", "master", "worker"]
@@ -130,6 +143,12 @@ class LoadRun:
         self.emulator: EmulatorProcess | None = None
         self.total_users = 0
         """Workers: users in the whole run, as the master last said."""
+        self.worker_processes = 1
+        """Workers: load-generating processes in the whole run, as the master last said."""
+        self.refusal: str | None = None
+        """Why the refusal breaker stopped the run (None: it did not)."""
+        self.safeguards = Safeguards(self.stats, breaker=RefusalBreaker(0, self.on_refusals))
+        self._configure_safeguards()
         self.final_results: list[ThresholdResult] = []
         self._finals: set[str] = set()
         self._bad_reports = 0
@@ -157,6 +176,51 @@ class LoadRun:
             return 0.0
         return min(1.0, runner.user_count / total)
 
+    # ---- fail safe: retries, pacing, the refusal breaker
+
+    def _configure_safeguards(self) -> None:
+        settings = self.settings
+        guard = self.safeguards
+        guard.breaker = RefusalBreaker(settings.refusal_limit, self.on_refusals)
+        guard.backoff = Backoff(max_retries=settings.max_retries)
+        guard.retry_budget_s = min(settings.job_timeout_s, 30.0)
+        host = self.environment.host or ""
+        paced = settings.pacing == "on" or (
+            settings.pacing == "auto" and bool(host) and not is_loopback_url(host)
+        )
+        guard.pacer = (
+            Pacer(documented_rate_limits(), processes=self.worker_processes) if paced else None
+        )
+
+    def set_worker_processes(self, workers: int) -> None:
+        self.worker_processes = max(1, workers)
+        pacer = self.safeguards.pacer
+        if pacer is not None:
+            pacer.set_processes(self.worker_processes)
+
+    def on_refusals(self, reason: str) -> None:
+        """The breaker tripped: stop the whole run (a worker asks the master to)."""
+        runner = self.runner
+        if isinstance(runner, WorkerRunner):
+            runner.send_message(MSG_REFUSED, {"reason": reason})
+            return
+        self.stop_for_refusals(reason)
+
+    def stop_for_refusals(self, reason: str) -> None:
+        if self.refusal is not None:
+            return
+        self.refusal = reason
+        self.environment.process_exit_code = EXIT_BAD_SETUP
+        logger.error("stopping the run: %s", reason)
+        gevent.spawn(self._stop_now)  # not from a user's greenlet: stopping kills those
+
+    def _stop_now(self) -> None:
+        options = self.environment.parsed_options
+        if options is not None and getattr(options, "headless", False):
+            self.runner.quit()  # the whole run ends (every worker too), exit status 2
+        else:
+            self.runner.stop()  # the web UI stays up and shows the statistics
+
     # ---- the embedded emulator
 
     def start_emulator(self) -> str:
@@ -171,6 +235,8 @@ class LoadRun:
     def stop_emulator(self) -> None:
         if self.emulator is not None:
             self.emulator.stop()
+            if self.emulator.faults_summary:
+                logger.info("embedded emulator: %s", self.emulator.faults_summary)
             self.emulator = None
 
     # ---- statistics across processes
@@ -232,6 +298,7 @@ class LoadRun:
         on the master (or the single process)."""
         self.stats.reset()
         self._finals.clear()
+        self._configure_safeguards()
         settings = self.settings
         if self.role != "master":
             self.tracker.start()
@@ -243,7 +310,9 @@ class LoadRun:
                 self.arrivals.start()
         host = self.environment.host
         if self.role != "worker" and settings.health_interval_s > 0 and host:
-            caller = EndpointCaller(_health_session(self.environment), self.validator, self.drift)
+            caller = EndpointCaller(
+                _health_session(self.environment), self.validator, self.drift, self.safeguards
+            )
             self.health = HealthSampler(caller, self.stats, settings.health_interval_s)
             self.health.start()
 
@@ -267,7 +336,7 @@ class LoadRun:
         results = self.threshold_results()
         self.final_results = results
         code = exit_status(results)
-        if code is not None:
+        if code is not None and self.refusal is None:  # a stop for refusals keeps exit 2
             environment.process_exit_code = code
         settings = self.settings
         problems = write_outputs(
@@ -281,6 +350,11 @@ class LoadRun:
             logger.error(problem)
         if problems and environment.process_exit_code is None:
             environment.process_exit_code = EXIT_BAD_SETUP
+
+
+def documented_rate_limits() -> dict[str, RateLimit]:
+    """Production's per-endpoint limits by rate-limit group, from the operations table."""
+    return {op.rate_limit_group: op.rate_limit for op in OPERATIONS.values() if op.rate_limit}
 
 
 # --------------------------------------------------------------------------- listeners
@@ -353,6 +427,7 @@ def _on_init(
     if role == "master":
         assert runner is not None
         runner.register_message(MSG_FINAL, _on_final_message)
+        runner.register_message(MSG_REFUSED, _on_refused_message)
     if web_ui is not None:
         options = environment.parsed_options
         install_web_ui(web_ui, run, getattr(options, "web_base_path", None))
@@ -434,7 +509,7 @@ def _health_session(environment: Environment) -> FastHttpSession:
 def _send_total_users(run: LoadRun, total: int) -> None:
     runner = run.runner
     if isinstance(runner, MasterRunner):
-        runner.send_message(MSG_USERS, {"total": total})
+        runner.send_message(MSG_USERS, {"total": total, "workers": runner.worker_count})
 
 
 def _on_spawning_complete(user_count: int, **_kwargs: Any) -> None:
@@ -496,6 +571,16 @@ def _on_users_message(environment: Environment, msg: Message, **_kwargs: Any) ->
         total = msg.data.get("total")
         if isinstance(total, int) and total >= 0:
             run.total_users = total
+        workers = msg.data.get("workers")
+        if isinstance(workers, int) and workers > 0:
+            run.set_worker_processes(workers)
+
+
+def _on_refused_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
+    run = _Process.run
+    reason = msg.data.get("reason") if isinstance(msg.data, dict) else None
+    if run is not None and isinstance(reason, str):
+        run.stop_for_refusals(f"{reason[:300]} (a worker's requests)")
 
 
 def _on_reset_stats(**_kwargs: Any) -> None:
@@ -530,4 +615,6 @@ def _on_quit(**_kwargs: Any) -> None:
     # --json prints Locust's statistics as JSON on stdout: keep stdout parseable then.
     stream = sys.stderr if options is not None and getattr(options, "json", False) else sys.stdout
     stream.write("\n" + final_table(run.stats, run.final_results))
+    if run.refusal is not None:
+        stream.write(f"run stopped early (exit status {EXIT_BAD_SETUP}): {run.refusal}\n")
     stream.flush()

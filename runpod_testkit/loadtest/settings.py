@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from runpod_testkit.loadtest.failsafe import DEFAULT_MAX_RETRIES, DEFAULT_REFUSAL_LIMIT
 from runpod_testkit.operations import operation
 from runpod_testkit.thresholds import Threshold, ThresholdError
 
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_JOB_TIMEOUT_S",
     "DEFAULT_POLL_INTERVAL_S",
     "DEFAULT_RUNSYNC_WAIT_MS",
+    "PACING_CHOICES",
     "EmulatorSettings",
     "Settings",
     "SettingsError",
@@ -43,6 +45,7 @@ DEFAULT_RUNSYNC_WAIT_MS = 10_000
 DEFAULT_JOB_TIMEOUT_S = 600.0
 DEFAULT_HEALTH_INTERVAL_S = 2.0
 GROUP_TITLE = "runpod-testkit load runs"
+PACING_CHOICES = ("auto", "on", "off")
 
 _RUNSYNC_WAIT = operation("runsync").query_param("wait")
 assert _RUNSYNC_WAIT is not None
@@ -140,9 +143,27 @@ def _probe_input_text(raw: object) -> str:
     return orjson.dumps(inputs[0] if len(inputs) == 1 else list(inputs)).decode()
 
 
+def _faults_text(raw: object) -> str:
+    """argparse type of --emulator-faults: check the document (a file is read here) and pass it
+    on as compact JSON, so workers and the emulator process never need the file."""
+    from runpod_testkit.emulator.faults import FaultConfigError, load_faults
+
+    try:
+        return load_faults(str(raw).strip()).source
+    except FaultConfigError as exc:
+        raise SettingsError(str(exc)) from None
+
+
 def _threshold_text(raw: object) -> str:
     text = str(raw).strip()
     Threshold.parse(text)  # ThresholdError is an ArgumentTypeError: argparse shows its message
+    return text
+
+
+def _pacing(raw: object) -> str:
+    text = str(raw).strip().lower()
+    if text not in PACING_CHOICES:
+        raise SettingsError(f"expected one of {', '.join(PACING_CHOICES)}, got {str(raw)[:40]!r}")
     return text
 
 
@@ -231,6 +252,35 @@ OPTIONS: tuple[_Option, ...] = (
         "SECONDS",
     ),
     _Option(
+        "--pacing",
+        _pacing,
+        "auto",
+        "keep each operation under the endpoint's documented rate limit (/run 1000 per 10 s, "
+        "/status and /stream 2000 per 10 s, ...; a distributed run divides it among its "
+        "workers): 'auto' (the default) paces a remote host and not a loopback one, 'on' "
+        "always, 'off' never",
+        "auto|on|off",
+    ),
+    _Option(
+        "--max-retries",
+        _bounded(int, 0),
+        DEFAULT_MAX_RETRIES,
+        f"times a request that got 429, a 5xx or lost its connection is sent again, with "
+        f"backoff and honouring Retry-After (default {DEFAULT_MAX_RETRIES}); /run and /runsync "
+        "are resent only after a 429 or a refused connection, never after a 5xx",
+        "N",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--refusal-limit",
+        _bounded(int, 0),
+        DEFAULT_REFUSAL_LIMIT,
+        f"stop the whole run (exit status 2) after this many consecutive connection errors or "
+        f"401/403 answers in one process (default {DEFAULT_REFUSAL_LIMIT}; 0: never)",
+        "N",
+        in_web_ui=False,
+    ),
+    _Option(
         "--threshold",
         _threshold_text,
         None,
@@ -312,6 +362,15 @@ OPTIONS: tuple[_Option, ...] = (
         "FILE",
         in_web_ui=False,
     ),
+    _Option(
+        "--emulator-faults",
+        _optional(_faults_text),
+        None,
+        "embedded emulator: inject faults, as `runpod-testkit emulator --faults` takes them "
+        "(README: Fault injection)",
+        "JSON|@FILE",
+        in_web_ui=False,
+    ),
 )
 
 
@@ -353,6 +412,8 @@ class EmulatorSettings:
     idle_timeout_s: float | None = None
     queue_delay_s: float | None = None
     job_log: str | None = None
+    faults: str | None = None
+    """The --faults document as compact JSON text."""
 
     def args(self) -> list[str]:
         """`runpod-testkit emulator` arguments for the values that were set (not the log)."""
@@ -367,6 +428,8 @@ class EmulatorSettings:
         for flag, value in flags:
             if value is not None:
                 out += [flag, str(value)]
+        if self.faults is not None:
+            out += ["--faults", self.faults]
         return out
 
 
@@ -380,6 +443,9 @@ class Settings:
     arrival_rate: float = 0.0
     max_in_flight: int | None = None
     health_interval_s: float = DEFAULT_HEALTH_INTERVAL_S
+    pacing: str = "auto"
+    max_retries: int = DEFAULT_MAX_RETRIES
+    refusal_limit: int = DEFAULT_REFUSAL_LIMIT
     thresholds: tuple[Threshold, ...] = ()
     job_stats_json: str | None = None
     job_stats_csv: str | None = None
@@ -415,6 +481,9 @@ class Settings:
             arrival_rate=values["arrival_rate"],
             max_in_flight=values["max_in_flight"],
             health_interval_s=values["health_interval"],
+            pacing=values["pacing"],
+            max_retries=values["max_retries"],
+            refusal_limit=values["refusal_limit"],
             thresholds=tuple(Threshold.parse(text) for text in values["threshold"]),
             job_stats_json=values["job_stats_json"],
             job_stats_csv=values["job_stats_csv"],
@@ -426,6 +495,7 @@ class Settings:
                 idle_timeout_s=values["emulator_idle_timeout_s"],
                 queue_delay_s=values["emulator_queue_delay_s"],
                 job_log=values["emulator_job_log"],
+                faults=values["emulator_faults"],
             ),
         )
 

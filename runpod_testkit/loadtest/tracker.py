@@ -26,7 +26,8 @@ from gevent.hub import Waiter, get_hub
 from gevent.lock import BoundedSemaphore
 from gevent.pool import Group
 
-from runpod_testkit.jobstats import CLIENT_ERROR, INTERRUPTED, JobStats
+from runpod_testkit.jobstats import CLIENT_ERROR, INTERRUPTED, UNKNOWN_OUTCOME, JobStats
+from runpod_testkit.loadtest.failsafe import Retry, retry_decision
 from runpod_testkit.loadtest.verdict import Verdict
 from runpod_testkit.operations import OPERATIONS, JobStatus, Operation
 
@@ -58,6 +59,8 @@ class TrackedJob:
     else the moment the submission was sent."""
     sent_at: float
     """Epoch seconds when the submission was sent."""
+    deadline: float | None = None
+    """Epoch seconds when the client gives up on the job (None: the caller's retry budget)."""
     id: str | None = None
     reply: Verdict | None = None
     """The /run or /runsync answer."""
@@ -102,12 +105,17 @@ class JobTracker:
                 self._settled.set()
 
     def _send(self, job: TrackedJob, op: Operation, body: bytes, query: str) -> Verdict:
-        verdict = job.caller.call(op, body=body, query=query)
+        verdict = job.caller.call(op, body=body, query=query, deadline=job.deadline)
         job.reply, job.replied_at = verdict, time.time()
         job_id = verdict.field("id") if verdict.usable else None
         if not isinstance(job_id, str) or not job_id:
             job.closed = True
-            self.stats.record_outcome(CLIENT_ERROR)
+            # A 5xx or a lost connection may hide a job that exists: it is not resent (the
+            # caller never resends a submission then), and it is counted apart.
+            unknown = retry_decision(op, verdict.status_code, verdict.error)
+            self.stats.record_outcome(
+                UNKNOWN_OUTCOME if unknown is Retry.UNKNOWN_OUTCOME else CLIENT_ERROR
+            )
             return verdict
         job.id = job_id
         self.stats.record_submitted()
@@ -179,7 +187,7 @@ class JobTracker:
 
     def _cancel(self, job: TrackedJob) -> Verdict:
         with self._cancel_slots:
-            verdict = job.caller.call(CANCEL, job.id)
+            verdict = job.caller.call(CANCEL, job.id)  # retried within the caller's budget
         if not verdict.usable and job.id is not None:
             self._not_cancelled.append(job.id)
         return verdict

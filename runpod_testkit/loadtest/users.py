@@ -65,7 +65,7 @@ class JobUser(FastHttpUser):
         self.default_headers = auth_headers()
         self.network_timeout = self.request_timeout_s()
         super().__init__(environment)
-        self.caller = EndpointCaller(self.client, run.validator, run.drift)
+        self.caller = EndpointCaller(self.client, run.validator, run.drift, run.safeguards)
         inputs = run.settings.probe_inputs or (dict(self.default_input),)
         self._bodies = [orjson.dumps({"input": job_input}) for job_input in inputs]
         self.job: TrackedJob | None = None
@@ -76,6 +76,9 @@ class JobUser(FastHttpUser):
 
     @task
     def one_job(self) -> None:
+        if self.load.safeguards.stopped:  # the run is stopping: send nothing more
+            gevent.sleep(self.load.settings.poll_interval_s)
+            return
         arrivals = self.load.arrivals
         if arrivals is None:
             self.perform(None)
@@ -106,7 +109,10 @@ class JobUser(FastHttpUser):
         now = time.time()
         if ticket is not None and self.load.arrivals is not None:
             self.load.arrivals.sent(ticket, now)
-        job = TrackedJob(self.caller, now if ticket is None else ticket.intended_at, now)
+        started_at = now if ticket is None else ticket.intended_at
+        job = TrackedJob(
+            self.caller, started_at, now, deadline=started_at + self.load.settings.job_timeout_s
+        )
         self.job = job
         self.submitter.submit(job, op, random.choice(self._bodies), query)
         if job.id is None:
@@ -146,7 +152,7 @@ class JobUser(FastHttpUser):
             if wait > 0:
                 gevent.sleep(wait)
             sent_at = time.time()
-            verdict = self.caller.call(STATUS, job.id, check=check)
+            verdict = self.caller.call(STATUS, job.id, check=check, deadline=deadline)
             seen_at = time.time()
             if verdict.usable:
                 errors = 0
@@ -217,7 +223,7 @@ class StreamUser(JobUser):
         errors = calls_after_end = 0
         while True:
             sent_at = time.time()
-            verdict = self.caller.call(STREAM, job.id)
+            verdict = self.caller.call(STREAM, job.id, deadline=deadline)
             now = time.time()
             if not verdict.usable:
                 if _lost(verdict, errors := errors + 1):
@@ -262,8 +268,9 @@ class StreamUser(JobUser):
 
 
 def _lost(verdict: Verdict, consecutive_errors: int) -> bool:
-    """Whether to stop following a job after an unusable answer: it is gone (404), or the
-    endpoint kept failing. Rate limiting (429) only slows the polling down."""
+    """Whether to stop following a job after an unusable answer (its retries, if any, spent):
+    it is gone (404), or the endpoint kept failing. Rate limiting (429) only slows the polling
+    down."""
     if verdict.status_code == 429:
         return False
     return verdict.status_code == 404 or consecutive_errors >= MAX_CONSECUTIVE_ERRORS
@@ -294,6 +301,8 @@ class CancelUser(JobUser):
         if job is None:
             return
         gevent.sleep(random.uniform(*self.cancel_after_s))
-        answer: Verdict = self.caller.call(CANCEL, job.id, check=_cancel_answer)
+        answer: Verdict = self.caller.call(
+            CANCEL, job.id, check=_cancel_answer, deadline=job.deadline
+        )
         check = _ended_cancelled if answer.field("status") == JobStatus.CANCELLED else None
         self.follow_status(job, first_delay_s=0.0, check=check)

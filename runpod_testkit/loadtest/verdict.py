@@ -1,7 +1,10 @@
 """What one HTTP exchange under load means: the parsed body, and the Locust failure it is, if any.
 
 A failure's text is Locust's error key, so it names the operation and the rule that broke, never
-a job id or an offending value: "status: /delayTime: expected an integer", "run: HTTP 429".
+a job id or an offending value: "status: /delayTime: expected an integer", "run: HTTP 400",
+"run: throttled (HTTP 429)", "status: server error (HTTP 503)", "run: connection error
+(ConnectionRefusedError)". Throttling, server errors and connection errors are named apart
+from contract violations: they say the endpoint was busy or down, not that it broke a rule.
 That keeps Locust's failure table to one row per broken rule however many jobs broke it.
 Drift (undocumented but allowed) is not a failure; it is returned for logging.
 
@@ -14,7 +17,7 @@ function of those bytes, and validation is the costliest step of a call.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -37,6 +40,8 @@ class Verdict:
     """The parsed JSON body; None when there is none or it is not JSON."""
     failure: str | None
     drift: tuple[str, ...] = ()
+    error: BaseException | None = field(default=None, compare=False)
+    """Why no HTTP response came back (status 0)."""
 
     @property
     def usable(self) -> bool:
@@ -67,22 +72,26 @@ def judge(
     """Parse and validate one response of `op` (status 0 and `error` for a transport failure)."""
     if status_code == 0:
         reason = type(error).__name__ if error is not None else "no response"
-        return Verdict(0, None, f"{op.name}: connection failed ({reason})")
+        return Verdict(0, None, f"{op.name}: connection error ({reason})", error=error)
     try:
         body = orjson.loads(content) if content else None
     except orjson.JSONDecodeError:
         body = None
+    if status_code >= 500:
+        # The endpoint failed; its contract says nothing of a 5xx body, so none is checked.
+        return Verdict(status_code, body, f"{op.name}: server error (HTTP {status_code})")
     schema_name = op.responses.get(status_code)
     if schema_name is None:
         return Verdict(status_code, body, f"{op.name}: unexpected HTTP {status_code}")
+    label = "throttled (HTTP 429)" if status_code == 429 else f"HTTP {status_code}"
     if body is None:
-        return Verdict(status_code, None, f"{op.name}: HTTP {status_code}, body is not JSON")
+        return Verdict(status_code, None, f"{op.name}: {label}, body is not JSON")
     if status_code == 200 and validator.passes(schema_name, body):
         return Verdict(200, body, None)  # no violation, no drift: the usual answer, at once
     result = validator.check_response(op.name, status_code, body)
     drift = tuple(failure_name(op.name, finding) for finding in result.drift)
     if status_code != 200:
-        failure = f"{op.name}: HTTP {status_code}"
+        failure = f"{op.name}: {label}"
         if result.violations:
             rule = failure_name(op.name, result.violations[0])[len(op.name) + 2 :]
             failure += f" (error body {rule})"
