@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -82,6 +82,7 @@ class EmulatorApp:
         rate_limits: bool = False,
         job_log: str | Path | None = None,
         clock: Callable[[], float] | None = None,
+        endpoint_ids: Collection[str] | None = None,
     ) -> None:
         self.clock = clock or wall_clock()
         self.job_log = JobLog(job_log) if job_log else None
@@ -92,7 +93,9 @@ class EmulatorApp:
             on_change=self._wake_waiters,
         )
         limiter = RateLimiter(production_rate_limits()) if rate_limits else None
-        self.service = EmulatorService(self.model, api_key=api_key, rate_limiter=limiter)
+        self.service = EmulatorService(
+            self.model, api_key=api_key, rate_limiter=limiter, endpoint_ids=endpoint_ids
+        )
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._held = 0
         self._stopping = False
