@@ -200,3 +200,57 @@ def test_the_job_log_does_record_a_job(emulator: Emulator) -> None:
     )
     assert answer.status_code == 200, answer.text
     wait_until(lambda: emulator.jobs_seen()[0] == lines + 1, 10, "the job in the log")
+
+
+def test_the_web_ui_refuses_a_start_that_would_fail(emulator: Emulator, tmp_path: Path) -> None:
+    """A start from the form with an unknown endpoint id, or a bad probe input, answers the
+    form with the reason and spawns nobody; the run starts once the form is right."""
+    web = f"http://127.0.0.1:{free_port()}"
+    good = f"{emulator.base_url}/{ENDPOINT_ID}"
+    before = emulator.jobs_seen()
+    output = (tmp_path / "locust.out").open("w", encoding="utf-8")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--web-host", "127.0.0.1",
+            "--web-port", web.rsplit(":", 1)[1], "--host", good, "RunPollUser",
+        ],
+        cwd=tmp_path,
+        env=environment(CANARY),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+
+        def ui_up() -> bool:
+            try:
+                return httpx.get(web, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ui_up, 30, "the web UI")
+        form = {"user_count": "1", "spawn_rate": "1"}
+        wrong = httpx.post(f"{web}/swarm", data={**form, "host": f"{emulator.base_url}/WRONG_ID"})
+        assert wrong.json()["success"] is False
+        assert "no endpoint 'WRONG_ID'" in wrong.json()["message"]
+        bad = httpx.post(
+            f"{web}/swarm", data={**form, "host": good, "probe_input": '{"chunks": -1}'}
+        )
+        assert bad.json()["success"] is False
+        assert "'chunks' must be from 0" in bad.json()["message"]
+        assert httpx.get(f"{web}/stats/requests", timeout=5).json()["user_count"] == 0
+        assert emulator.jobs_seen() == before
+        started = httpx.post(f"{web}/swarm", data={**form, "host": good})
+        assert started.json()["success"] is True, started.text
+        wait_until(lambda: emulator.jobs_seen()[1] != before[1], 30, "a job from the started run")
+        assert httpx.post(f"{web}/stop", timeout=30).json()["success"]
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        output.close()
+    text = (tmp_path / "locust.out").read_text(encoding="utf-8")
+    assert CANARY not in text
+    assert "the run was not started: no endpoint 'WRONG_ID'" in text
