@@ -8,8 +8,10 @@ people who do not live in pytest.
 It runs the same `contract/` tests as `pytest contract` (in this process, through `pytest.main`)
 and reads their outcomes with a small plugin: per operation, each check's verdict (PASS, FAIL,
 SKIP, DRIFT) with the one-line reason and the reference it encodes, then the jobs it submitted.
-Exit status: 0 the contract held, 1 it did not, 2 a usage error (one line naming what to set),
-130 interrupted (jobs still in flight were cancelled first).
+Before any job, a preflight (`runpod_testkit.preflight`: one /health with the key) makes sure
+the endpoint answers and takes the key. Exit status: 0 the contract held, 1 it did not, 2 a
+usage error or a failed preflight (one line naming what is wrong and what to do; no job was
+submitted), 130 interrupted (jobs still in flight were cancelled first).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from runpod_testkit.config import ConfigError, resolve_target
+from runpod_testkit.config import ConfigError, Target, resolve_target
 
 if TYPE_CHECKING:
     import pytest
@@ -58,7 +60,6 @@ OUTCOMES = ("FAIL", "DRIFT", "PASS", "SKIP")
 _REASON_CHARS = 240
 _NOISE_PREFIXES = ("Skipped: ", "Failed: ", "AssertionError: ")
 _MODULE_PATH = re.compile(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*(?:Error|Exception)\b)")
-_REACH_TIMEOUT_S = 15.0
 _PLUGIN = "runpod_testkit.suite.plugin"
 
 
@@ -108,8 +109,10 @@ def add_check_command(commands: Any) -> None:
         description=(
             "Run the contract suite against an endpoint and report, per operation, each check "
             "(PASS, FAIL, SKIP, DRIFT) with its reason and reference, and the jobs it submitted. "
-            "The key comes from RUNPOD_API_KEY and is never printed. Exit status: 0 the "
-            "contract held, 1 it did not, 2 bad usage, 130 interrupted."
+            "The key comes from RUNPOD_API_KEY and is never printed. Before any job, one /health "
+            "with the key checks that the endpoint answers and takes it. Exit status: 0 the "
+            "contract held, 1 it did not, 2 bad usage or a failed check of key and endpoint "
+            "(no job submitted), 130 interrupted."
         ),
     )
     where = parser.add_mutually_exclusive_group()
@@ -165,6 +168,7 @@ def _pytest_arguments(args: argparse.Namespace, environ: dict[str, str] | None =
 
     env = dict(os.environ if environ is None else environ)
     options: list[str] = []
+    live: Target | None = None
     if args.emulator:
         options.append("--emulator")
     else:
@@ -181,6 +185,7 @@ def _pytest_arguments(args: argparse.Namespace, environ: dict[str, str] | None =
                 hint = " (or run `runpod-testkit check --emulator` for a self-check)"
             raise UsageProblem(f"{exc}{hint}") from None
         options += ["--endpoint-url", target.endpoint_url]
+        live = target
     try:
         if args.probe_inputs:
             ProbeInputs.load(args.probe_inputs)
@@ -201,23 +206,21 @@ def _pytest_arguments(args: argparse.Namespace, environ: dict[str, str] | None =
         if value is not None:
             resolved = str(Path(value).resolve()) if name.endswith(("inputs", "schema")) else value
             options += ["--" + name.replace("_", "-"), str(resolved)]
-    if not args.emulator:
-        _require_reachable(options[options.index("--endpoint-url") + 1])  # the last check: I/O
+    if live is not None:
+        _require_ready(live)  # the last check: I/O
     return options
 
 
-def _require_reachable(endpoint_url: str) -> None:
-    """One /health without a key (any HTTP answer will do), so that a wrong host or port is
-    one line instead of every check failing with the same connection error."""
-    from runpod_testkit.client import RunpodClient, RunpodClientError
+def _require_ready(target: Target) -> None:
+    """The preflight (one /health with the key) before pytest starts, so that a refused key, a
+    wrong host or port, or an unknown endpoint id is one line instead of every check failing
+    the same way, and no job is submitted."""
+    from runpod_testkit.preflight import PreflightError, preflight
 
-    with RunpodClient(endpoint_url, timeout=_REACH_TIMEOUT_S) as client:
-        try:
-            client.health(authenticate=False, retry_429=False)
-        except RunpodClientError as exc:
-            raise UsageProblem(
-                f"cannot reach the endpoint: {exc}; check the URL, the endpoint id and the network"
-            ) from None
+    try:
+        preflight(target.endpoint_url, target.api_key, auth_schemes=("bearer", "raw"))
+    except PreflightError as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 # --- collecting outcomes ----------------------------------------------------------------------
@@ -261,6 +264,8 @@ class ContractReport:
     job_budget: str = "unlimited"
     cancelled_at_end: int = 0
     interrupted: bool = False
+    preflight_failure: str | None = None
+    """Why the suite's own preflight stopped the run before any check (no job submitted)."""
 
     def count(self, outcome: str) -> int:
         return sum(1 for row in self.results.values() if row.outcome == outcome)
@@ -328,9 +333,11 @@ class ResultCollector:
         try:
             from runpod_testkit.suite.plugin import settings_of
 
-            ledger = settings_of(session.config).ledger
+            settings = settings_of(session.config)
         except (ImportError, KeyError):
             return  # the suite did not configure (a usage error); nothing was submitted
+        self.report.preflight_failure = settings.preflight_failure
+        ledger = settings.ledger
         self.report.jobs_submitted = ledger.submitted
         self.report.job_budget = ledger.budget_text
         self.report.cancelled_at_end = len(ledger.cancelled_at_end)
@@ -424,6 +431,9 @@ def run_check(
         status = pytest.main([str(tests), *argv], plugins=[ResultCollector(report)])
     if status == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE  # pytest printed the one-line reason on stderr
+    if report.preflight_failure is not None:
+        print(f"{PROG}: error: {report.preflight_failure}", file=err)
+        return EXIT_USAGE
     if status == pytest.ExitCode.INTERNAL_ERROR or (report.problems and not report.results):
         err.write(pytest_output.getvalue()[-4000:])
     out.write(render_report(report))

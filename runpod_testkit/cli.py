@@ -51,7 +51,8 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         help="serve a production-faithful Runpod queue endpoint on loopback",
         description=(
             "Serve /v2/{endpoint_id}/{run,runsync,status,status-sync,stream,cancel,retry,"
-            "purge-queue,health} for any endpoint id (each id its own queue). Jobs run the "
+            "purge-queue,health} for any endpoint id (each id its own queue), or only for the "
+            "ids given with --endpoint-id. Jobs run the "
             "probe protocol in simulation: queue, workers, cold starts, scaling, retention."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -65,6 +66,14 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         default=None,
         help="the only key accepted (raw or 'Bearer KEY'); without it any non-empty key is "
         "accepted. A request with no key always gets 401",
+    )
+    parser.add_argument(
+        "--endpoint-id",
+        action="append",
+        default=None,
+        metavar="ID",
+        help="serve only this endpoint id (repeatable); any other id answers 404 on every "
+        "route, /health included. Without it every id exists, each its own queue",
     )
     parser.add_argument(
         "--workers-min",
@@ -166,11 +175,16 @@ def _run_emulator(args: argparse.Namespace) -> int:
             seed=args.seed,
             faults=faults,
         )
+        endpoint_ids = _endpoint_ids(args.endpoint_id)
     except ValueError as exc:
         return _fail(str(exc))
     try:
         app = EmulatorApp(
-            config, api_key=args.api_key, rate_limits=args.rate_limits, job_log=args.job_log
+            config,
+            api_key=args.api_key,
+            rate_limits=args.rate_limits,
+            job_log=args.job_log,
+            endpoint_ids=endpoint_ids,
         )
     except OSError as exc:
         return _fail(f"--job-log: cannot append to {args.job_log!r}: {_reason(exc)}")
@@ -198,6 +212,15 @@ def _run_emulator(args: argparse.Namespace) -> int:
         if faults is not None:
             print(app.faults_injected.describe(), flush=True)
     return 0 if server.started else 1
+
+
+def _endpoint_ids(values: list[str] | None) -> list[str] | None:
+    """The --endpoint-id values, each checked as one path segment (ConfigError otherwise)."""
+    from runpod_testkit.config import validate_endpoint_id
+
+    if values is None:
+        return None
+    return [validate_endpoint_id(value, name="--endpoint-id") for value in values]
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -827,11 +827,14 @@ class _ClientBase:
         self, call: _Call, error: RunpodClientError, retry_index: int, slept_s: float
     ) -> float | None:
         """A read whose connection dropped (no answer at all) is sent again after a backoff;
-        a timeout is not (its budget is spent), nor is anything but a read."""
+        a timeout is not (its budget is spent), nor is anything but a read, nor a connection
+        that was never made (a name that does not resolve, a closed port: resending cannot
+        help, and a preflight must say so at once)."""
         if (
             not call.retry_429
             or call.operation.name not in READS
             or not isinstance(error, TransportError)
+            or isinstance(error.__cause__, httpx.ConnectError)
         ):
             return None
         delay = self._backoff.delay(retry_index, None, slept_s)

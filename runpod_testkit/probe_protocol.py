@@ -12,11 +12,11 @@ the input through `ProbeInput.parse`, so they agree on every value, bad ones inc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import cached_property
 from typing import Any
 
-__all__ = ["ProbeInput", "ProbeInputError"]
+__all__ = ["PROBE_KEYS", "ProbeInput", "ProbeInputError", "check_probe_input", "is_probe_input"]
 
 MAX_SLEEP_MS = 7 * 24 * 3600 * 1000
 MAX_CHUNKS = 100_000
@@ -127,3 +127,22 @@ class ProbeInput:
         """`final_output()` built once per plan, for callers that share it and never change
         it (the emulator hands it to every job run from this plan)."""
         return self.final_output()
+
+
+PROBE_KEYS: frozenset[str] = frozenset(field.name for field in fields(ProbeInput))
+"""The keys of the probe protocol's input object."""
+
+
+def is_probe_input(job_input: Mapping[str, Any]) -> bool:
+    """True when every key of `job_input` is a probe-protocol key: the input is written for the
+    probe. An input with any other key is meant for another handler (a user's own), which
+    gives the probe's key names meanings of its own."""
+    return all(key in PROBE_KEYS for key in job_input)
+
+
+def check_probe_input(job_input: Mapping[str, Any]) -> None:
+    """Refuse, before a run sends it, a probe input that breaks the protocol (a negative or
+    non-numeric `sleep_ms`, `chunks`, ...): ProbeInputError names the key. Inputs for another
+    handler (see `is_probe_input`) are not checked."""
+    if is_probe_input(job_input):
+        ProbeInput.parse(job_input)

@@ -3,7 +3,7 @@
 The suite runs as a user runs it, in subprocesses in live mode (`pytest contract --endpoint-url
 URL`), against endpoint variants on loopback (tests/contract_targets.py): every BREAK must fail
 with a failing row of what it broke, every FAITHFUL variant must pass. Besides: the runpod-python
-dev server (the run ends in time and names each deviation), a canary key (written nowhere),
+dev server (the preflight stops the run: it has no /health), a canary key (written nowhere),
 Ctrl-C (jobs cancelled, summary printed), --max-jobs (counted in the emulator's job log), and the
 `runpod-testkit check` command. The subprocess runs share one pool (`runs`), so the whole module
 takes about as long as its slowest run.
@@ -40,7 +40,6 @@ from runpod_testkit.check_command import (
 )
 from runpod_testkit.cli import main
 from runpod_testkit.emulator.server import EmulatorProcess, running_emulator
-from runpod_testkit.operations import OPERATIONS
 from tests.contract_targets import (
     ECHO_KEY_VARIANT,
     VARIANT_CONFIG,
@@ -80,12 +79,6 @@ LONG_RUNS = frozenset(
 
 BREAKS = [each for each in VARIANTS if each.kind == "break"]
 FAITHFUL = [each for each in VARIANTS if each.kind == "faithful"]
-_OPERATION_NAMED = re.compile(
-    r"(?<![\w-])(" + "|".join(re.escape(name) for name in OPERATIONS) + r")(:| ->| \()"
-)
-# A check that crashed shows its exception (pytest's `E   KeyError: ...`); pytest.fail and
-# assert are how checks report a deviation.
-_CRASH = re.compile(r"^E\s+(?!AssertionError)(?:[\w.]+\.)?\w+(?:Error|Exception)\b", re.M)
 
 
 # --- running the suite and reading its JUnit ---------------------------------------------------
@@ -462,26 +455,17 @@ def test_every_variant_run_ends_with_the_summary(runs: dict[str, SuiteRun]) -> N
 
 
 @pytest.mark.slow
-def test_dev_server_run_ends_in_time_and_names_each_deviation(
-    runs: dict[str, SuiteRun],
-) -> None:
+def test_dev_server_run_stops_at_the_preflight(runs: dict[str, SuiteRun]) -> None:
+    """The dev server serves no endpoint URL and no /health: the preflight's 404 on /health
+    (no endpoint with that id) stops the run before any check, exit status 2, one line."""
     run = runs["devserver"]
     assert not run.timed_out, run.describe()
-    assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.describe()
-    assert "INTERNALERROR" not in run.stdout + run.stderr
-    assert re.search(r"jobs submitted: \d+ \(budget: 25\)", run.stdout), run.stdout[-2000:]
-    crashes = _CRASH.findall(run.stdout)
-    assert not crashes, f"checks crashed instead of reporting: {crashes}\n{run.stdout[-4000:]}"
-    unclear = [
-        f"{key[0]}/{key[1]}: {message}"
-        for key in sorted(run.failing)
-        for message in run.rows[key].failures
-        if not _OPERATION_NAMED.search(message)
-    ]
-    assert not unclear, "failures that name no operation:\n" + "\n".join(unclear)
-    # The dev server has no /health and no auth: both are reported, by operation.
-    assert ("health", "shape") in run.failing
-    assert ("run", "no-key-401") in run.failing
+    assert run.returncode == 2, run.describe()
+    output = run.stdout + run.stderr
+    assert "INTERNALERROR" not in output
+    assert "preflight: no endpoint 'dev'" in output, output[-2000:]
+    assert "(HTTP 404 on /health)" in output
+    assert not run.rows, run.describe()  # no check ran
 
 
 # --- the key never leaks -------------------------------------------------------------------------
@@ -621,7 +605,8 @@ def test_check_command_unreachable_endpoint_is_one_line(
     out, err = capsys.readouterr()
     assert out == ""
     assert len(err.strip().splitlines()) == 1, err
-    assert "cannot reach the endpoint" in err
+    assert "cannot reach" in err
+    assert "connection refused" in err
     assert f"127.0.0.1:{port}" in err
     assert CANARY not in err
 

@@ -16,7 +16,7 @@ import json
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -86,6 +86,7 @@ class EmulatorApp:
         rate_limits: bool = False,
         job_log: str | Path | None = None,
         clock: Callable[[], float] | None = None,
+        endpoint_ids: Collection[str] | None = None,
     ) -> None:
         self.clock = clock or wall_clock()
         self.job_log = JobLog(job_log) if job_log else None
@@ -96,6 +97,7 @@ class EmulatorApp:
             rate_limits=rate_limits,
             on_terminal=self.job_log.write if self.job_log else None,
             on_change=self._wake_waiters,
+            endpoint_ids=endpoint_ids,
         )
         self.model = self.service.model
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}

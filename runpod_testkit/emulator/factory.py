@@ -3,7 +3,7 @@ adapter) get their model, rate limiter, fault injector and service from `build_s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from runpod_testkit.emulator.faults import OperationFaultInjector
 from runpod_testkit.emulator.model import Clock, EmulatorConfig, Job, Model
@@ -20,6 +20,7 @@ def build_service(
     rate_limits: bool = False,
     on_terminal: Callable[[Job], None] | None = None,
     on_change: Callable[[Job], None] | None = None,
+    endpoint_ids: Collection[str] | None = None,
 ) -> EmulatorService:
     """A service over a new model on `clock`; `service.model` is the model. `config.faults`
     (when set) gives the operation faults to the service and the job faults to the model,
@@ -32,4 +33,6 @@ def build_service(
         if faults is not None and faults.operations
         else None
     )
-    return EmulatorService(model, api_key=api_key, rate_limiter=limiter, faults=injector)
+    return EmulatorService(
+        model, api_key=api_key, rate_limiter=limiter, faults=injector, endpoint_ids=endpoint_ids
+    )

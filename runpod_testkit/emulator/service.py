@@ -10,7 +10,7 @@ clock) until `Hold.ready()` or the deadline, then sends `Hold.reply()`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -210,10 +210,13 @@ class EmulatorService:
         api_key: str | None = None,
         rate_limiter: RateLimiter | None = None,
         faults: OperationFaultInjector | None = None,
+        endpoint_ids: Collection[str] | None = None,
     ) -> None:
         self.model = model
         self.faults = faults
         """Draws injected operation faults (--faults); None when none are configured."""
+        # --endpoint-id: only these ids exist (None: every id does, each its own queue).
+        self.endpoint_ids = None if endpoint_ids is None else frozenset(endpoint_ids)
         self._api_key = api_key
         self._api_key_bytes = None if api_key is None else api_key.encode()
         # What nearly every client sends; compared first, the general parse only on a mismatch.
@@ -304,6 +307,8 @@ class EmulatorService:
             return error(
                 401, "missing or invalid API key: send 'Authorization: Bearer <key>' or the raw key"
             )
+        if self.endpoint_ids is not None and endpoint_id not in self.endpoint_ids:
+            return self._no_such_endpoint(endpoint_id)
         if method not in op.methods:
             allowed = ", ".join(op.methods)
             return error(405, f"{op.path} accepts {allowed}, not {method}", allow=allowed)
@@ -342,6 +347,13 @@ class EmulatorService:
                 )
             call.limited = True
         return call
+
+    def _no_such_endpoint(self, endpoint_id: str) -> Reply:
+        """404 for an id the emulator was not started with (asked with a valid key, as a
+        gateway would check the key first)."""
+        assert self.endpoint_ids is not None
+        known = ", ".join(repr(each) for each in sorted(self.endpoint_ids))
+        return error(404, f"no endpoint {_clip(endpoint_id)!r} here; this emulator serves {known}")
 
     def release(self, call: Call) -> None:
         if call.limited and self.rate_limiter is not None:

@@ -72,6 +72,12 @@ from runpod_testkit.loadtest.failsafe import (
     is_loopback_url,
 )
 from runpod_testkit.loadtest.health import HealthSampler
+from runpod_testkit.loadtest.preflight import (
+    NOT_SUBMITTED,
+    PLACEHOLDER_KEY,
+    check_target,
+    install_swarm_guard,
+)
 from runpod_testkit.loadtest.settings import Settings, SettingsError, add_options
 from runpod_testkit.loadtest.summary import (
     EXIT_BAD_SETUP,
@@ -82,6 +88,7 @@ from runpod_testkit.loadtest.summary import (
 from runpod_testkit.loadtest.tracker import JobTracker
 from runpod_testkit.loadtest.webui import install_web_ui
 from runpod_testkit.operations import OPERATIONS, RateLimit
+from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator
 from runpod_testkit.thresholds import ThresholdResult, evaluate
 
@@ -98,14 +105,13 @@ __all__ = [
 logger = logging.getLogger("runpod_testkit.loadtest")
 
 EMBEDDED_ENDPOINT_ID = "loadtest"
-PLACEHOLDER_KEY = "no-key-set"
-"""Sent when RUNPOD_API_KEY is unset: an emulator accepts any key; a real endpoint answers 401."""
 REPORT_KEY = "runpod_testkit"
 MSG_FLUSH = "runpod_testkit_flush"  # master -> worker: stop if running, send a final report
 MSG_FINAL = "runpod_testkit_final"  # worker -> master: the worker's last statistics
 MSG_USERS = "runpod_testkit_users"  # master -> worker: users and workers in the whole run
 MSG_REFUSED = "runpod_testkit_refused"  # worker -> master: the refusal breaker tripped
 _STOP_MARGIN_S = 10.0
+_WORKER_WAIT_S = 3.0
 
 Role = Literal["local", "master", "worker"]
 
@@ -431,11 +437,16 @@ def _on_init(
     if web_ui is not None:
         options = environment.parsed_options
         install_web_ui(web_ui, run, getattr(options, "web_base_path", None))
+        install_swarm_guard(web_ui, environment)
     _apply_default_users(environment)
     if environment.host:
         _check_host(environment, settings)
     elif not any(user.host for user in environment.user_classes):
         _start_embedded_emulator(environment, run)
+    if environment.host:
+        # Once, here, before the first user spawns (and on the embedded emulator too, so
+        # that every run takes the same path).
+        _preflight(environment, environment.host)
 
 
 def _check_host(environment: Environment, settings: Settings) -> None:
@@ -447,14 +458,31 @@ def _check_host(environment: Environment, settings: Settings) -> None:
         return
     if settings.emulator.args() or settings.emulator.job_log:
         logger.warning("the --emulator-* options are ignored: --host names the endpoint")
-    if not os.environ.get(ENV_API_KEY, "").strip():
-        logger.warning(
-            "%s is not set: requests carry a placeholder key (an emulator takes it; a real "
-            "endpoint answers 401)",
-            ENV_API_KEY,
-        )
     if Target(environment.host).is_production:
         logger.info("target %s: every job runs on the endpoint's workers", environment.host)
+
+
+def _preflight(environment: Environment, host: str) -> None:
+    try:
+        check_target(host)
+    except PreflightError as exc:
+        _release_workers(environment)
+        _fail_setup(f"{exc} {NOT_SUBMITTED}")
+
+
+def _release_workers(environment: Environment) -> None:
+    """A master about to exit at init sends its workers "quit" first: `--processes` children
+    are already running, and Locust's own exit would otherwise wait on them forever. Workers
+    still connecting get a bounded moment to do so (others notice the master is gone later)."""
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner):
+        return
+    options = environment.parsed_options
+    expected = int(getattr(options, "expect_workers", 1) or 1)
+    deadline = time.monotonic() + _WORKER_WAIT_S
+    while len(runner.clients.ready) < expected and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+    runner.quit()
 
 
 def _start_embedded_emulator(environment: Environment, run: LoadRun) -> None:

@@ -25,6 +25,7 @@ import orjson
 
 from runpod_testkit.loadtest.failsafe import DEFAULT_MAX_RETRIES, DEFAULT_REFUSAL_LIMIT
 from runpod_testkit.operations import operation
+from runpod_testkit.probe_protocol import ProbeInputError, check_probe_input
 from runpod_testkit.thresholds import Threshold, ThresholdError
 
 __all__ = [
@@ -119,7 +120,9 @@ def _load_json_text(raw: str) -> tuple[Any, str]:
 
 def parse_probe_input(raw: object) -> tuple[dict[str, Any], ...]:
     """The job inputs of `--probe-input`: a JSON object (every job's `input`), or a non-empty
-    array of objects (each job picks one at random); JSON text or `@FILE`."""
+    array of objects (each job picks one at random); JSON text or `@FILE`. An input whose keys
+    are all probe-protocol keys must follow the protocol (a negative `sleep_ms` would fail
+    every job); inputs with other keys are for the user's own handler and are not checked."""
     if isinstance(raw, str):
         value, where = _load_json_text(raw)
     else:
@@ -128,12 +131,19 @@ def parse_probe_input(raw: object) -> tuple[dict[str, Any], ...]:
     if not inputs:
         raise SettingsError(f"{where}: the list of inputs is empty")
     for index, item in enumerate(inputs):
+        at = f" item {index}" if isinstance(value, list) else ""
         if not isinstance(item, dict):
-            at = f" item {index}" if isinstance(value, list) else ""
             raise SettingsError(
                 f"{where}{at}: expected a JSON object (the job's 'input'), "
                 f"got {type(item).__name__}"
             )
+        try:
+            check_probe_input(item)
+        except ProbeInputError as exc:
+            raise SettingsError(
+                f"{where}{at}: {exc} (an input of probe keys only must follow the probe "
+                "protocol; see the README)"
+            ) from None
     return tuple(inputs)
 
 

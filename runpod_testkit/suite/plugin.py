@@ -7,6 +7,7 @@ is never written anywhere: options hold no key, and the target keeps it out of r
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import pytest
 
 from runpod_testkit.client import ApiResponse, RunpodClient
 from runpod_testkit.config import ConfigError, Target, resolve_target
+from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator, Finding, OutputSchemaError, load_output_schema
 from runpod_testkit.suite.ledger import JobLedger
 from runpod_testkit.suite.probe_inputs import ProbeInputs, ProbeInputsError
@@ -40,6 +42,8 @@ class SuiteSettings:
     results: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
     target: SuiteTarget | None = None
+    preflight_failure: str | None = None
+    """Why the preflight stopped the session (then no check ran and no job was submitted)."""
 
 
 _SETTINGS = pytest.StashKey[SuiteSettings]()
@@ -164,8 +168,16 @@ def suite(pytestconfig: pytest.Config) -> SuiteSettings:
 
 @pytest.fixture(scope="session")
 def target(suite: SuiteSettings) -> Iterator[SuiteTarget]:
-    """The endpoint under test, started on first use (nothing starts for `pytest tests`)."""
-    with open_target(suite.mode, suite.live, job_timeout_s=suite.job_timeout_s) as opened:
+    """The endpoint under test, started on first use (nothing starts for `pytest tests`).
+    A failed preflight ends the session here, before any check, with exit status 2."""
+    with contextlib.ExitStack() as stack:
+        try:
+            opened = stack.enter_context(
+                open_target(suite.mode, suite.live, job_timeout_s=suite.job_timeout_s)
+            )
+        except PreflightError as exc:
+            suite.preflight_failure = str(exc)
+            pytest.exit(f"preflight: {exc} (no job was submitted)", returncode=2)
         suite.target = opened
         try:
             yield opened

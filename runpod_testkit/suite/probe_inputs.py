@@ -2,7 +2,9 @@
 
 The defaults follow the probe protocol. An endpoint that runs another handler gives a JSON file
 mapping roles to its own inputs; a role it leaves out skips the checks that need it (with that
-reason), so the suite never sends a handler input it does not understand.
+reason), so the suite never sends a handler input it does not understand. An input made only of
+probe-protocol keys is taken for a probe input and must follow the protocol (a negative
+`sleep_ms` is refused before the run); an input with any other key is the handler's business.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from runpod_testkit.probe_protocol import ProbeInputError, check_probe_input
 
 __all__ = ["ROLES", "ProbeInputs", "ProbeInputsError"]
 
@@ -70,4 +74,8 @@ class ProbeInputs:
                 raise ProbeInputsError(
                     f"--probe-inputs {file}: role {role!r} must map to the job's `input` object"
                 )
+            try:
+                check_probe_input(value)
+            except ProbeInputError as exc:
+                raise ProbeInputsError(f"--probe-inputs {file}: role {role!r}: {exc}") from None
         return cls(inputs=data, is_probe=False)

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from runpod_testkit.client import AuthScheme, RunpodClient, RunpodClientError
+from runpod_testkit.client import AuthScheme, RunpodClient
 from runpod_testkit.config import Target
 from runpod_testkit.emulator.mock import MockEndpoint
 from runpod_testkit.emulator.model import EmulatorConfig
 from runpod_testkit.emulator.server import running_emulator
+from runpod_testkit.preflight import preflight
 
 __all__ = ["SUITE_API_KEY", "Mode", "SuiteTarget", "open_target"]
 
@@ -96,32 +97,25 @@ class SuiteTarget:
 
 @contextlib.contextmanager
 def open_target(mode: Mode, live: Target | None, *, job_timeout_s: float) -> Iterator[SuiteTarget]:
-    """Start what the mode needs (nothing for live) and yield the target; stop it afterwards."""
+    """Start what the mode needs (nothing for live) and yield the target; stop it afterwards.
+
+    Live and emulator targets first pass the preflight (one /health with the key), so that no
+    check runs, and no job is submitted, against an endpoint that refuses the key or is not
+    there: `PreflightError` says why, in one line."""
     if mode == "mock":
         with MockEndpoint(api_key=SUITE_API_KEY) as mock:
             yield SuiteTarget("mock", mock.endpoint_url, SUITE_API_KEY, job_timeout_s, mock=mock)
     elif mode == "emulator":
         with running_emulator(_EMULATOR_CONFIG, api_key=SUITE_API_KEY) as emulator:
             url = emulator.endpoint_url("contract")
+            preflight(url, SUITE_API_KEY)  # its own emulator: the same path as a live run
             yield SuiteTarget("emulator", url, SUITE_API_KEY, job_timeout_s)
     else:
         assert live is not None
         assert live.api_key is not None
-        target = SuiteTarget("live", live.endpoint_url, live.api_key, job_timeout_s)
-        target.auth_scheme = _detect_auth_scheme(target)
-        yield target
-
-
-def _detect_auth_scheme(target: SuiteTarget) -> AuthScheme:
-    """The docs show both `Authorization: Bearer KEY` (every SDK) and the raw key (the cURL
-    samples). Use Bearer unless the endpoint refuses it and takes the raw form."""
-    for scheme in ("bearer", "raw"):
-        client = RunpodClient(target.endpoint_url, target.api_key, auth_scheme=scheme, timeout=15)
-        try:
-            if client.health().status_code != 401:
-                return scheme
-        except RunpodClientError:
-            return "bearer"  # unreachable: the checks will say so, one by one
-        finally:
-            client.close()
-    return "bearer"
+        # The docs show both `Authorization: Bearer KEY` (every SDK) and the raw key (the cURL
+        # samples): use Bearer unless the endpoint refuses it and takes the raw form.
+        ready = preflight(live.endpoint_url, live.api_key, auth_schemes=("bearer", "raw"))
+        yield SuiteTarget(
+            "live", live.endpoint_url, live.api_key, job_timeout_s, auth_scheme=ready.auth_scheme
+        )
