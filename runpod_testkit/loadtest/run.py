@@ -110,8 +110,9 @@ MSG_FLUSH = "runpod_testkit_flush"  # master -> worker: stop if running, send a 
 MSG_FINAL = "runpod_testkit_final"  # worker -> master: the worker's last statistics
 MSG_USERS = "runpod_testkit_users"  # master -> worker: users and workers in the whole run
 MSG_REFUSED = "runpod_testkit_refused"  # worker -> master: the refusal breaker tripped
+MSG_INITIALIZED = "runpod_testkit_initialized"  # worker -> master: the worker's init has run
 _STOP_MARGIN_S = 10.0
-_WORKER_WAIT_S = 3.0
+_WORKER_WAIT_S = 10.0
 
 Role = Literal["local", "master", "worker"]
 
@@ -122,6 +123,8 @@ class _Process:
     run: LoadRun | None = None
     installed: ClassVar[set[int]] = set()
     default_users: ClassVar[tuple[type[User], ...]] = ()
+    workers_initialized: ClassVar[int] = 0
+    """On a master: workers whose init has run (MSG_INITIALIZED)."""
 
 
 def current_run() -> LoadRun | None:
@@ -429,11 +432,15 @@ def _on_init(
         # reverse): the final report reaches the master before the worker says "quit".
         hooks: Any = environment.events
         hooks.quitting.add_listener(_on_worker_quitting)
+        # Locust's worker runner is whole by now; a "quit" that reached it before that would
+        # leave it waiting forever (see _release_workers).
+        runner.send_message(MSG_INITIALIZED)
         return
     if role == "master":
         assert runner is not None
         runner.register_message(MSG_FINAL, _on_final_message)
         runner.register_message(MSG_REFUSED, _on_refused_message)
+        runner.register_message(MSG_INITIALIZED, _on_initialized_message)
     if web_ui is not None:
         options = environment.parsed_options
         install_web_ui(web_ui, run, getattr(options, "web_base_path", None))
@@ -454,6 +461,7 @@ def _check_host(environment: Environment, settings: Settings) -> None:
     try:
         environment.host = validate_endpoint_url(environment.host, name="--host")
     except ConfigError as exc:
+        _release_workers(environment)
         _fail_setup(str(exc))
         return
     if settings.emulator.args() or settings.emulator.job_log:
@@ -472,23 +480,31 @@ def _preflight(environment: Environment, host: str) -> None:
 
 def _release_workers(environment: Environment) -> None:
     """A master about to exit at init sends its workers "quit" first: `--processes` children
-    are already running, and Locust's own exit would otherwise wait on them forever. Workers
-    still connecting get a bounded moment to do so (others notice the master is gone later)."""
+    are already running, and Locust's exit does not stop the ones still running. It waits
+    (bounded) until each expected worker has run its init: a "quit" that reaches a worker
+    runner before its constructor has finished leaves that process waiting forever (Locust
+    2.x spawns the worker's greenlets after handling the quit). Workers that never show up
+    notice later that the master is gone."""
     runner = environment.runner
     if not isinstance(runner, MasterRunner):
         return
     options = environment.parsed_options
     expected = int(getattr(options, "expect_workers", 1) or 1)
     deadline = time.monotonic() + _WORKER_WAIT_S
-    while len(runner.clients.ready) < expected and time.monotonic() < deadline:
+    while _Process.workers_initialized < expected and time.monotonic() < deadline:
         gevent.sleep(0.05)
     runner.quit()
+
+
+def _on_initialized_message(**_kwargs: Any) -> None:
+    _Process.workers_initialized += 1
 
 
 def _start_embedded_emulator(environment: Environment, run: LoadRun) -> None:
     try:
         environment.host = run.start_emulator()
     except (RuntimeError, OSError) as exc:
+        _release_workers(environment)
         _fail_setup(f"could not start the embedded emulator (no --host given): {exc}")
         return
     logger.info("no --host given: started an emulator, target %s", environment.host)
