@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runpod_testkit.emulator.model import EmulatorConfig, Job, Model
+from runpod_testkit.emulator.model import EmulatorConfig, Job, Model, WorkerRuntime
 from runpod_testkit.emulator.service import (
     Call,
     EmulatorService,
@@ -82,14 +82,24 @@ class EmulatorApp:
         rate_limits: bool = False,
         job_log: str | Path | None = None,
         clock: Callable[[], float] | None = None,
+        worker: str | None = None,
     ) -> None:
         self.clock = clock or wall_clock()
+        # Real worker processes of `worker` (a command line), or the simulated probe.
+        self.worker_processes = None
+        runtime: WorkerRuntime | None = None
+        if worker is not None:
+            from runpod_testkit.emulator.workers import ProcessRuntime
+
+            runtime = self.worker_processes = ProcessRuntime(worker)
+            runtime.after_change = self._arm_timer
         self.job_log = JobLog(job_log) if job_log else None
         self.model = Model(
             config,
             self.clock,
             on_terminal=self.job_log.write if self.job_log else None,
             on_change=self._wake_waiters,
+            runtime=runtime,
         )
         limiter = RateLimiter(production_rate_limits()) if rate_limits else None
         self.service = EmulatorService(self.model, api_key=api_key, rate_limiter=limiter)
@@ -123,6 +133,7 @@ class EmulatorApp:
                     self._endpoint_for(None),
                     methods=_ANY,
                 ),
+                *(self.worker_processes.routes() if self.worker_processes else ()),
             ],
             exception_handlers={HTTPException: self._http_error},
             lifespan=self._lifespan,
@@ -135,10 +146,18 @@ class EmulatorApp:
         """Requests currently held open (/runsync, /status-sync, /stream waiting)."""
         return self._held
 
+    def serving_at(self, base_url: str) -> None:
+        """The server listens at `base_url` (`http://HOST:PORT`; called on the loop's thread):
+        worker processes can be started, pointed at it."""
+        if self.worker_processes is not None:
+            self.worker_processes.bind(asyncio.get_running_loop(), base_url)
+
     def stop_holding(self) -> None:
         """Answer every held request now and hold no more (called by the server as it stops,
-        on the event loop's thread)."""
+        on the event loop's thread). Worker processes are told to stop."""
         self._stopping = True
+        if self.worker_processes is not None:
+            self.worker_processes.begin_shutdown()
         for waiters in list(self._waiters.values()):
             for future in waiters:
                 if not future.done():
@@ -152,6 +171,8 @@ class EmulatorApp:
         finally:
             if self._timer is not None:
                 self._timer.cancel()
+            if self.worker_processes is not None:
+                await self.worker_processes.aclose()
             if self.job_log is not None:
                 self.job_log.close()
 

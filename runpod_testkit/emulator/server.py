@@ -86,6 +86,12 @@ class EmulatorServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started:
+            # Worker processes call back on loopback when the server listens on every interface.
+            host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
+                self.config.host, self.config.host
+            )
+            self.emulator.serving_at(f"http://{_url_host(host)}:{self.bound_port}")
         if self.started and self.on_started is not None:
             self.on_started(self.base_url)
 
