@@ -73,6 +73,9 @@ leak check can find every process a runtime started, grandchildren included."""
 _NOT_INHERITED = ("RUNPOD_API_KEY",)
 """The user's own key never reaches a worker (production's workers do not get it either)."""
 _LINE_LIMIT = 1024 * 1024
+_SETTLE_S = 1.0
+"""How long after a job-take the SDK surely runs the job (it queues it, then starts a task at
+its next 0.1 s tick): a stop is not sent earlier."""
 _NO_CONTENT = Response(status_code=204)
 _runtime_ids = itertools.count(1)
 
@@ -137,6 +140,9 @@ class WorkerProcess:
     stops_sent: list[str] = field(default_factory=list)
     """Ids sent on job-stop; the worker's next job-stop poll says they stopped."""
     stop_deadlines: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    """Per job being stopped: the timer that sends the stop, then the one that kills."""
+    taken_at: dict[str, float] = field(default_factory=dict)
+    """Loop time at which each running job was handed to the worker."""
     polled: bool = False
     """True once the process made its first job-take (it is up)."""
     refresh: bool = False
@@ -239,6 +245,8 @@ class ProcessRuntime:
         poll = handle.take_poll
         assert poll is not None, "a worker process takes jobs only through an open job-take"
         handle.jobs[job.id] = job
+        assert self._loop is not None
+        handle.taken_at[job.id] = self._loop.time()
         self._model.schedule_timeout(job, now)
         poll.jobs.append(job)
         worker.slots -= 1
@@ -251,12 +259,23 @@ class ProcessRuntime:
             return  # the worker reported this end itself
         # Cancelled, timed out or expired while the handler runs: tell the worker (job-stop),
         # and stop the whole process if the job is still running after the grace period.
-        handle.stops_pending.append(job.id)
+        # A job taken a moment ago may not be in the SDK's task table yet (it would ignore the
+        # stop, then poll again as if it had stopped the job): the stop waits until it is.
+        assert self._loop is not None
+        deliver_at = handle.taken_at.get(job.id, 0.0) + _SETTLE_S
+        handle.stop_deadlines[job.id] = self._loop.call_at(
+            max(deliver_at, self._loop.time()), self._deliver_stop, handle, job.id
+        )
+
+    def _deliver_stop(self, handle: WorkerProcess, job_id: str) -> None:
+        if job_id not in handle.jobs or handle.stopping:
+            return
+        handle.stops_pending.append(job_id)
         if handle.stop_waiter is not None and not handle.stop_waiter.done():
             handle.stop_waiter.set_result(None)
         assert self._loop is not None
-        handle.stop_deadlines[job.id] = self._loop.call_later(
-            self.stop_grace_s, self._stop_stuck, handle, job.id
+        handle.stop_deadlines[job_id] = self._loop.call_later(
+            self.stop_grace_s, self._stop_stuck, handle, job_id
         )
 
     def retire_worker(self, worker: Worker) -> None:
@@ -450,6 +469,7 @@ class ProcessRuntime:
     def _job_left(self, handle: WorkerProcess, job_id: str) -> None:
         """A job is no longer on the worker (reported, or stopped as asked)."""
         handle.jobs.pop(job_id, None)
+        handle.taken_at.pop(job_id, None)
         deadline = handle.stop_deadlines.pop(job_id, None)
         if deadline is not None:
             deadline.cancel()

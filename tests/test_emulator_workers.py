@@ -1,0 +1,344 @@
+"""The emulator with real worker processes: handlers in tests/handlers/, run by the official runpod
+SDK (`--worker`), nothing of it mocked. Every test ends with no worker process left (see
+`no_worker_left_behind`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from runpod_testkit.emulator.model import EmulatorConfig
+from runpod_testkit.emulator.server import RunningEmulator, running_emulator
+from runpod_testkit.emulator.workers import RUNTIME_ENV, WorkerCommandError, parse_worker_command
+from tests.polling import wait_until
+
+pytestmark = pytest.mark.slow
+
+HANDLERS = Path(__file__).parent / "handlers"
+AUTH = {"Authorization": "Bearer worker-test-key"}
+START_TIMEOUT_S = 60.0
+"""Bound for a worker process to start (importing runpod takes seconds on a busy machine)."""
+
+
+def command(handler: str) -> str:
+    return shlex.join([sys.executable, str(HANDLERS / handler)])
+
+
+def worker_processes(runtime_prefix: str) -> list[psutil.Process]:
+    """Every process (children, grandchildren, orphans) that a runtime of this pid started."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(RUNTIME_ENV, "").startswith(runtime_prefix):
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_worker_left_behind() -> Iterator[None]:
+    yield
+    prefix = f"{os.getpid()}-"
+    wait_until(lambda: not worker_processes(prefix), 10, "every worker process to be gone")
+
+
+@contextmanager
+def emulator(handler: str, **config: Any) -> Iterator[RunningEmulator]:
+    settings = {"workers_min": 1, "workers_max": 1, "cold_start_ms": 0, "idle_timeout_s": 60.0}
+    with running_emulator(EmulatorConfig(**{**settings, **config}), worker=command(handler)) as emu:
+        yield emu
+
+
+def run_sync(client: httpx.Client, url: str, job_input: dict[str, Any], **extra: Any) -> Any:
+    response = client.post(
+        f"{url}/runsync", json={"input": job_input, **extra}, headers=AUTH, timeout=90
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def status(client: httpx.Client, url: str, job_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = client.get(f"{url}/status/{job_id}", headers=AUTH).json()
+    return body
+
+
+def health(client: httpx.Client, url: str) -> dict[str, int]:
+    workers: dict[str, int] = client.get(f"{url}/health", headers=AUTH).json()["workers"]
+    return workers
+
+
+def submit(client: httpx.Client, url: str, job_input: dict[str, Any], **extra: Any) -> str:
+    response = client.post(f"{url}/run", json={"input": job_input, **extra}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    job_id: str = response.json()["id"]
+    return job_id
+
+
+def wait_for_status(
+    client: httpx.Client, url: str, job_id: str, wanted: str, timeout_s: float = START_TIMEOUT_S
+) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def reached() -> bool:
+        seen.update(status(client, url, job_id))
+        return seen.get("status") == wanted
+
+    wait_until(reached, timeout_s, f"job {job_id} to be {wanted} (last: {seen})", interval_s=0.05)
+    return seen
+
+
+def running_pid(emu: RunningEmulator, job_id: str, endpoint_id: str = "emulated") -> int:
+    """The pid of the worker process running `job_id` (/status names no worker before the end)."""
+    job = emu.app.model.get(endpoint_id, job_id)
+    assert job is not None
+    assert job.worker_id is not None
+    runtime = emu.app.worker_processes
+    assert runtime is not None
+    process = runtime.processes[job.worker_id].process
+    assert process is not None
+    return process.pid
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_worker_command_is_checked_before_anything_starts() -> None:
+    with pytest.raises(WorkerCommandError, match="not found"):
+        parse_worker_command("no-such-program-here handler.py")
+    with pytest.raises(WorkerCommandError, match="needs a command"):
+        parse_worker_command("  ")
+    with pytest.raises(WorkerCommandError, match="not a valid command line"):
+        parse_worker_command('python "unclosed')
+    assert parse_worker_command(f"{sys.executable} 'my handler.py' --x") == [
+        sys.executable,
+        "my handler.py",
+        "--x",
+    ]
+
+
+def test_results_errors_and_exceptions_of_a_sync_handler(capfd: pytest.CaptureFixture[str]) -> None:
+    with emulator("handler_plain.py") as emu, httpx.Client() as client:
+        url = emu.endpoint_url("plain-ep")
+        done = run_sync(client, url, {"echo": "hi"})
+        assert done["status"] == "COMPLETED", done
+        output = done["output"]
+        assert output["echo"] == "hi"
+        # The worker runs with the SDK's production environment, and never the user's key.
+        assert output["pod_id"] == done["workerId"]
+        assert output["endpoint_id"] == "plain-ep"
+        assert output["user_key_seen"] is False
+        assert done["delayTime"] >= 0
+        assert done["executionTime"] >= 0
+
+        failed = run_sync(client, url, {"fail": "bad input"})
+        assert failed["status"] == "FAILED"
+        assert failed["error"] == "bad input"
+        assert "output" not in failed
+
+        raised = run_sync(client, url, {"raise": "boom"})
+        assert raised["status"] == "FAILED"
+        assert json.loads(raised["error"])["error_message"] == "boom"
+
+        assert health(client, url)["idle"] == 1
+        handle = emu.app.worker_processes.processes[done["workerId"]]  # type: ignore[union-attr]
+        wait_until(lambda: handle.pings > 0, 10, "the worker's first ping")
+        worker_id = done["workerId"]
+    out, _err = capfd.readouterr()
+    assert f"[worker {worker_id}] --- Starting Serverless Worker" in out
+
+
+def test_generator_chunks_stream_once_in_order_and_aggregate() -> None:
+    with emulator("handler_streaming.py") as emu, httpx.Client() as client:
+        url = emu.endpoint_url()
+        job_id = submit(client, url, {"chunks": 5, "interval_s": 0.1})
+        chunks: list[Any] = []
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            body = client.get(f"{url}/stream/{job_id}", headers=AUTH, timeout=30).json()
+            chunks += [item["output"] for item in body["stream"]]
+            if body["status"] not in ("IN_QUEUE", "IN_PROGRESS"):
+                break
+        assert chunks == [{"index": i} for i in range(5)]
+        final = status(client, url, job_id)
+        assert final["status"] == "COMPLETED"
+        assert final["output"] == [{"index": i} for i in range(5)]
+
+        failed = run_sync(client, url, {"chunks": 3, "fail_at": 1})
+        assert failed["status"] == "FAILED"
+        assert failed["error"] == "failed at chunk 1"
+
+
+def test_concurrency_modifier_runs_several_jobs_on_one_worker() -> None:
+    with emulator("handler_batch.py") as emu, httpx.Client() as client:
+        url = emu.endpoint_url()
+        wait_until(lambda: health(client, url)["idle"] == 1, START_TIMEOUT_S, "the worker")
+        ids = [submit(client, url, {"sleep_s": 1.5}) for _ in range(3)]
+        results = [wait_for_status(client, url, job_id, "COMPLETED") for job_id in ids]
+        assert len({result["workerId"] for result in results}) == 1
+        outputs = [result["output"] for result in results]
+        # Side by side: each job started before any other ended.
+        assert max(out["started"] for out in outputs) < min(out["ended"] for out in outputs)
+
+
+def test_cancel_of_an_async_job_reaches_the_handler_and_keeps_the_worker() -> None:
+    with emulator("handler_batch.py") as emu, httpx.Client() as client:
+        url = emu.endpoint_url()
+        job_id = submit(client, url, {"sleep_s": 60})
+        wait_for_status(client, url, job_id, "IN_PROGRESS")
+        pid = running_pid(emu, job_id)
+        cancelled = client.post(f"{url}/cancel/{job_id}", headers=AUTH).json()
+        assert cancelled["status"] == "CANCELLED"
+        # The SDK cancels the job's task: the same process is idle again, well before 60 s.
+        wait_until(lambda: health(client, url)["idle"] == 1, 10, "the worker to be idle")
+        after = run_sync(client, url, {"sleep_s": 0})
+        assert after["status"] == "COMPLETED"
+        assert after["output"]["pid"] == pid
+        assert status(client, url, job_id)["status"] == "CANCELLED"
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout"])
+def test_a_stuck_sync_job_is_stopped_by_stopping_its_process(how: str) -> None:
+    with emulator("handler_plain.py") as emu, httpx.Client() as client:
+        url = emu.endpoint_url()
+        policy = {"policy": {"executionTimeout": 5000}} if how == "timeout" else {}
+        job_id = submit(client, url, {"sleep_s": 60}, **policy)
+        wait_for_status(client, url, job_id, "IN_PROGRESS")
+        pid = running_pid(emu, job_id)
+        if how == "cancel":
+            client.post(f"{url}/cancel/{job_id}", headers=AUTH)
+        ended = wait_for_status(
+            client, url, job_id, "CANCELLED" if how == "cancel" else "TIMED_OUT"
+        )
+        if how == "timeout":
+            assert 5000 <= ended["executionTime"] < 6000
+        wait_until(lambda: pid_gone(pid), 10, "the stuck worker process to be stopped")
+        # A new process (workers-min 1) serves the next job.
+        after = run_sync(client, url, {"echo": 2})
+        assert after["status"] == "COMPLETED"
+        assert after["output"]["pid"] != pid
+
+
+def test_refresh_worker_runs_each_job_in_a_new_process() -> None:
+    with emulator("handler_refresh.py") as _emu, httpx.Client() as client:
+        url = _emu.endpoint_url()
+        first = run_sync(client, url, {})
+        second = run_sync(client, url, {})
+        assert first["status"] == second["status"] == "COMPLETED"
+        assert first["output"]["pid"] != second["output"]["pid"]
+        assert first["workerId"] != second["workerId"]
+        wait_until(lambda: pid_gone(first["output"]["pid"]), 10, "the refreshed process to exit")
+
+
+def test_progress_update_is_the_output_while_in_progress() -> None:
+    with emulator("handler_progress.py") as emu, httpx.Client() as client:
+        url = emu.endpoint_url()
+        job_id = submit(client, url, {"sleep_s": 2})
+        wait_until(
+            lambda: status(client, url, job_id).get("output") == {"step": 1},
+            START_TIMEOUT_S,
+            "the progress update to show",
+            interval_s=0.05,
+        )
+        assert status(client, url, job_id)["status"] == "IN_PROGRESS"
+        done = wait_for_status(client, url, job_id, "COMPLETED")
+        assert done["output"] == "done"
+
+
+def test_a_job_whose_worker_dies_runs_again_on_a_new_worker(tmp_path: Path) -> None:
+    with emulator("handler_plain.py") as emu, httpx.Client() as client:
+        url = emu.endpoint_url()
+        marker = tmp_path / "exited-once"
+        done = run_sync(client, url, {"exit_once": str(marker), "echo": "again"})
+        if done["status"] == "IN_QUEUE":  # the /runsync wait ended while the job was queued
+            done = wait_for_status(client, url, done["id"], "COMPLETED")
+        assert marker.exists()
+        assert done["status"] == "COMPLETED"
+        assert done["output"]["echo"] == "again"
+        jobs = client.get(f"{url}/health", headers=AUTH).json()["jobs"]
+        assert jobs["retried"] == 1
+
+
+def test_scaling_cold_starts_and_idle_retirement_use_real_processes() -> None:
+    config = {"workers_min": 0, "workers_max": 2, "queue_delay_s": 0.0, "idle_timeout_s": 1.0}
+    with emulator("handler_batch.py", cold_start_ms=300, **config) as emu, httpx.Client() as client:
+        url = emu.endpoint_url()
+        assert health(client, url)["initializing"] == 0
+        started = time.monotonic()
+        # One slow job fills a worker's first take; the queue-delay scaler adds a second worker.
+        ids = [submit(client, url, {"sleep_s": 2}) for _ in range(6)]
+        wait_until(
+            lambda: health(client, url)["initializing"] + health(client, url)["running"] == 2,
+            START_TIMEOUT_S,
+            "two workers",
+        )
+        results = [wait_for_status(client, url, job_id, "COMPLETED") for job_id in ids]
+        first = min(results, key=lambda result: result["delayTime"])
+        # delayTime holds the real start-up plus the configured cold start.
+        assert first["delayTime"] >= 300
+        assert first["delayTime"] <= (time.monotonic() - started) * 1000
+        assert len({result["workerId"] for result in results}) == 2
+        runtime = emu.app.worker_processes
+        assert runtime is not None
+        prefix = runtime.runtime_id
+        assert len({p.environ()["RUNPOD_POD_ID"] for p in worker_processes(prefix)}) == 2
+        # Idle past --idle-timeout-s: every process exits (workers-min 0).
+        wait_until(lambda: not worker_processes(prefix), 15, "idle workers to be stopped")
+        assert sum(health(client, url).values()) == 0
+
+
+def test_ctrl_c_on_the_emulator_stops_every_worker_process(tmp_path: Path) -> None:
+    emulator_process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runpod_testkit",
+            "emulator",
+            "--port",
+            "0",
+            "--workers-min",
+            "2",
+            "--worker",
+            command("handler_plain.py"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert emulator_process.stdout is not None
+        url = emulator_process.stdout.readline().split()[-1]
+        assert url.startswith("http://127.0.0.1:"), url
+        with httpx.Client() as client:
+            wait_until(
+                lambda: health(client, f"{url}/any")["idle"] == 2, START_TIMEOUT_S, "2 workers"
+            )
+        prefix = f"{emulator_process.pid}-"
+        assert len({p.environ()["RUNPOD_POD_ID"] for p in worker_processes(prefix)}) == 2
+        emulator_process.send_signal(signal.SIGINT)
+        # uvicorn shuts down gracefully, then ends by the signal it caught (as a shell expects).
+        assert emulator_process.wait(15) in (0, -signal.SIGINT)
+        wait_until(lambda: not worker_processes(prefix), 5, "every worker process to be gone")
+    finally:
+        if emulator_process.poll() is None:
+            emulator_process.kill()
+            emulator_process.wait(10)
+        if emulator_process.stdout is not None:
+            emulator_process.stdout.close()
