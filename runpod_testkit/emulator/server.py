@@ -164,11 +164,14 @@ class EmulatorProcess:
         host: str = "127.0.0.1",
         startup_timeout_s: float = 20.0,
         job_log: str | Path | None = None,
+        worker: str | None = None,
     ) -> None:
         self.command = [sys.executable, "-m", "runpod_testkit", "emulator", "--host", host]
         self.command += ["--port", "0", *args]
         if job_log is not None:
             self.command += ["--job-log", str(job_log)]
+        if worker is not None:  # real worker processes of this command line
+            self.command += ["--worker", worker]
         self.startup_timeout_s = startup_timeout_s
         self.process: subprocess.Popen[str] | None = None
         self.base_url = ""

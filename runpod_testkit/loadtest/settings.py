@@ -312,6 +312,15 @@ OPTIONS: tuple[_Option, ...] = (
         "FILE",
         in_web_ui=False,
     ),
+    _Option(
+        "--emulator-worker",
+        _path_or_none,
+        None,
+        "embedded emulator: run each worker as a real process of COMMAND (your runpod "
+        'handler, e.g. "python handler.py") instead of the simulated probe',
+        "COMMAND",
+        in_web_ui=False,
+    ),
 )
 
 
@@ -353,6 +362,7 @@ class EmulatorSettings:
     idle_timeout_s: float | None = None
     queue_delay_s: float | None = None
     job_log: str | None = None
+    worker: str | None = None
 
     def args(self) -> list[str]:
         """`runpod-testkit emulator` arguments for the values that were set (not the log)."""
@@ -362,6 +372,7 @@ class EmulatorSettings:
             ("--cold-start-ms", self.cold_start_ms),
             ("--idle-timeout-s", self.idle_timeout_s),
             ("--queue-delay-s", self.queue_delay_s),
+            ("--worker", self.worker),
         )
         out: list[str] = []
         for flag, value in flags:
@@ -426,6 +437,7 @@ class Settings:
                 idle_timeout_s=values["emulator_idle_timeout_s"],
                 queue_delay_s=values["emulator_queue_delay_s"],
                 job_log=values["emulator_job_log"],
+                worker=values["emulator_worker"],
             ),
         )
 

@@ -28,6 +28,11 @@ SUITE_API_KEY = "contract-suite-key"
 # A faster emulator than the CLI default, so --emulator runs in seconds of real time; the mock
 # keeps production-like defaults since its clock jumps.
 _EMULATOR_CONFIG = EmulatorConfig(workers_max=4, cold_start_ms=300, idle_timeout_s=2.0, seed=7)
+# With real worker processes (--worker) the cold start is the process's own; one is kept warm
+# and extra ones linger, so that checks do not wait for a start-up each.
+_WORKER_PROCESS_CONFIG = EmulatorConfig(
+    workers_min=1, workers_max=4, cold_start_ms=0, idle_timeout_s=30.0, seed=7
+)
 
 
 @dataclass
@@ -95,13 +100,17 @@ class SuiteTarget:
 
 
 @contextlib.contextmanager
-def open_target(mode: Mode, live: Target | None, *, job_timeout_s: float) -> Iterator[SuiteTarget]:
-    """Start what the mode needs (nothing for live) and yield the target; stop it afterwards."""
+def open_target(
+    mode: Mode, live: Target | None, *, job_timeout_s: float, worker: str | None = None
+) -> Iterator[SuiteTarget]:
+    """Start what the mode needs (nothing for live) and yield the target; stop it afterwards.
+    `worker`: the emulator's workers are real processes of this command line."""
     if mode == "mock":
         with MockEndpoint(api_key=SUITE_API_KEY) as mock:
             yield SuiteTarget("mock", mock.endpoint_url, SUITE_API_KEY, job_timeout_s, mock=mock)
     elif mode == "emulator":
-        with running_emulator(_EMULATOR_CONFIG, api_key=SUITE_API_KEY) as emulator:
+        config = _EMULATOR_CONFIG if worker is None else _WORKER_PROCESS_CONFIG
+        with running_emulator(config, api_key=SUITE_API_KEY, worker=worker) as emulator:
             url = emulator.endpoint_url("contract")
             yield SuiteTarget("emulator", url, SUITE_API_KEY, job_timeout_s)
     else:
