@@ -342,3 +342,43 @@ def test_ctrl_c_on_the_emulator_stops_every_worker_process(tmp_path: Path) -> No
             emulator_process.wait(10)
         if emulator_process.stdout is not None:
             emulator_process.stdout.close()
+
+
+def test_worker_option_reaches_every_entry_point(capsys: pytest.CaptureFixture[str]) -> None:
+    from runpod_testkit.cli import main
+    from runpod_testkit.loadtest.settings import Settings
+    from tests.test_loadtest_settings import parse
+
+    assert main(["check", "--worker", "python handler.py"]) == 2
+    assert "add --emulator" in capsys.readouterr().err
+    assert main(["check", "--emulator", "--worker", "no-such-program-here x.py"]) == 2
+    assert "'no-such-program-here' not found" in capsys.readouterr().err
+    assert main(["emulator", "--port", "0", "--worker", "no-such-program-here x.py"]) == 2
+    assert "'no-such-program-here' not found" in capsys.readouterr().err
+    settings = Settings.from_options(parse("--emulator-worker", "python handler.py"))
+    assert settings.emulator.args() == ["--worker", "python handler.py"]
+
+
+def test_the_contract_suite_passes_with_the_probe_as_a_real_worker() -> None:
+    """The same checks the simulated probe passes, against `python -m runpod_testkit.probe`
+    run by the runpod SDK (about 40 s: each fresh endpoint of the suite starts a process)."""
+    probe = shlex.join([sys.executable, "-m", "runpod_testkit.probe"])
+    args = [sys.executable, "-m", "pytest", "contract", "--emulator", "--worker", probe, "-q"]
+    with subprocess.Popen(
+        [*args, "-p", "no:cacheprovider"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    ) as run:
+        try:
+            stdout, stderr = run.communicate(timeout=240)
+        finally:
+            run.kill()
+    wait_until(lambda: not worker_processes(f"{run.pid}-"), 5, "the suite's worker processes")
+    suite = subprocess.CompletedProcess(args, run.returncode, stdout, stderr)
+    summary = [line for line in suite.stdout.splitlines() if line.startswith("checks:")]
+    assert suite.returncode == 0, suite.stdout[-3000:] + suite.stderr[-2000:]
+    assert summary, suite.stdout[-2000:]
+    assert summary[-1].startswith("checks: 0 fail, 0 drift,")
+    assert summary[-1].endswith(" 0 skip")
