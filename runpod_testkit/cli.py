@@ -52,7 +52,8 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         description=(
             "Serve /v2/{endpoint_id}/{run,runsync,status,status-sync,stream,cancel,retry,"
             "purge-queue,health} for any endpoint id (each id its own queue). Jobs run the "
-            "probe protocol in simulation: queue, workers, cold starts, scaling, retention."
+            "probe protocol in simulation (or, with --worker, your own handler in real worker "
+            "processes): queue, workers, cold starts, scaling, retention."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

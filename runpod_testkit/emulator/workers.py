@@ -204,6 +204,10 @@ class ProcessRuntime:
     def begin_shutdown(self) -> None:
         """Stop every worker (SIGTERM, polls answered so the SDK can exit) and start no more."""
         self._closing = True
+        unspawned, self._unspawned = self._unspawned, []
+        for handle in unspawned:
+            self.processes.pop(handle.worker.id, None)
+            handle.exited.set()
         for handle in list(self.processes.values()):
             self._stop(handle)
 
@@ -230,11 +234,11 @@ class ProcessRuntime:
 
     def start_worker(self, worker: Worker, now: float, *, warm: bool) -> None:
         # `warm` does not apply: a real process always starts cold.
-        handle = WorkerProcess(worker)
-        self.processes[worker.id] = handle
-        if self._closing:
+        if self._closing:  # the server is stopping: nothing new starts
             worker.state = WorkerState.UNHEALTHY
             return
+        handle = WorkerProcess(worker)
+        self.processes[worker.id] = handle
         if self._loop is None:
             self._unspawned.append(handle)
         else:
