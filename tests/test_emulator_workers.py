@@ -216,7 +216,11 @@ def test_cancel_of_an_async_job_reaches_the_handler_and_keeps_the_worker() -> No
 
 @pytest.mark.parametrize("how", ["cancel", "timeout"])
 def test_a_stuck_sync_job_is_stopped_by_stopping_its_process(how: str) -> None:
-    with emulator("handler_plain.py") as emu, httpx.Client() as client:
+    # A second warm worker takes the next job while the stuck one is replaced.
+    with (
+        emulator("handler_plain.py", workers_min=2, workers_max=2) as emu,
+        httpx.Client() as client,
+    ):
         url = emu.endpoint_url()
         policy = {"policy": {"executionTimeout": 5000}} if how == "timeout" else {}
         job_id = submit(client, url, {"sleep_s": 60}, **policy)
@@ -230,7 +234,7 @@ def test_a_stuck_sync_job_is_stopped_by_stopping_its_process(how: str) -> None:
         if how == "timeout":
             assert 5000 <= ended["executionTime"] < 6000
         wait_until(lambda: pid_gone(pid), 10, "the stuck worker process to be stopped")
-        # A new process (workers-min 1) serves the next job.
+        # Another process serves the next job.
         after = run_sync(client, url, {"echo": 2})
         assert after["status"] == "COMPLETED"
         assert after["output"]["pid"] != pid
@@ -263,7 +267,10 @@ def test_progress_update_is_the_output_while_in_progress() -> None:
 
 
 def test_a_job_whose_worker_dies_runs_again_on_a_new_worker(tmp_path: Path) -> None:
-    with emulator("handler_plain.py") as emu, httpx.Client() as client:
+    with (
+        emulator("handler_plain.py", workers_min=2, workers_max=2) as emu,
+        httpx.Client() as client,
+    ):
         url = emu.endpoint_url()
         marker = tmp_path / "exited-once"
         done = run_sync(client, url, {"exit_once": str(marker), "echo": "again"})
