@@ -389,3 +389,23 @@ def test_the_contract_suite_passes_with_the_probe_as_a_real_worker() -> None:
     assert summary, suite.stdout[-2000:]
     assert summary[-1].startswith("checks: 0 fail, 0 drift,")
     assert summary[-1].endswith(" 0 skip")
+
+
+def test_a_worker_that_dies_at_start_up_is_unhealthy_and_not_restarted(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken_handler.py"
+    broken.write_text("import sys\nprint('cannot load the model', file=sys.stderr)\nsys.exit(4)\n")
+    config = EmulatorConfig(workers_min=1, workers_max=1, cold_start_ms=0)
+    worker = shlex.join([sys.executable, str(broken)])
+    with running_emulator(config, worker=worker) as emu, httpx.Client() as client:
+        url = emu.endpoint_url()
+        wait_until(lambda: health(client, url)["unhealthy"] == 1, 30, "an unhealthy worker")
+        job_id = submit(client, url, {})
+        assert status(client, url, job_id)["status"] == "IN_QUEUE"
+        assert health(client, url) == {**health(client, url), "initializing": 0, "idle": 0}
+        assert emu.app.worker_processes is not None
+        assert not emu.app.worker_processes.processes
+    err = capfd.readouterr().err
+    assert "] cannot load the model" in err
+    assert "exited with code 4 before taking a job: marked unhealthy" in err
