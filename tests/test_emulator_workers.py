@@ -37,12 +37,16 @@ def command(handler: str) -> str:
     return shlex.join([sys.executable, str(HANDLERS / handler)])
 
 
-def worker_processes(runtime_prefix: str) -> list[psutil.Process]:
-    """Every process (children, grandchildren, orphans) that a runtime of this pid started."""
+def worker_processes(runtime_prefix: str, **marks: str) -> list[psutil.Process]:
+    """Every live process (children, grandchildren, orphans) that a runtime whose id starts with
+    `runtime_prefix` started (and whose environment holds `marks`)."""
     found = []
     for process in psutil.process_iter():
         try:
-            if process.environ().get(RUNTIME_ENV, "").startswith(runtime_prefix):
+            env = process.environ()
+            if env.get(RUNTIME_ENV, "").startswith(runtime_prefix) and all(
+                env.get(key) == value for key, value in marks.items()
+            ):
                 found.append(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
@@ -409,3 +413,47 @@ def test_a_worker_that_dies_at_start_up_is_unhealthy_and_not_restarted(
     err = capfd.readouterr().err
     assert "] cannot load the model" in err
     assert "exited with code 4 before taking a job: marked unhealthy" in err
+
+
+def test_a_load_run_with_emulator_worker_matches_the_job_log(tmp_path: Path) -> None:
+    """Locust's embedded emulator with real probe workers: the job statistics are the job
+    log's ground truth, the key never shows, and no worker process outlives the run."""
+    from tests.test_loadtests import (
+        API_KEY,
+        assert_key_never_shown,
+        assert_matches_job_log,
+        explain,
+        locust_command,
+    )
+
+    log, stats = tmp_path / "jobs.log", tmp_path / "stats.json"
+    probe = shlex.join([sys.executable, "-m", "runpod_testkit.probe"])
+    mark = f"load-{os.getpid()}-{time.monotonic_ns()}"
+    options = (
+        "--headless", "-u", "3", "-r", "3", "--run-time", "8s",
+        "--probe-input", '{"sleep_ms": 200}', "--poll-interval", "0.05",
+        "--emulator-worker", probe, "--emulator-workers-min", "1",
+        "--emulator-job-log", str(log), "--job-stats-json", str(stats),
+        "RunPollUser", "RunSyncUser",
+    )  # fmt: skip
+    result = subprocess.run(
+        locust_command(*options),
+        cwd=tmp_path,
+        env={**os.environ, "RUNPOD_API_KEY": API_KEY, "RUNPOD_TESTKIT_TEST_MARK": mark},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, explain(result)
+    assert_matches_job_log(stats, log)
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert {row["status"] for row in rows} <= {"COMPLETED", "CANCELLED"}
+    assert all(row["executionTime"] >= 200 for row in rows if row["status"] == "COMPLETED")
+    assert_key_never_shown(tmp_path, result.stdout, result.stderr)
+
+    wait_until(
+        lambda: not worker_processes("", RUNPOD_TESTKIT_TEST_MARK=mark),
+        5,
+        "the load run's worker processes to be gone",
+    )
