@@ -126,6 +126,12 @@ def add_check_command(commands: Any) -> None:
         "--emulator", action="store_true", help="self-check: the suite against its own emulator"
     )
     parser.add_argument(
+        "--worker",
+        metavar="COMMAND",
+        help="with --emulator: the emulator's workers are real processes of COMMAND, e.g. "
+        '"python handler.py" (your handler, through the official runpod SDK)',
+    )
+    parser.add_argument(
         "--allow-destructive",
         action="store_true",
         help="also run checks that remove other jobs from the queue (/purge-queue)",
@@ -169,8 +175,18 @@ def _pytest_arguments(args: argparse.Namespace, environ: dict[str, str] | None =
     env = dict(os.environ if environ is None else environ)
     options: list[str] = []
     live: Target | None = None
+    if args.worker is not None and not args.emulator:
+        raise UsageProblem("--worker runs the emulator's workers: add --emulator")
     if args.emulator:
         options.append("--emulator")
+        if args.worker is not None:
+            from runpod_testkit.emulator.workers import WorkerCommandError, parse_worker_command
+
+            try:
+                parse_worker_command(args.worker)
+            except WorkerCommandError as exc:
+                raise UsageProblem(str(exc)) from None
+            options += ["--worker", args.worker]
     else:
         try:
             target = resolve_target(

@@ -52,8 +52,9 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         description=(
             "Serve /v2/{endpoint_id}/{run,runsync,status,status-sync,stream,cancel,retry,"
             "purge-queue,health} for any endpoint id (each id its own queue), or only for the "
-            "ids given with --endpoint-id. Jobs run the "
-            "probe protocol in simulation: queue, workers, cold starts, scaling, retention."
+            "ids given with --endpoint-id. Jobs run the probe protocol in simulation (or, with "
+            "--worker, your own handler in real worker processes): queue, workers, cold starts, "
+            "scaling, retention."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -90,8 +91,9 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
     parser.add_argument(
         "--cold-start-ms",
         type=bounded(int, 0),
-        default=defaults.cold_start_ms,
-        help="time from a worker's start to its first job",
+        default=None,
+        help=f"time from a worker's start to its first job (default {defaults.cold_start_ms}; "
+        "with --worker, added to the process's real start-up, default 0)",
     )
     parser.add_argument(
         "--idle-timeout-s",
@@ -129,6 +131,13 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         help="append one JSON line per job that reaches a terminal state",
     )
     parser.add_argument(
+        "--worker",
+        default=None,
+        metavar="COMMAND",
+        help="run each worker as a real process of COMMAND (split like a shell line, e.g. "
+        '"python handler.py"): your handler, through the official runpod SDK',
+    )
+    parser.add_argument(
         "--seed", type=int, default=None, help="seed for job and worker ids and for --faults"
     )
     parser.add_argument(
@@ -150,6 +159,7 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
 
 def _run_emulator(args: argparse.Namespace) -> int:
     from runpod_testkit.emulator.app import EmulatorApp
+    from runpod_testkit.emulator.factory import check_faults_for_runtime
     from runpod_testkit.emulator.faults import FaultConfigError, load_faults
     from runpod_testkit.emulator.model import EmulatorConfig
     from runpod_testkit.emulator.server import EmulatorServer, tune_gc_for_serving
@@ -163,11 +173,21 @@ def _run_emulator(args: argparse.Namespace) -> int:
             f"--workers-max ({args.workers_max}) must be at least --workers-min "
             f"({args.workers_min})"
         )
+    if args.worker is not None:
+        from runpod_testkit.emulator.workers import WorkerCommandError, parse_worker_command
+
+        try:
+            parse_worker_command(args.worker)
+        except WorkerCommandError as exc:
+            return _fail(str(exc))
+    cold_start_ms = args.cold_start_ms
+    if cold_start_ms is None:  # a real process has a real cold start: nothing on top of it
+        cold_start_ms = 0 if args.worker is not None else EmulatorConfig().cold_start_ms
     try:
         config = EmulatorConfig(
             workers_min=args.workers_min,
             workers_max=args.workers_max,
-            cold_start_ms=args.cold_start_ms,
+            cold_start_ms=cold_start_ms,
             idle_timeout_s=args.idle_timeout_s,
             queue_delay_s=args.queue_delay_s,
             retention_async_s=args.retention_async_s,
@@ -175,6 +195,8 @@ def _run_emulator(args: argparse.Namespace) -> int:
             seed=args.seed,
             faults=faults,
         )
+        if args.worker is not None:
+            check_faults_for_runtime(config)
         endpoint_ids = _endpoint_ids(args.endpoint_id)
     except ValueError as exc:
         return _fail(str(exc))
@@ -185,6 +207,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
             rate_limits=args.rate_limits,
             job_log=args.job_log,
             endpoint_ids=endpoint_ids,
+            worker=args.worker,
         )
     except OSError as exc:
         return _fail(f"--job-log: cannot append to {args.job_log!r}: {_reason(exc)}")

@@ -250,20 +250,22 @@ def harness(jobs: dict[str, Any], **config: Any) -> Harness:
     return Harness(faults=FaultConfig.parse({"jobs": jobs}), **config)
 
 
-def test_a_crashed_worker_requeues_its_job_once_then_fails_it_naming_the_worker() -> None:
+def test_a_crashed_worker_requeues_its_job_twice_then_fails_it_naming_the_worker() -> None:
+    # The same rule as a real worker process that dies mid-job (README: a worker dies).
     h = harness({"worker_crash": 1.0}, workers_min=1, workers_max=2, cold_start_ms=1000)
     job = h.submit(sleep_ms=4000)
     first_worker = job.worker_id
     assert job.status == JobStatus.IN_PROGRESS
-    h.at(4.0)  # the crash comes before the run's end
-    assert h.model.fault_counts["jobs.worker_crash"] == 2
+    h.at(6.0)  # each crash comes before its run's end, each replacement within 1 s
+    assert h.model.fault_counts["jobs.worker_crash"] == 3
     assert job.status == JobStatus.FAILED
     assert job.error is not None
     assert "worker" in job.error
     assert job.worker_id is not None
     assert job.worker_id in job.error
+    assert "(3 times)" in job.error
     assert job.worker_id != first_worker
-    assert h.health()["jobs"]["retried"] == 1
+    assert h.health()["jobs"]["retried"] == 2
     assert first_worker not in h.model.endpoint("endpoint-a").workers
     assert VALIDATOR.check_response("status", 200, job.body()).ok
 

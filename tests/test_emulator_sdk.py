@@ -146,7 +146,8 @@ def test_cancel_stops_a_running_job(endpoint: runpod.Endpoint) -> None:
     answer = job.cancel()
     # A running job's cancel answer carries its timings, as production's does.
     assert {"id": job.job_id, "status": JobStatus.CANCELLED}.items() <= answer.items()
-    assert answer["delayTime"] >= 0 and answer["executionTime"] >= 0
+    assert answer["delayTime"] >= 0
+    assert answer["executionTime"] >= 0
     assert job.status() == JobStatus.CANCELLED
 
 

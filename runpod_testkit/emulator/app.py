@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from runpod_testkit.emulator.factory import build_service
 from runpod_testkit.emulator.faults import FaultCounts
-from runpod_testkit.emulator.model import EmulatorConfig, Job
+from runpod_testkit.emulator.model import EmulatorConfig, Job, WorkerRuntime
 from runpod_testkit.emulator.service import (
     Call,
     Hold,
@@ -87,8 +87,17 @@ class EmulatorApp:
         job_log: str | Path | None = None,
         clock: Callable[[], float] | None = None,
         endpoint_ids: Collection[str] | None = None,
+        worker: str | None = None,
     ) -> None:
         self.clock = clock or wall_clock()
+        # Real worker processes of `worker` (a command line), or the simulated probe.
+        self.worker_processes = None
+        runtime: WorkerRuntime | None = None
+        if worker is not None:
+            from runpod_testkit.emulator.workers import ProcessRuntime
+
+            runtime = self.worker_processes = ProcessRuntime(worker)
+            runtime.after_change = self._arm_timer
         self.job_log = JobLog(job_log) if job_log else None
         self.service = build_service(
             config,
@@ -98,6 +107,7 @@ class EmulatorApp:
             on_terminal=self.job_log.write if self.job_log else None,
             on_change=self._wake_waiters,
             endpoint_ids=endpoint_ids,
+            runtime=runtime,
         )
         self.model = self.service.model
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -130,6 +140,7 @@ class EmulatorApp:
                     self._endpoint_for(None),
                     methods=_ANY,
                 ),
+                *(self.worker_processes.routes() if self.worker_processes else ()),
             ],
             exception_handlers={HTTPException: self._http_error},
             lifespan=self._lifespan,
@@ -147,10 +158,18 @@ class EmulatorApp:
         """Requests currently held open (/runsync, /status-sync, /stream waiting)."""
         return self._held
 
+    def serving_at(self, base_url: str) -> None:
+        """The server listens at `base_url` (`http://HOST:PORT`; called on the loop's thread):
+        worker processes can be started, pointed at it."""
+        if self.worker_processes is not None:
+            self.worker_processes.bind(asyncio.get_running_loop(), base_url)
+
     def stop_holding(self) -> None:
         """Answer every held request now and hold no more (called by the server as it stops,
-        on the event loop's thread)."""
+        on the event loop's thread). Worker processes are told to stop."""
         self._stopping = True
+        if self.worker_processes is not None:
+            self.worker_processes.begin_shutdown()
         for waiters in list(self._waiters.values()):
             for future in waiters:
                 if not future.done():
@@ -164,6 +183,8 @@ class EmulatorApp:
         finally:
             if self._timer is not None:
                 self._timer.cancel()
+            if self.worker_processes is not None:
+                await self.worker_processes.aclose()
             if self.job_log is not None:
                 self.job_log.close()
 

@@ -5,9 +5,13 @@ Time comes from an injected clock (seconds, float). Every public operation first
 The ASGI app drives it with real time; the respx adapter owns a virtual clock and jumps it to
 `next_event_time()` whenever a request would otherwise wait.
 
-The handler is simulated: the probe input is read once, at pickup, into a plan (when the job ends,
-how, and when each stream chunk appears), so a sleeping job costs one heap entry and no CPU.
-Chunks are not events: how many exist at time t follows from the plan (`chunks_available`).
+The model decides *when* a job runs (queue, scaler, timeouts, retention); a `WorkerRuntime` decides
+*how*. The default, `SimulatedRuntime`, is the probe in simulation: the probe input is read once,
+at pickup, into a plan (when the job ends, how, and when each stream chunk appears), so a sleeping
+job costs one heap entry and no CPU, and chunks are not events: how many exist at time t follows
+from the plan (`chunks_available`). `runpod_testkit.emulator.workers.ProcessRuntime` runs real
+worker processes instead and reports back through the model's runtime methods (`take_jobs`,
+`finish_job`, `add_chunk`, `set_progress`, `worker_idle`, `remove_worker`).
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from __future__ import annotations
 import heapq
 import random
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -33,7 +37,9 @@ __all__ = [
     "Job",
     "JobRequestError",
     "Model",
+    "SimulatedRuntime",
     "Worker",
+    "WorkerRuntime",
     "WorkerState",
 ]
 
@@ -98,6 +104,9 @@ class Worker:
     retire_pending: bool = False
     """True while a WORKER_RETIRE event is in the heap: one per worker, re-checked when it
     fires, instead of one per job the worker finished."""
+    slots: int = 0
+    """How many queued jobs the worker takes right now: 1 while a simulated worker is idle,
+    the open job-take poll's batch size for a worker process, else 0."""
 
 
 @dataclass(eq=False)
@@ -119,11 +128,13 @@ class Job:
     error: str | None = None
     plan: ProbeInput | None = None
     chunks_sent: int = 0
+    streamed: list[Any] | None = None
+    """The chunks a real worker posted (job-stream); None for a simulated job (see `plan`)."""
+    lost_runs: int = 0
+    """How many times the job's worker died under it (a real process, or an injected crash)."""
     expires_at: float | None = None
     run_ends_at: float = 0.0
     """When the current run ends (JOB_DONE or JOB_TIMEOUT), set at pickup."""
-    workers_lost: int = 0
-    """Workers that died under this job (an injected worker crash)."""
     generation: int = 0
     """Bumped whenever the job's run events must be forgotten (end, retry, cancel)."""
     expiry_generation: int = 0
@@ -157,6 +168,8 @@ class Job:
 
     def chunks_available(self, now: float) -> int:
         """How many stream chunks the handler has yielded by `now` (frozen when the job ends)."""
+        if self.streamed is not None:
+            return len(self.streamed)
         plan = self.plan
         if plan is None or plan.yield_count == 0 or self.started_at is None:
             return 0
@@ -181,7 +194,8 @@ class Job:
         return produced
 
     def next_chunk_at(self, now: float) -> float | None:
-        """When the next not-yet-yielded chunk appears, or None if no more will."""
+        """When the next not-yet-yielded chunk appears, or None if no more will (or, for a real
+        worker, nobody knows: its chunk wakes waiters when it arrives)."""
         plan = self.plan
         if plan is None or self.started_at is None or self.is_terminal:
             return None
@@ -194,6 +208,8 @@ class Job:
         """The chunks not handed out before (the drain semantics of /stream)."""
         available = self.chunks_available(now)
         start, self.chunks_sent = self.chunks_sent, max(self.chunks_sent, available)
+        if self.streamed is not None:
+            return [{"output": value} for value in self.streamed[start:available]]
         plan = self.plan
         if plan is None:
             return []
@@ -209,7 +225,8 @@ class Job:
         if self.error is not None:
             body["error"] = self.error
         body["id"] = self.id
-        if self.status == JobStatus.COMPLETED and self.output is not None:
+        # While IN_PROGRESS, a real worker's progress_update shows as the output (as production).
+        if self.output is not None and self.status in _SHOWS_OUTPUT:
             body["output"] = self.output
         body["status"] = self.status
         if self.ended_at is not None and self.worker_id is not None:
@@ -294,6 +311,72 @@ class EndpointState:
         }
 
 
+_SHOWS_OUTPUT = frozenset((JobStatus.COMPLETED, JobStatus.IN_PROGRESS))
+
+
+class WorkerRuntime(Protocol):
+    """How workers run jobs; the model calls these on the events it decides (all on one
+    thread, with the model current)."""
+
+    def attach(self, model: Model) -> None:
+        """Called once by the model that owns the runtime."""
+
+    def start_worker(self, worker: Worker, now: float, *, warm: bool) -> None:
+        """A new worker (INITIALIZING, already listed by its endpoint): bring it up, then make
+        it take jobs (`Model.worker_idle`, slots). `warm`: an active worker kept at workers-min."""
+
+    def start_job(self, worker: Worker, job: Job, now: float) -> None:
+        """The worker picked `job` up (both are marked running): run it."""
+
+    def job_ended(self, worker: Worker, job: Job, now: float) -> None:
+        """`job`, running on `worker`, reached a terminal state (its own end, or a cancel,
+        timeout or expiry that the worker must be told about)."""
+
+    def retire_worker(self, worker: Worker) -> None:
+        """The idle worker was removed from its endpoint (idle timeout): stop it."""
+
+
+class SimulatedRuntime:
+    """The built-in probe: each job's end and chunks come from its probe plan, on the model's
+    clock, so nothing runs and mock mode can jump time."""
+
+    model: Model
+
+    def attach(self, model: Model) -> None:
+        self.model = model
+
+    def start_worker(self, worker: Worker, now: float, *, warm: bool) -> None:
+        model = self.model
+        cold_start_s = 0.0 if warm else model.cold_start_s()
+        if cold_start_s == 0:
+            worker.state = _IDLE
+            model._worker_free(worker, now)
+        else:
+            model._schedule(now + cold_start_s, _Event.WORKER_READY, worker, worker.generation)
+
+    def start_job(self, worker: Worker, job: Job, now: float) -> None:
+        model = self.model
+        worker.job = job
+        worker.slots = 0
+        plan = job.plan = model._plan(job)
+        duration_s = plan.duration_ms / 1000
+        if duration_s >= job.execution_timeout_s:
+            job.run_ends_at = now + job.execution_timeout_s
+            model._schedule(job.run_ends_at, _Event.JOB_TIMEOUT, job, job.generation)
+        else:
+            job.run_ends_at = now + duration_s
+            model._schedule(job.run_ends_at, _Event.JOB_DONE, job, job.generation)
+        model.draw_worker_crash(job, now)
+
+    def job_ended(self, worker: Worker, job: Job, now: float) -> None:
+        # A simulated handler stops at once; a job fault may leave its worker bad instead.
+        if worker.job is job and not self.model.worker_turns_bad(worker, now):
+            self.model._worker_free(worker, now)
+
+    def retire_worker(self, worker: Worker) -> None:
+        pass
+
+
 _TimedEvent = tuple[float, int, int, Any, int]
 """(due at, sequence, kind, job or worker, generation): heaps order by time, then sequence."""
 
@@ -317,6 +400,8 @@ class _Event:
 _IDLE = WorkerState.IDLE
 _RUNNING = WorkerState.RUNNING
 _PLAN_CACHE_SIZE = 1024
+_MAX_LOST_RUNS = 3
+"""A job whose worker process dies under it this many times fails instead of running again."""
 _NO_INPUT: dict[str, Any] = {}
 
 
@@ -333,8 +418,11 @@ class Model:
         clock: Clock | None = None,
         on_terminal: Callable[[Job], None] | None = None,
         on_change: Callable[[Job], None] | None = None,
+        runtime: WorkerRuntime | None = None,
     ) -> None:
         self.config = config or EmulatorConfig()
+        self.runtime: WorkerRuntime = runtime or SimulatedRuntime()
+        """How workers run jobs: the simulated probe, or real worker processes."""
         self._clock: Clock = clock or _not_a_clock
         self._rng = random.Random(self.config.seed)
         self.endpoints: dict[str, EndpointState] = {}
@@ -368,6 +456,7 @@ class Model:
         self._fault_rng = (
             faults.rng("jobs", self.config.seed) if faults is not None else random.Random()
         )
+        self.runtime.attach(self)
 
     # --- time -------------------------------------------------------------------------------
 
@@ -434,7 +523,7 @@ class Model:
             return  # the job or worker moved on since this event was scheduled
         if kind == _Event.WORKER_READY:
             worker: Worker = subject
-            worker.state = WorkerState.IDLE
+            worker.state = _IDLE
             self._worker_free(worker, at)
         elif kind == _Event.WORKER_RETIRE:
             worker = subject
@@ -447,9 +536,8 @@ class Model:
                 if retire_at > at:
                     self._schedule_retire(worker, retire_at)  # it worked since: look again
                     return
-                del worker.endpoint.workers[worker.id]
-                self._worker_count -= 1
-                worker.generation += 1
+                self._drop_worker(worker)
+                self.runtime.retire_worker(worker)
         elif kind == _Event.JOB_TIMEOUT:
             self._end(subject, at, JobStatus.TIMED_OUT)
         elif kind == _Event.JOB_OVERDUE:
@@ -491,27 +579,17 @@ class Model:
         worker = Worker(self._new_worker_id(), endpoint, WorkerState.INITIALIZING)
         endpoint.workers[worker.id] = worker
         self._worker_count += 1
-        cold_start_s = self.config.cold_start_ms / 1000
-        spike = self._job_faults.cold_start_spike if self._job_faults is not None else None
-        if (
-            not warm
-            and spike is not None
-            and spike.probability
-            and self._fault_rng.random() < spike.probability
-        ):
-            self.fault_counts["jobs.cold_start_spike"] += 1
-            cold_start_s += spike.extra_ms / 1000
-        if warm or cold_start_s == 0:
-            worker.state = WorkerState.IDLE
-            self._worker_free(worker, now)
-        else:
-            self._schedule(
-                now + cold_start_s,
-                _Event.WORKER_READY,
-                worker,
-                worker.generation,
-            )
+        self.runtime.start_worker(worker, now, warm=warm)
         return worker
+
+    def _drop_worker(self, worker: Worker) -> None:
+        """Take a worker off its endpoint's list (it no longer counts in /health)."""
+        if worker.endpoint.workers.pop(worker.id, None) is not None:
+            self._worker_count -= 1
+        worker.generation += 1
+        worker.slots = 0
+        worker.retire_pending = False  # its pending retire event, if any, is now stale
+        worker.job = None
 
     def _scale_up(self, endpoint: EndpointState, now: float) -> None:
         """Start one worker if the queue holds more jobs than workers on their way up can take."""
@@ -521,39 +599,24 @@ class Model:
             self._start_worker(endpoint, now)
 
     def _worker_free(self, worker: Worker, now: float) -> None:
-        """A worker with no job takes the next one from the queue, or goes idle."""
+        """A simulated worker with no job takes the next one from the queue, or goes idle."""
         worker.job = None
         worker.generation += 1
         endpoint = worker.endpoint
         if endpoint.queue:
             self._pickup(worker, endpoint.queue.popleft(), now)
             return
-        worker.state = _IDLE
-        worker.idle_since = now
-        if len(endpoint.workers) > self.config.workers_min and not worker.retire_pending:
-            self._schedule_retire(worker, now + self.config.idle_timeout_s)
+        worker.slots = 1
+        self.worker_idle(worker, now)
 
     def _pickup(self, worker: Worker, job: Job, now: float) -> None:
         worker.state = _RUNNING
-        worker.job = job
         worker.generation += 1
         job.status = JobStatus.IN_PROGRESS
         job.started_at = now
         job.worker_id = worker.id
         job.endpoint.in_progress += 1
-        plan = job.plan = self._plan(job)
-        duration_s = plan.duration_ms / 1000
-        if duration_s >= job.execution_timeout_s:
-            job.run_ends_at = now + job.execution_timeout_s
-            self._schedule(job.run_ends_at, _Event.JOB_TIMEOUT, job, job.generation)
-        else:
-            job.run_ends_at = now + duration_s
-            self._schedule(job.run_ends_at, _Event.JOB_DONE, job, job.generation)
-        faults = self._faults_at_pickup
-        if faults is not None and self._fault_rng.random() < faults.worker_crash:
-            # The worker dies at a uniformly drawn moment of the run (before it ends).
-            crash_at = now + self._fault_rng.random() * (job.run_ends_at - now)
-            self._schedule(crash_at, _Event.WORKER_LOST, job, job.generation)
+        self.runtime.start_job(worker, job, now)
         self._changed(job)
 
     def _plan(self, job: Job) -> ProbeInput:
@@ -616,12 +679,8 @@ class Model:
         self._schedule_expiry(job, min(at + retention, job.ttl_deadline))
         if was_running and job.worker_id is not None:
             worker = endpoint.workers.get(job.worker_id)
-            if (
-                worker is not None
-                and worker.job is job
-                and (self._faults_at_end is None or not self._worker_turns_bad(worker, at))
-            ):
-                self._worker_free(worker, at)
+            if worker is not None:
+                self.runtime.job_ended(worker, job, at)
         if self.on_terminal is not None:
             self.on_terminal(job)
         self._changed(job)
@@ -629,44 +688,45 @@ class Model:
     # --- injected job faults (see faults.JobFaults) ------------------------------------------
 
     def _lose_worker(self, job: Job, at: float) -> None:
-        """An injected crash: the job's worker is gone. The job is requeued at the head of the
-        queue once; a second loss fails it with an error naming the lost worker."""
+        """An injected crash: the job's worker is gone, and the job runs again as it does when
+        a real worker process dies (`_requeue_or_fail`)."""
         endpoint = job.endpoint
         lost_id = job.worker_id
         self.fault_counts["jobs.worker_crash"] += 1
         worker = endpoint.workers.get(lost_id) if lost_id is not None else None
         if worker is not None:
-            self._remove_worker(worker)
-        job.workers_lost += 1
-        if job.workers_lost > 1:
-            job.error = (
-                f"worker {lost_id} stopped while running the job (the emulator's injected "
-                f"worker_crash; the job had already been requeued once after a lost worker)"
-            )
-            self._end(job, at, JobStatus.FAILED)
-        else:
-            endpoint.in_progress -= 1
-            endpoint.retried += 1
-            job.generation += 1
-            job.status = JobStatus.IN_QUEUE
-            job.started_at = None
-            job.worker_id = job.plan = None
-            job.chunks_sent = 0
-            # queued_at stays: delayTime counts every wait before the run that counts.
-            self._schedule_expiry(job, job.ttl_deadline)
-            idle = next((w for w in endpoint.workers.values() if w.state is _IDLE), None)
-            if idle is not None:
-                self._pickup(idle, job, at)
-            else:
-                endpoint.queue.appendleft(job)
-            self._changed(job)
+            self._drop_worker(worker)
+        self._requeue_or_fail(
+            job,
+            at,
+            f"worker {lost_id} stopped while running the job (the emulator's injected "
+            "worker_crash)",
+        )
         self._replace_lost_capacity(endpoint, at)
 
-    def _worker_turns_bad(self, worker: Worker, at: float) -> bool:
-        """After a job: maybe the worker turns unhealthy or throttled for a while (taking no
-        jobs); True if it did."""
+    def cold_start_s(self) -> float:
+        """A new simulated worker's cold start: --cold-start-ms, plus an injected spike."""
+        cold_start_s = self.config.cold_start_ms / 1000
+        spike = self._job_faults.cold_start_spike if self._job_faults is not None else None
+        if spike is not None and spike.probability and self._fault_rng.random() < spike.probability:
+            self.fault_counts["jobs.cold_start_spike"] += 1
+            cold_start_s += spike.extra_ms / 1000
+        return cold_start_s
+
+    def draw_worker_crash(self, job: Job, now: float) -> None:
+        """At a simulated pickup: maybe the worker dies at a uniformly drawn moment of the run
+        (before it ends)."""
+        faults = self._faults_at_pickup
+        if faults is not None and self._fault_rng.random() < faults.worker_crash:
+            crash_at = now + self._fault_rng.random() * (job.run_ends_at - now)
+            self._schedule(crash_at, _Event.WORKER_LOST, job, job.generation)
+
+    def worker_turns_bad(self, worker: Worker, at: float) -> bool:
+        """After a simulated job: maybe the worker turns unhealthy or throttled for a while
+        (taking no jobs); True if it did."""
         faults = self._faults_at_end
-        assert faults is not None
+        if faults is None:
+            return False
         for state, fault in (
             (WorkerState.UNHEALTHY, faults.worker_unhealthy),
             (WorkerState.THROTTLED, faults.worker_throttled),
@@ -688,18 +748,11 @@ class Model:
         a throttled one takes jobs again."""
         endpoint = worker.endpoint
         if worker.state is WorkerState.UNHEALTHY:
-            self._remove_worker(worker)
+            self._drop_worker(worker)
             self._replace_lost_capacity(endpoint, at)
         else:
             worker.state = _IDLE
             self._worker_free(worker, at)
-
-    def _remove_worker(self, worker: Worker) -> None:
-        if worker.endpoint.workers.pop(worker.id, None) is not None:
-            self._worker_count -= 1
-        worker.generation += 1
-        worker.retire_pending = False  # its pending retire event, if any, is now stale
-        worker.job = None
 
     def _replace_lost_capacity(self, endpoint: EndpointState, at: float) -> None:
         """Keep --workers-min workers that can take jobs, and let the scaler see the queue."""
@@ -734,6 +787,119 @@ class Model:
     def _changed(self, job: Job) -> None:
         if self.on_change is not None:
             self.on_change(job)
+
+    # --- what a worker runtime reports (real workers) ----------------------------------------
+
+    def worker_idle(self, worker: Worker, now: float) -> None:
+        """The worker holds no job (a process after its first job-take, or after its last job
+        ended): it counts as idle, and retires after the idle timeout above workers-min."""
+        worker.state = _IDLE
+        worker.idle_since = now
+        if len(worker.endpoint.workers) > self.config.workers_min and not worker.retire_pending:
+            self._schedule_retire(worker, now + self.config.idle_timeout_s)
+
+    def take_jobs(self, worker: Worker, slots: int) -> None:
+        """The worker asks for up to `slots` jobs (a job-take poll): queued jobs go to it now,
+        and until `slots` drops to 0 (the runtime's `start_job` counts them down, or the poll
+        ends) a job queued later goes to it the moment it is submitted."""
+        now = self.advance()
+        worker.slots = slots
+        queue = worker.endpoint.queue
+        while worker.slots > 0 and queue:
+            self._pickup(worker, queue.popleft(), now)
+
+    def schedule_timeout(self, job: Job, now: float) -> None:
+        """A real job's executionTimeout (its end is not known in advance)."""
+        job.run_ends_at = now + job.execution_timeout_s
+        self._schedule(job.run_ends_at, _Event.JOB_TIMEOUT, job, job.generation)
+
+    def finish_job(self, job: Job, *, output: Any = None, error: str | None = None) -> None:
+        """The worker reported the job's result (job-done): FAILED with `error`, else COMPLETED
+        with `output`. A job that is no longer running (cancelled, timed out) stays as it is."""
+        now = self.advance()
+        if job.status != JobStatus.IN_PROGRESS:
+            return
+        if error is not None:
+            job.output = None
+            job.error = error
+            self._end(job, now, JobStatus.FAILED)
+        else:
+            job.output = output
+            self._end(job, now, JobStatus.COMPLETED)
+
+    def add_chunk(self, job: Job, value: Any) -> None:
+        """The worker streamed one value (job-stream); /stream hands it out once."""
+        self.advance()
+        if job.status != JobStatus.IN_PROGRESS:
+            return
+        if job.streamed is None:
+            job.streamed = []
+        job.streamed.append(value)
+        self._changed(job)
+
+    def set_progress(self, job: Job, value: Any) -> None:
+        """progress_update: shown as the job's `output` while it is IN_PROGRESS. It may arrive
+        after the result (it is sent from another thread): then it is ignored."""
+        self.advance()
+        if job.status != JobStatus.IN_PROGRESS:
+            return
+        job.output = value
+        job._encoded = None  # the body depends on the output now, not on the state alone
+        self._changed(job)
+
+    def remove_worker(
+        self, worker: Worker, lost_jobs: Iterable[Job] = (), *, reason: str = ""
+    ) -> None:
+        """The worker is gone or being stopped (stopPod, a stuck job, its process exited).
+        Jobs it was still running are queued again at the front (production's automatic
+        retries on worker loss) or, the third time, fail with `reason`. Then workers-min and
+        the queue get the workers they need."""
+        now = self.advance()
+        endpoint = worker.endpoint
+        self._drop_worker(worker)
+        for job in list(lost_jobs):
+            if job.status == JobStatus.IN_PROGRESS and job.worker_id == worker.id:
+                self._requeue_or_fail(job, now, reason or "worker lost")
+        self.replenish(endpoint)
+
+    def _requeue_or_fail(self, job: Job, now: float, reason: str) -> None:
+        """A running job whose worker is gone goes back to the front of the queue (production's
+        automatic retries on worker loss; `retried` counts it), or, the third time, fails with
+        `reason`. queued_at stays: delayTime counts every wait before the run that counts."""
+        endpoint = job.endpoint
+        job.lost_runs += 1
+        if job.lost_runs >= _MAX_LOST_RUNS:
+            job.error = f"{reason} ({job.lost_runs} times)"
+            self._end(job, now, JobStatus.FAILED)
+            return
+        job.generation += 1
+        endpoint.in_progress -= 1
+        endpoint.retried += 1
+        job.status = JobStatus.IN_QUEUE
+        job.started_at = None
+        job.worker_id = None
+        job.output = job.plan = job.streamed = None
+        job.chunks_sent = 0
+        self._schedule_expiry(job, job.ttl_deadline)
+        idle = next((w for w in endpoint.workers.values() if w.state is _IDLE), None)
+        if idle is not None:
+            self._pickup(idle, job, now)
+        else:
+            endpoint.queue.appendleft(job)
+        self._changed(job)
+
+    def replenish(self, endpoint: EndpointState) -> None:
+        """Start workers up to workers-min, and one more if the queue needs it."""
+        now = self.advance()
+        while len(endpoint.workers) < self.config.workers_min:
+            self._start_worker(endpoint, now, warm=True)
+        if endpoint.queue:
+            queue = endpoint.queue
+            for worker in list(endpoint.workers.values()):
+                while worker.slots > 0 and queue:
+                    self._pickup(worker, queue.popleft(), now)
+            if queue:
+                self._scale_up(endpoint, now)
 
     # --- operations ---------------------------------------------------------------------------
 
@@ -777,7 +943,7 @@ class Model:
         job.status = JobStatus.IN_QUEUE
         job.queued_at = now
         for worker in endpoint.workers.values():
-            if worker.state is _IDLE:
+            if worker.slots:
                 self._pickup(worker, job, now)
                 return
         endpoint.queue.append(job)
@@ -821,7 +987,7 @@ class Model:
         job.generation += 1
         job.endpoint.retried += 1
         job.started_at = job.ended_at = None
-        job.output = job.error = job.worker_id = job.plan = None
+        job.output = job.error = job.worker_id = job.plan = job.streamed = None
         job.chunks_sent = 0
         self._schedule_expiry(job, job.ttl_deadline)
         self._enqueue(job, self._clock())

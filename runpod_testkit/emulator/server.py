@@ -87,6 +87,12 @@ class EmulatorServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started:
+            # Worker processes call back on loopback when the server listens on every interface.
+            host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
+                self.config.host, self.config.host
+            )
+            self.emulator.serving_at(f"http://{_url_host(host)}:{self.bound_port}")
         if self.started and self.on_started is not None:
             self.on_started(self.base_url)
 
@@ -159,11 +165,14 @@ class EmulatorProcess:
         host: str = "127.0.0.1",
         startup_timeout_s: float = 20.0,
         job_log: str | Path | None = None,
+        worker: str | None = None,
     ) -> None:
         self.command = [sys.executable, "-m", "runpod_testkit", "emulator", "--host", host]
         self.command += ["--port", "0", *args]
         if job_log is not None:
             self.command += ["--job-log", str(job_log)]
+        if worker is not None:  # real worker processes of this command line
+            self.command += ["--worker", worker]
         self.startup_timeout_s = startup_timeout_s
         self.process: subprocess.Popen[str] | None = None
         self.base_url = ""

@@ -381,6 +381,15 @@ OPTIONS: tuple[_Option, ...] = (
         "JSON|@FILE",
         in_web_ui=False,
     ),
+    _Option(
+        "--emulator-worker",
+        _path_or_none,
+        None,
+        "embedded emulator: run each worker as a real process of COMMAND (your runpod "
+        'handler, e.g. "python handler.py") instead of the simulated probe',
+        "COMMAND",
+        in_web_ui=False,
+    ),
 )
 
 
@@ -424,6 +433,7 @@ class EmulatorSettings:
     job_log: str | None = None
     faults: str | None = None
     """The --faults document as compact JSON text."""
+    worker: str | None = None
 
     def args(self) -> list[str]:
         """`runpod-testkit emulator` arguments for the values that were set (not the log)."""
@@ -433,6 +443,7 @@ class EmulatorSettings:
             ("--cold-start-ms", self.cold_start_ms),
             ("--idle-timeout-s", self.idle_timeout_s),
             ("--queue-delay-s", self.queue_delay_s),
+            ("--worker", self.worker),
         )
         out: list[str] = []
         for flag, value in flags:
@@ -506,6 +517,7 @@ class Settings:
                 queue_delay_s=values["emulator_queue_delay_s"],
                 job_log=values["emulator_job_log"],
                 faults=values["emulator_faults"],
+                worker=values["emulator_worker"],
             ),
         )
 

@@ -39,6 +39,8 @@ class SuiteSettings:
     probe_inputs: ProbeInputs
     validator: ContractValidator
     ledger: JobLedger
+    worker: str | None = None
+    """With --emulator --worker: the command line of the emulator's worker processes."""
     results: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
     target: SuiteTarget | None = None
@@ -55,6 +57,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--emulator",
         action="store_true",
         help="run the contract against the emulator over real HTTP on loopback",
+    )
+    group.addoption(
+        "--worker",
+        metavar="COMMAND",
+        help="with --emulator: run the emulator's workers as real processes of COMMAND, e.g. "
+        '"python handler.py" (your handler, through the official runpod SDK)',
     )
     group.addoption(
         "--endpoint-url",
@@ -109,6 +117,16 @@ def pytest_configure(config: pytest.Config) -> None:
     emulator = config.getoption("--emulator", False)
     if emulator and (url or endpoint_id):
         raise pytest.UsageError("--emulator and --endpoint-url/--endpoint-id exclude each other")
+    worker = config.getoption("--worker", None)
+    if worker is not None:
+        from runpod_testkit.emulator.workers import WorkerCommandError, parse_worker_command
+
+        if not emulator:
+            raise pytest.UsageError("--worker runs the emulator's workers: add --emulator")
+        try:
+            parse_worker_command(worker)
+        except WorkerCommandError as exc:
+            raise pytest.UsageError(str(exc)) from None
     live: Target | None = None
     mode: Mode = "emulator" if emulator else "mock"
     if url or endpoint_id:
@@ -150,6 +168,7 @@ def pytest_configure(config: pytest.Config) -> None:
         probe_inputs=probe_inputs,
         validator=ContractValidator(output_schema),
         ledger=JobLedger(max_jobs),
+        worker=worker,
     )
     config.pluginmanager.register(ContractReporter(settings), "runpod-contract-reporter")
 
@@ -173,7 +192,12 @@ def target(suite: SuiteSettings) -> Iterator[SuiteTarget]:
     with contextlib.ExitStack() as stack:
         try:
             opened = stack.enter_context(
-                open_target(suite.mode, suite.live, job_timeout_s=suite.job_timeout_s)
+                open_target(
+                    suite.mode,
+                    suite.live,
+                    job_timeout_s=suite.job_timeout_s,
+                    worker=suite.worker,
+                )
             )
         except PreflightError as exc:
             suite.preflight_failure = str(exc)

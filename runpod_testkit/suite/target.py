@@ -29,6 +29,11 @@ SUITE_API_KEY = "contract-suite-key"
 # A faster emulator than the CLI default, so --emulator runs in seconds of real time; the mock
 # keeps production-like defaults since its clock jumps.
 _EMULATOR_CONFIG = EmulatorConfig(workers_max=4, cold_start_ms=300, idle_timeout_s=2.0, seed=7)
+# With real worker processes (--worker) the cold start is the process's own; one is kept warm
+# and extra ones linger, so that checks do not wait for a start-up each.
+_WORKER_PROCESS_CONFIG = EmulatorConfig(
+    workers_min=1, workers_max=4, cold_start_ms=0, idle_timeout_s=30.0, seed=7
+)
 
 
 @dataclass
@@ -96,8 +101,11 @@ class SuiteTarget:
 
 
 @contextlib.contextmanager
-def open_target(mode: Mode, live: Target | None, *, job_timeout_s: float) -> Iterator[SuiteTarget]:
+def open_target(
+    mode: Mode, live: Target | None, *, job_timeout_s: float, worker: str | None = None
+) -> Iterator[SuiteTarget]:
     """Start what the mode needs (nothing for live) and yield the target; stop it afterwards.
+    `worker`: the emulator's workers are real processes of this command line.
 
     Live and emulator targets first pass the preflight (one /health with the key), so that no
     check runs, and no job is submitted, against an endpoint that refuses the key or is not
@@ -106,7 +114,8 @@ def open_target(mode: Mode, live: Target | None, *, job_timeout_s: float) -> Ite
         with MockEndpoint(api_key=SUITE_API_KEY) as mock:
             yield SuiteTarget("mock", mock.endpoint_url, SUITE_API_KEY, job_timeout_s, mock=mock)
     elif mode == "emulator":
-        with running_emulator(_EMULATOR_CONFIG, api_key=SUITE_API_KEY) as emulator:
+        config = _EMULATOR_CONFIG if worker is None else _WORKER_PROCESS_CONFIG
+        with running_emulator(config, api_key=SUITE_API_KEY, worker=worker) as emulator:
             url = emulator.endpoint_url("contract")
             preflight(url, SUITE_API_KEY)  # its own emulator: the same path as a live run
             yield SuiteTarget("emulator", url, SUITE_API_KEY, job_timeout_s)
