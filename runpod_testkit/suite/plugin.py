@@ -16,6 +16,7 @@ import pytest
 
 from runpod_testkit.client import ApiResponse, RunpodClient
 from runpod_testkit.config import ConfigError, Target, resolve_target
+from runpod_testkit.emulator.faults import FaultConfig, FaultConfigError, load_faults
 from runpod_testkit.schemas import ContractValidator, Finding, OutputSchemaError, load_output_schema
 from runpod_testkit.suite.ledger import JobLedger
 from runpod_testkit.suite.probe_inputs import ProbeInputs, ProbeInputsError
@@ -37,6 +38,10 @@ class SuiteSettings:
     probe_inputs: ProbeInputs
     validator: ContractValidator
     ledger: JobLedger
+    faults: FaultConfig | None = None
+    """Faults injected into the suite's own emulator (--emulator-faults)."""
+    faults_injected: str = ""
+    """What they came to, one line, once the target has closed."""
     results: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
     target: SuiteTarget | None = None
@@ -51,6 +56,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--emulator",
         action="store_true",
         help="run the contract against the emulator over real HTTP on loopback",
+    )
+    group.addoption(
+        "--emulator-faults",
+        metavar="JSON|@FILE",
+        help="mock and --emulator modes: inject faults into the suite's emulator, as "
+        "`runpod-testkit emulator --faults` takes them (README: Fault injection)",
     )
     group.addoption(
         "--endpoint-url",
@@ -118,6 +129,17 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
+    faults_spec = config.getoption("--emulator-faults", None)
+    faults: FaultConfig | None = None
+    if faults_spec is not None:
+        if mode == "live":
+            raise pytest.UsageError(
+                "--emulator-faults needs the suite's own emulator, not live mode"
+            )
+        try:
+            faults = load_faults(faults_spec)
+        except FaultConfigError as exc:
+            raise pytest.UsageError(f"--emulator-faults: {exc}") from None
     job_timeout = config.getoption("--job-timeout", 120.0)
     if job_timeout <= 0:
         raise pytest.UsageError(
@@ -146,6 +168,7 @@ def pytest_configure(config: pytest.Config) -> None:
         probe_inputs=probe_inputs,
         validator=ContractValidator(output_schema),
         ledger=JobLedger(max_jobs),
+        faults=faults,
     )
     config.pluginmanager.register(ContractReporter(settings), "runpod-contract-reporter")
 
@@ -165,13 +188,17 @@ def suite(pytestconfig: pytest.Config) -> SuiteSettings:
 @pytest.fixture(scope="session")
 def target(suite: SuiteSettings) -> Iterator[SuiteTarget]:
     """The endpoint under test, started on first use (nothing starts for `pytest tests`)."""
-    with open_target(suite.mode, suite.live, job_timeout_s=suite.job_timeout_s) as opened:
+    with open_target(
+        suite.mode, suite.live, job_timeout_s=suite.job_timeout_s, faults=suite.faults
+    ) as opened:
         suite.target = opened
         try:
             yield opened
         finally:
             suite.ledger.cancel_in_flight()
             opened.close()
+            if suite.faults is not None and opened.fault_counts is not None:
+                suite.faults_injected = opened.fault_counts.describe()
             suite.target = None
 
 
@@ -322,6 +349,8 @@ class ContractReporter:
             tally += " (drift fails under --strict)"
         write(f"checks: {tally}")
         write(f"jobs submitted: {suite.ledger.submitted} (budget: {suite.ledger.budget_text})")
+        if suite.faults_injected:
+            write(suite.faults_injected)
         if suite.ledger.cancelled_at_end:
             write(f"jobs cancelled at the end: {len(suite.ledger.cancelled_at_end)}")
 

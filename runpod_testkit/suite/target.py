@@ -5,6 +5,7 @@ emulator over real HTTP on loopback (`--emulator`), or a live endpoint (`--endpo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any, Literal
 
 from runpod_testkit.client import AuthScheme, RunpodClient, RunpodClientError
 from runpod_testkit.config import Target
+from runpod_testkit.emulator.faults import FaultConfig, FaultCounts
 from runpod_testkit.emulator.mock import MockEndpoint
 from runpod_testkit.emulator.model import EmulatorConfig
 from runpod_testkit.emulator.server import running_emulator
@@ -38,6 +40,8 @@ class SuiteTarget:
     job_timeout_s: float
     auth_scheme: AuthScheme = "bearer"
     mock: MockEndpoint | None = None
+    fault_counts: FaultCounts | None = None
+    """The faults the suite's own emulator injected so far (None for a live endpoint)."""
     _clients: list[RunpodClient] = field(default_factory=list)
 
     @property
@@ -95,15 +99,36 @@ class SuiteTarget:
 
 
 @contextlib.contextmanager
-def open_target(mode: Mode, live: Target | None, *, job_timeout_s: float) -> Iterator[SuiteTarget]:
-    """Start what the mode needs (nothing for live) and yield the target; stop it afterwards."""
+def open_target(
+    mode: Mode,
+    live: Target | None,
+    *,
+    job_timeout_s: float,
+    faults: FaultConfig | None = None,
+) -> Iterator[SuiteTarget]:
+    """Start what the mode needs (nothing for live) and yield the target; stop it afterwards.
+    `faults` are injected into the suite's own emulator (mock or emulator mode)."""
     if mode == "mock":
-        with MockEndpoint(api_key=SUITE_API_KEY) as mock:
-            yield SuiteTarget("mock", mock.endpoint_url, SUITE_API_KEY, job_timeout_s, mock=mock)
+        with MockEndpoint(api_key=SUITE_API_KEY, faults=faults) as mock:
+            yield SuiteTarget(
+                "mock",
+                mock.endpoint_url,
+                SUITE_API_KEY,
+                job_timeout_s,
+                mock=mock,
+                fault_counts=mock.faults_injected,
+            )
     elif mode == "emulator":
-        with running_emulator(_EMULATOR_CONFIG, api_key=SUITE_API_KEY) as emulator:
+        config = dataclasses.replace(_EMULATOR_CONFIG, faults=faults)
+        with running_emulator(config, api_key=SUITE_API_KEY) as emulator:
             url = emulator.endpoint_url("contract")
-            yield SuiteTarget("emulator", url, SUITE_API_KEY, job_timeout_s)
+            yield SuiteTarget(
+                "emulator",
+                url,
+                SUITE_API_KEY,
+                job_timeout_s,
+                fault_counts=emulator.app.faults_injected,
+            )
     else:
         assert live is not None
         assert live.api_key is not None
