@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -407,6 +410,41 @@ def test_cli_refuses_bad_faults_with_one_line(
     assert len(lines) == 1
     assert "--faults" in lines[0]
     assert named in lines[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--emulator-faults", '{"operations": {"stauts": {}}}'], "'stauts'"),
+        (
+            ["--endpoint-url", "http://127.0.0.1:9/v2/x", "--emulator-faults", "{}"],
+            "not a live endpoint",
+        ),
+    ],
+)
+def test_contract_suite_refuses_unusable_emulator_faults(options: list[str], named: str) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(repo / "contract"),
+            "-p",
+            "no:cacheprovider",
+            *options,
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "RUNPOD_API_KEY": "rpa_FAULTS_SELFTEST"},
+    )
+    assert done.returncode == 4, done.stdout[-1000:] + done.stderr[-1000:]
+    assert named in done.stderr
+    assert "--emulator-faults" in done.stderr
 
 
 def test_load_suite_passes_emulator_faults_on_as_compact_json(tmp_path: Path) -> None:

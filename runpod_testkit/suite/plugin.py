@@ -134,7 +134,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if faults_spec is not None:
         if mode == "live":
             raise pytest.UsageError(
-                "--emulator-faults needs the suite's own emulator, not live mode"
+                "--emulator-faults needs the suite's own emulator (mock or --emulator), "
+                "not a live endpoint"
             )
         try:
             faults = load_faults(faults_spec)
