@@ -24,7 +24,7 @@ from runpod_testkit.client import Backoff, RunpodClient, TransportError
 from runpod_testkit.emulator.faults import FaultConfig, FaultConfigError, Latency, load_faults
 from runpod_testkit.emulator.mock import MockEndpoint
 from runpod_testkit.emulator.model import EmulatorConfig, WorkerState
-from runpod_testkit.emulator.server import running_emulator
+from runpod_testkit.emulator.server import EmulatorProcess, running_emulator
 from runpod_testkit.loadtest.settings import Settings, SettingsError
 from runpod_testkit.operations import JobStatus
 from runpod_testkit.schemas import ContractValidator
@@ -464,3 +464,18 @@ def test_load_suite_passes_emulator_faults_on_as_compact_json(tmp_path: Path) ->
     bad = type("Bad", (), {"emulator_faults": '{"operations":{"run":{"503":9}}}'})
     with pytest.raises(SettingsError, match=r"--emulator-faults: .*faults\.operations\.run\.503"):
         Settings.from_options(bad())
+
+
+@pytest.mark.slow
+def test_emulator_process_with_faults_reports_them_as_it_stops() -> None:
+    """What the load suite's embedded emulator does with --emulator-faults."""
+    settings = Settings.from_options(
+        type("Options", (), {"emulator_faults": '{"operations": {"health": {"503": 1}}}'})()
+    )
+    process = EmulatorProcess(settings.emulator.args())
+    with process:
+        answer = httpx.get(f"{process.base_url}/ep/health", headers=AUTH, timeout=10)
+        assert answer.status_code == 503
+    assert process.process is not None
+    assert process.process.poll() is not None  # stopped
+    assert process.faults_summary == "faults injected: health.503=1"
