@@ -226,14 +226,16 @@ def _run_emulator(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         # Scripts and EmulatorProcess read the URL (with --port 0 known only now) from stdout.
         on_started=lambda url: print(f"emulator listening on {url}", flush=True),
+        # The tally of --faults, printed before uvicorn re-raises the signal that stopped it.
+        on_stopped=None
+        if faults is None
+        else lambda: print(app.faults_injected.describe(), flush=True),
     )
     tune_gc_for_serving()
     try:
         server.run(sockets=[listening])
     finally:
         listening.close()
-        if faults is not None:
-            print(app.faults_injected.describe(), flush=True)
     return 0 if server.started else 1
 
 

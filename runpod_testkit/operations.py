@@ -128,8 +128,8 @@ class Operation:
     request_schema: str | None = None
     response_schema: str = ""
     """Schema name (schemas/{name}.schema.json) of the 200 body."""
-    # 413 on every operation: the emulator refuses any oversize body (production's code for an
-    # oversize payload is undocumented, so the schema of that answer is the lenient error body).
+    # Production answers an oversize /run with 400 (captured 2026-09), as the emulator does for
+    # every operation; 413 stays accepted, as the HTTP status a gateway may use for it.
     error_statuses: tuple[int, ...] = (400, 401, 404, 405, 413, 429)
     rate_limit: RateLimit | None = None
     rate_limit_group: str = ""

@@ -598,7 +598,7 @@ def _dressed_headers(request: Incoming, response: Outgoing) -> None:
 
 
 class _RekeyedModel(Model):
-    """Job ids in another form than the emulator's (`uuid-u1`, `sync-uuid-u1`)."""
+    """Job ids in another form than the emulator's (`uuid-u1` or -u2/-e1/-e2, `sync-uuid-u1`)."""
 
     def new_id(self, job: Job) -> str:
         raise NotImplementedError

@@ -294,6 +294,38 @@ def _plans(folder: Path, variants_url: str, canary_url: str, dev_url: str) -> li
     plans.append(Planned("devserver", command, junit=junit, deadline_s=120))
     plans += _canary_plans(folder, canary_url)
     plans += _check_plans(folder, variants_url)
+    plans += _fault_plans(folder)
+    return plans
+
+
+TRANSIENT_FAULTS = json.dumps(
+    {
+        "operations": {
+            "status": {"503": 0.1, "502": 0.05, "reset": 0.05},
+            "health": {"500": 0.1},
+            "stream": {"503": 0.1},
+        }
+    }
+)
+"""Faults on reads that the client's retries ride out within --job-timeout."""
+PERMANENT_FAULTS = json.dumps({"operations": {"status": {"503": 1.0}}})
+ONE_STATUS_CHECK = "test_every_status_answer_has_the_job_shape and completed_trace"
+"""The permanent-fault run runs one check: every status call backs off for about 8 s."""
+
+
+def _fault_plans(folder: Path) -> list[Planned]:
+    """The suite against its own emulator with faults injected (--emulator-faults)."""
+    plans = []
+    for name, options in (
+        ("faults transient emulator", ["--emulator", "--emulator-faults", TRANSIENT_FAULTS]),
+        ("faults transient mock", ["--emulator-faults", TRANSIENT_FAULTS]),
+        (
+            "faults permanent emulator",
+            ["--emulator", "--emulator-faults", PERMANENT_FAULTS, "-k", ONE_STATUS_CHECK],
+        ),
+    ):
+        junit = folder / f"{name.replace(' ', '-')}.xml"
+        plans.append(Planned(name, pytest_contract(*options, junit=junit), junit=junit))
     return plans
 
 
@@ -486,6 +518,34 @@ def test_canary_key_is_written_nowhere(name: str, runs: dict[str, SuiteRun]) -> 
     assert run.cwd != REPO
     written = files_containing(run.cwd, CANARY)
     assert not written, f"{name}: the key is in {written}"
+
+
+# --- injected faults -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["emulator", "mock"])
+def test_transient_faults_on_reads_are_ridden_out(mode: str, runs: dict[str, SuiteRun]) -> None:
+    run = runs[f"faults transient {mode}"]
+    assert run.returncode == 0, run.describe()
+    assert run.rows
+    assert all(row.outcome in ("PASS", "SKIP") for row in run.rows.values()), run.describe()
+    # The faults did happen, and the run says how many.
+    summary = re.search(r"^faults injected: (.+)$", run.stdout, re.M)
+    assert summary, run.stdout[-2000:]
+    assert re.search(r"status\.(503|502|reset)=[1-9]", summary.group(1)), summary.group(1)
+
+
+@pytest.mark.slow
+def test_permanent_faults_fail_naming_the_operation(runs: dict[str, SuiteRun]) -> None:
+    run = runs["faults permanent emulator"]
+    assert run.returncode == 1, run.describe()
+    assert run.failing == {("status", "shape")}, run.describe()
+    message = " ".join(run.rows[("status", "shape")].failures)
+    assert "status: GET" in message
+    assert "503" in message
+    assert "after 6 attempts" in message  # retried with backoff, then given up
+    assert re.search(r"^faults injected: status\.503=\d+$", run.stdout, re.M), run.stdout[-2000:]
 
 
 # --- runpod-testkit check ------------------------------------------------------------------------

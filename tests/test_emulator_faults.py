@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +24,7 @@ from runpod_testkit.client import Backoff, RunpodClient, TransportError
 from runpod_testkit.emulator.faults import FaultConfig, FaultConfigError, Latency, load_faults
 from runpod_testkit.emulator.mock import MockEndpoint
 from runpod_testkit.emulator.model import EmulatorConfig, WorkerState
-from runpod_testkit.emulator.server import running_emulator
+from runpod_testkit.emulator.server import EmulatorProcess, running_emulator
 from runpod_testkit.loadtest.settings import Settings, SettingsError
 from runpod_testkit.operations import JobStatus
 from runpod_testkit.schemas import ContractValidator
@@ -411,6 +414,41 @@ def test_cli_refuses_bad_faults_with_one_line(
     assert named in lines[0]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--emulator-faults", '{"operations": {"stauts": {}}}'], "'stauts'"),
+        (
+            ["--endpoint-url", "http://127.0.0.1:9/v2/x", "--emulator-faults", "{}"],
+            "not a live endpoint",
+        ),
+    ],
+)
+def test_contract_suite_refuses_unusable_emulator_faults(options: list[str], named: str) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(repo / "contract"),
+            "-p",
+            "no:cacheprovider",
+            *options,
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "RUNPOD_API_KEY": "rpa_FAULTS_SELFTEST"},
+    )
+    assert done.returncode == 4, done.stdout[-1000:] + done.stderr[-1000:]
+    assert named in done.stderr
+    assert "--emulator-faults" in done.stderr
+
+
 def test_load_suite_passes_emulator_faults_on_as_compact_json(tmp_path: Path) -> None:
     path = tmp_path / "faults.json"
     path.write_text('{"operations": {"status": {"429": 0.5}}}', encoding="utf-8")
@@ -428,3 +466,18 @@ def test_load_suite_passes_emulator_faults_on_as_compact_json(tmp_path: Path) ->
     bad = type("Bad", (), {"emulator_faults": '{"operations":{"run":{"503":9}}}'})
     with pytest.raises(SettingsError, match=r"--emulator-faults: .*faults\.operations\.run\.503"):
         Settings.from_options(bad())
+
+
+@pytest.mark.slow
+def test_emulator_process_with_faults_reports_them_as_it_stops() -> None:
+    """What the load suite's embedded emulator does with --emulator-faults."""
+    settings = Settings.from_options(
+        type("Options", (), {"emulator_faults": '{"operations": {"health": {"503": 1}}}'})()
+    )
+    process = EmulatorProcess(settings.emulator.args())
+    with process:
+        answer = httpx.get(f"{process.base_url}/ep/health", headers=AUTH, timeout=10)
+        assert answer.status_code == 503
+    assert process.process is not None
+    assert process.process.poll() is not None  # stopped
+    assert process.faults_summary == "faults injected: health.503=1"

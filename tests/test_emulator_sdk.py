@@ -9,7 +9,6 @@ so it streams only short jobs that complete, and runs under a bounded join.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -102,8 +101,7 @@ def test_run_then_status_and_output(
 ) -> None:
     probe = {"sleep_ms": 30, "echo": {"text": "sdk ✓", "n": [1, 2.5, None]}}
     job = endpoint.run({"input": probe})
-    # Production's ids end in -u1, -u2, -e1 or -e2; the SDK must carry whichever it gets.
-    assert re.fullmatch(r"[0-9a-f-]{36}-[ue][12]", job.job_id)
+    assert job.job_id[-3:] in ("-u1", "-u2", "-e1", "-e2")  # production's suffixes
     assert job.status() in (JobStatus.IN_QUEUE, JobStatus.IN_PROGRESS, JobStatus.COMPLETED)
     assert settle(emulator, endpoint_id, job.job_id, api_key) == JobStatus.COMPLETED
     assert job.status() == JobStatus.COMPLETED
@@ -143,11 +141,10 @@ def test_stream_yields_each_chunk_once(endpoint: runpod.Endpoint) -> None:
 def test_cancel_stops_a_running_job(endpoint: runpod.Endpoint) -> None:
     job = endpoint.run({"input": {"sleep_ms": LONG_MS}})
     wait_for_status(job, JobStatus.IN_PROGRESS)
+    # A running job's cancel carries its timings, as production's does (captured 2026-09).
     answer = job.cancel()
-    # A running job's cancel answer carries its timings, as production's does.
-    assert {"id": job.job_id, "status": JobStatus.CANCELLED}.items() <= answer.items()
-    assert answer["delayTime"] >= 0
-    assert answer["executionTime"] >= 0
+    assert sorted(answer) == ["delayTime", "executionTime", "id", "status"]
+    assert (answer["id"], answer["status"]) == (job.job_id, JobStatus.CANCELLED)
     assert job.status() == JobStatus.CANCELLED
 
 

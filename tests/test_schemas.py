@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from referencing.jsonschema import DRAFT202012
 
 from runpod_testkit import schemas
-from runpod_testkit.operations import OPERATIONS, POLICY_LIMITS, JobStatus
+from runpod_testkit.operations import ERROR_SCHEMA, OPERATIONS, POLICY_LIMITS, JobStatus
 from runpod_testkit.schemas import (
     SCHEMA_BASE_URI,
     SCHEMA_DIR,
@@ -45,8 +45,10 @@ def _load(path: Path) -> Any:
 
 
 def _example_schema(path: Path) -> str:
-    """`status.completed.json` -> `status.response`, `purge-queue.json` -> `purge-queue.response`"""
-    return path.name.split(".")[0] + ".response"
+    """`status.completed.json` -> `status.response`, `purge-queue.json` -> `purge-queue.response`,
+    `error.oversize-run.json` -> `error`"""
+    kind = path.name.split(".")[0]
+    return ERROR_SCHEMA if kind == ERROR_SCHEMA else kind + ".response"
 
 
 # --- the documented examples ----------------------------------------------------------------
@@ -549,6 +551,20 @@ def test_load_output_schema_rejects_a_directory(tmp_path: Path) -> None:
         ("status-sync", 200, _completed(1)),
         ("status", 404, {"error": "job not found"}),
         ("run", 413, {}),
+        # Production's answer to an oversize /run (captured 2026-09), which the emulator gives.
+        (
+            "run",
+            400,
+            {
+                "status": 400,
+                "title": "Bad Request",
+                "detail": "bad request: body: exceeded max body size of 10MiB",
+            },
+        ),
+        # A cancel of a running job carries its timings; a COMPLETED job whose result upload
+        # failed has no output (both captured 2026-09).
+        ("cancel", 200, {"delayTime": 5, "executionTime": 70, "id": "j-e2", "status": "CANCELLED"}),
+        ("status", 200, {"delayTime": 5, "executionTime": 70, "id": "j-u2", "status": "COMPLETED"}),
         ("health", 401, {"detail": "unauthorized"}),
     ],
 )

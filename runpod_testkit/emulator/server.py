@@ -66,6 +66,7 @@ class EmulatorServer(uvicorn.Server):
         port: int = 0,
         log_level: str = "warning",
         on_started: Callable[[str], None] | None = None,
+        on_stopped: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             uvicorn.Config(
@@ -80,6 +81,8 @@ class EmulatorServer(uvicorn.Server):
         self.emulator = app
         self.on_started = on_started
         """Called with the base URL (`http://HOST:PORT/v2`) once listening."""
+        self.on_stopped = on_stopped
+        """Called once shut down (before uvicorn re-raises a SIGTERM or SIGINT it caught)."""
 
     @property
     def base_url(self) -> str:
@@ -99,6 +102,8 @@ class EmulatorServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.emulator.stop_holding()
         await super().shutdown(sockets)
+        if self.on_stopped is not None:
+            self.on_stopped()
 
     @property
     def bound_port(self) -> int:

@@ -17,6 +17,8 @@ import pytest
 
 from runpod_testkit.client import ApiResponse, RunpodClient
 from runpod_testkit.config import ConfigError, Target, resolve_target
+from runpod_testkit.emulator.factory import JOB_FAULTS_NEED_SIMULATION
+from runpod_testkit.emulator.faults import FaultConfig, FaultConfigError, load_faults
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator, Finding, OutputSchemaError, load_output_schema
 from runpod_testkit.suite.ledger import JobLedger
@@ -41,6 +43,10 @@ class SuiteSettings:
     ledger: JobLedger
     worker: str | None = None
     """With --emulator --worker: the command line of the emulator's worker processes."""
+    faults: FaultConfig | None = None
+    """Faults injected into the suite's own emulator (--emulator-faults)."""
+    faults_injected: str = ""
+    """What they came to, one line, once the target has closed."""
     results: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
     target: SuiteTarget | None = None
@@ -63,6 +69,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="COMMAND",
         help="with --emulator: run the emulator's workers as real processes of COMMAND, e.g. "
         '"python handler.py" (your handler, through the official runpod SDK)',
+    )
+    group.addoption(
+        "--emulator-faults",
+        metavar="JSON|@FILE",
+        help="mock and --emulator modes: inject faults into the suite's emulator, as "
+        "`runpod-testkit emulator --faults` takes them (README: Fault injection)",
     )
     group.addoption(
         "--endpoint-url",
@@ -140,6 +152,20 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
+    faults_spec = config.getoption("--emulator-faults", None)
+    faults: FaultConfig | None = None
+    if faults_spec is not None:
+        if mode == "live":
+            raise pytest.UsageError(
+                "--emulator-faults needs the suite's own emulator (mock or --emulator), "
+                "not a live endpoint"
+            )
+        try:
+            faults = load_faults(faults_spec)
+        except FaultConfigError as exc:
+            raise pytest.UsageError(f"--emulator-faults: {exc}") from None
+        if worker is not None and faults.jobs.active:
+            raise pytest.UsageError(f"--emulator-{JOB_FAULTS_NEED_SIMULATION[2:]}")
     job_timeout = config.getoption("--job-timeout", 120.0)
     if job_timeout <= 0:
         raise pytest.UsageError(
@@ -169,6 +195,7 @@ def pytest_configure(config: pytest.Config) -> None:
         validator=ContractValidator(output_schema),
         ledger=JobLedger(max_jobs),
         worker=worker,
+        faults=faults,
     )
     config.pluginmanager.register(ContractReporter(settings), "runpod-contract-reporter")
 
@@ -197,6 +224,7 @@ def target(suite: SuiteSettings) -> Iterator[SuiteTarget]:
                     suite.live,
                     job_timeout_s=suite.job_timeout_s,
                     worker=suite.worker,
+                    faults=suite.faults,
                 )
             )
         except PreflightError as exc:
@@ -208,6 +236,8 @@ def target(suite: SuiteSettings) -> Iterator[SuiteTarget]:
         finally:
             suite.ledger.cancel_in_flight()
             opened.close()
+            if suite.faults is not None and opened.fault_counts is not None:
+                suite.faults_injected = opened.fault_counts.describe()
             suite.target = None
 
 
@@ -358,6 +388,8 @@ class ContractReporter:
             tally += " (drift fails under --strict)"
         write(f"checks: {tally}")
         write(f"jobs submitted: {suite.ledger.submitted} (budget: {suite.ledger.budget_text})")
+        if suite.faults_injected:
+            write(suite.faults_injected)
         if suite.ledger.cancelled_at_end:
             write(f"jobs cancelled at the end: {len(suite.ledger.cancelled_at_end)}")
 

@@ -5,6 +5,7 @@ emulator over real HTTP on loopback (`--emulator`), or a live endpoint (`--endpo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any, Literal
 
 from runpod_testkit.client import AuthScheme, RunpodClient
 from runpod_testkit.config import Target
+from runpod_testkit.emulator.faults import FaultConfig, FaultCounts
 from runpod_testkit.emulator.mock import MockEndpoint
 from runpod_testkit.emulator.model import EmulatorConfig
 from runpod_testkit.emulator.server import running_emulator
@@ -44,6 +46,8 @@ class SuiteTarget:
     job_timeout_s: float
     auth_scheme: AuthScheme = "bearer"
     mock: MockEndpoint | None = None
+    fault_counts: FaultCounts | None = None
+    """The faults the suite's own emulator injected so far (None for a live endpoint)."""
     _clients: list[RunpodClient] = field(default_factory=list)
 
     @property
@@ -102,23 +106,43 @@ class SuiteTarget:
 
 @contextlib.contextmanager
 def open_target(
-    mode: Mode, live: Target | None, *, job_timeout_s: float, worker: str | None = None
+    mode: Mode,
+    live: Target | None,
+    *,
+    job_timeout_s: float,
+    worker: str | None = None,
+    faults: FaultConfig | None = None,
 ) -> Iterator[SuiteTarget]:
     """Start what the mode needs (nothing for live) and yield the target; stop it afterwards.
-    `worker`: the emulator's workers are real processes of this command line.
+    `worker`: the emulator's workers are real processes of this command line. `faults` are
+    injected into the suite's own emulator (mock or emulator mode).
 
     Live and emulator targets first pass the preflight (one /health with the key), so that no
     check runs, and no job is submitted, against an endpoint that refuses the key or is not
     there: `PreflightError` says why, in one line."""
     if mode == "mock":
-        with MockEndpoint(api_key=SUITE_API_KEY) as mock:
-            yield SuiteTarget("mock", mock.endpoint_url, SUITE_API_KEY, job_timeout_s, mock=mock)
+        with MockEndpoint(api_key=SUITE_API_KEY, faults=faults) as mock:
+            yield SuiteTarget(
+                "mock",
+                mock.endpoint_url,
+                SUITE_API_KEY,
+                job_timeout_s,
+                mock=mock,
+                fault_counts=mock.faults_injected,
+            )
     elif mode == "emulator":
-        config = _EMULATOR_CONFIG if worker is None else _WORKER_PROCESS_CONFIG
+        base = _EMULATOR_CONFIG if worker is None else _WORKER_PROCESS_CONFIG
+        config = dataclasses.replace(base, faults=faults)
         with running_emulator(config, api_key=SUITE_API_KEY, worker=worker) as emulator:
             url = emulator.endpoint_url("contract")
             preflight(url, SUITE_API_KEY)  # its own emulator: the same path as a live run
-            yield SuiteTarget("emulator", url, SUITE_API_KEY, job_timeout_s)
+            yield SuiteTarget(
+                "emulator",
+                url,
+                SUITE_API_KEY,
+                job_timeout_s,
+                fault_counts=emulator.app.faults_injected,
+            )
     else:
         assert live is not None
         assert live.api_key is not None
