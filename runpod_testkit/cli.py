@@ -44,6 +44,7 @@ def bounded(kind: Callable[[str], T], low: T, high: T | None = None) -> Callable
 
 def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
     from runpod_testkit.emulator.model import EmulatorConfig
+    from runpod_testkit.emulator.webhooks import WEBHOOK_RETRY_DELAY_S, WEBHOOK_TIMEOUT_S
 
     defaults = EmulatorConfig()
     parser = commands.add_parser(
@@ -119,6 +120,18 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         metavar="FILE",
         help="append one JSON line per job that reaches a terminal state",
     )
+    parser.add_argument(
+        "--webhook-retry-delay-s",
+        type=bounded(float, 0.0),
+        default=WEBHOOK_RETRY_DELAY_S,
+        help="a failed webhook delivery is retried up to 2 more times, this far apart",
+    )
+    parser.add_argument(
+        "--webhook-timeout-s",
+        type=bounded(float, 0.001),
+        default=WEBHOOK_TIMEOUT_S,
+        help="how long one webhook POST waits for the receiver's answer",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for job and worker ids")
     parser.add_argument(
         "--log-level",
@@ -154,7 +167,12 @@ def _run_emulator(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     try:
         app = EmulatorApp(
-            config, api_key=args.api_key, rate_limits=args.rate_limits, job_log=args.job_log
+            config,
+            api_key=args.api_key,
+            rate_limits=args.rate_limits,
+            job_log=args.job_log,
+            webhook_retry_delay_s=args.webhook_retry_delay_s,
+            webhook_timeout_s=args.webhook_timeout_s,
         )
     except OSError as exc:
         return _fail(f"--job-log: cannot append to {args.job_log!r}: {_reason(exc)}")

@@ -34,6 +34,11 @@ from runpod_testkit.emulator.service import (
     error,
     production_rate_limits,
 )
+from runpod_testkit.emulator.webhooks import (
+    WEBHOOK_RETRY_DELAY_S,
+    WEBHOOK_TIMEOUT_S,
+    AsyncWebhookSender,
+)
 from runpod_testkit.operations import OPERATIONS, Operation
 
 __all__ = ["EmulatorApp", "JobLog", "create_app", "describe_size", "wall_clock"]
@@ -82,13 +87,18 @@ class EmulatorApp:
         rate_limits: bool = False,
         job_log: str | Path | None = None,
         clock: Callable[[], float] | None = None,
+        webhook_retry_delay_s: float = WEBHOOK_RETRY_DELAY_S,
+        webhook_timeout_s: float = WEBHOOK_TIMEOUT_S,
     ) -> None:
         self.clock = clock or wall_clock()
         self.job_log = JobLog(job_log) if job_log else None
+        self.webhooks = AsyncWebhookSender(
+            self.clock, retry_delay_s=webhook_retry_delay_s, timeout_s=webhook_timeout_s
+        )
         self.model = Model(
             config,
             self.clock,
-            on_terminal=self.job_log.write if self.job_log else None,
+            on_terminal=self._job_ended,
             on_change=self._wake_waiters,
         )
         limiter = RateLimiter(production_rate_limits()) if rate_limits else None
@@ -130,6 +140,12 @@ class EmulatorApp:
         # A path without an operation gets the JSON 404, not a bodiless redirect to a slash.
         self.starlette.router.redirect_slashes = False
 
+    def _job_ended(self, job: Job) -> None:
+        if self.job_log is not None:
+            self.job_log.write(job)
+        if job.webhook is not None:
+            self.webhooks.job_ended(job)
+
     @property
     def held_requests(self) -> int:
         """Requests currently held open (/runsync, /status-sync, /stream waiting)."""
@@ -152,6 +168,7 @@ class EmulatorApp:
         finally:
             if self._timer is not None:
                 self._timer.cancel()
+            await self.webhooks.aclose()
             if self.job_log is not None:
                 self.job_log.close()
 
