@@ -38,7 +38,8 @@ class Delivery:
     path: str
     body: bytes
     arrived_at: float
-    """Epoch seconds (time.time()) when its headers had been read."""
+    """Epoch seconds (the receiver's clock, time.time() by default) when its headers had been
+    read."""
     arrived_mono: float
     """time.monotonic() at the same moment, for intervals."""
     answered: int
@@ -77,16 +78,15 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
-        arrived_at, arrived_mono = time.time(), time.monotonic()
+        arrived_at, arrived_mono = self.server.receiver.clock(), time.monotonic()
         length = self.headers.get("content-length", "")
         if not length.isdigit() or int(length) > _MAX_BODY_BYTES:
             self._answer(411 if not length.isdigit() else 413)
             return
         body = self.rfile.read(int(length))
         path = urlsplit(self.path).path
-        status = self.server.receiver._arrived(
-            path, body, arrived_at, arrived_mono, {k.lower(): v for k, v in self.headers.items()}
-        )
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        status = self.server.receiver.receive(path, body, headers, arrived_at, arrived_mono)
         self._answer(status)
 
     def do_GET(self) -> None:
@@ -118,7 +118,10 @@ class WebhookReceiver:
         refuse_first: int = 0,
         refuse_status: int = 503,
         on_delivery: Callable[[Delivery], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.clock = clock
+        """Stamps `Delivery.arrived_at` (mock mode passes its virtual clock)."""
         self.host = host
         self.port = port
         self.public_url = public_url.rstrip("/") if public_url else None
@@ -214,14 +217,21 @@ class WebhookReceiver:
                 self._changed.wait(min(remaining, 0.5))
         return True
 
-    def _arrived(
+    def receive(
         self,
         path: str,
         body: bytes,
-        arrived_at: float,
-        arrived_mono: float,
-        headers: dict[str, str],
+        headers: dict[str, str] | None = None,
+        arrived_at: float | None = None,
+        arrived_mono: float | None = None,
     ) -> int:
+        """Record one delivery and return the status to answer with. The HTTP server calls it
+        for each POST; mock mode calls it directly (no server started)."""
+        if arrived_at is None:
+            arrived_at = self.clock()
+        if arrived_mono is None:
+            arrived_mono = time.monotonic()
+        headers = headers or {}
         name = _name(path)
         with self._changed:
             seen = self._seen[name] = self._seen.get(name, 0) + 1

@@ -22,8 +22,10 @@ from runpod_testkit.emulator.model import EmulatorConfig
 from runpod_testkit.emulator.server import RunningEmulator, running_emulator
 from runpod_testkit.emulator.webhooks import MAX_ATTEMPTS
 from runpod_testkit.operations import JobStatus
+from runpod_testkit.schemas import ContractValidator
 from runpod_testkit.webhook_receiver import WebhookReceiver
 
+VALIDATOR = ContractValidator()
 RETRY_DELAY_S = 0.4
 WAIT_S = 15.0
 KEY = "webhook-test-key"
@@ -120,6 +122,9 @@ def test_completed_job_posts_its_envelope_once(
     for key in ("delayTime", "executionTime", "id", "output", "status"):
         assert envelope[key] == status[key], key
     assert envelope["executionTime"] >= 50
+    result = VALIDATOR.check("webhook.envelope", envelope)
+    assert result.ok, str(result)
+    assert result.drift == [], str(result)
 
 
 def test_failed_job_is_delivered_with_its_error(
@@ -135,6 +140,7 @@ def test_failed_job_is_delivered_with_its_error(
     assert envelope["error"] == "boom"
     assert "output" not in envelope
     assert envelope["id"] == job["id"]
+    assert VALIDATOR.check("webhook.envelope", envelope).ok
     assert status_of(api, job["id"])["error"] == "boom"
 
 

@@ -45,8 +45,10 @@ def _load(path: Path) -> Any:
 
 
 def _example_schema(path: Path) -> str:
-    """`status.completed.json` -> `status.response`, `purge-queue.json` -> `purge-queue.response`"""
-    return path.name.split(".")[0] + ".response"
+    """`status.completed.json` -> `status.response`, `purge-queue.json` -> `purge-queue.response`,
+    `webhook.completed.json` -> `webhook.envelope` (a body the endpoint sends, not answers)"""
+    kind = path.name.split(".")[0]
+    return "webhook.envelope" if kind == "webhook" else kind + ".response"
 
 
 # --- the documented examples ----------------------------------------------------------------
@@ -95,6 +97,7 @@ def test_schema_names_are_exactly_the_planned_set() -> None:
             "status.response",
             "stream.chunk",
             "stream.response",
+            "webhook.envelope",
         ]
     )
 
@@ -131,7 +134,7 @@ def test_schema_dir_prefers_installed_package_data(tmp_path: Path) -> None:
 
 def test_operations_table_and_schema_dir_agree() -> None:
     names = set(schema_names())
-    referenced = {"defs", "stream.chunk"}
+    referenced = {"defs", "stream.chunk", "webhook.envelope"}
     for op in OPERATIONS.values():
         referenced.update(op.responses.values())
         if op.request_schema is not None:
