@@ -17,7 +17,7 @@ from runpod_testkit.emulator.mock import MockEndpoint
 from runpod_testkit.emulator.model import EmulatorConfig
 from runpod_testkit.emulator.server import running_emulator
 
-__all__ = ["SUITE_API_KEY", "Mode", "SuiteTarget", "open_target"]
+__all__ = ["EMULATOR_WEBHOOK_RETRY_DELAY_S", "SUITE_API_KEY", "Mode", "SuiteTarget", "open_target"]
 
 Mode = Literal["mock", "emulator", "live"]
 
@@ -28,6 +28,9 @@ SUITE_API_KEY = "contract-suite-key"
 # A faster emulator than the CLI default, so --emulator runs in seconds of real time; the mock
 # keeps production-like defaults since its clock jumps.
 _EMULATOR_CONFIG = EmulatorConfig(workers_max=4, cold_start_ms=300, idle_timeout_s=2.0, seed=7)
+EMULATOR_WEBHOOK_RETRY_DELAY_S = 0.5
+"""The suite's emulator retries webhooks this far apart (production: 10 s), so the retry check
+takes a second of real time."""
 
 
 @dataclass
@@ -101,7 +104,11 @@ def open_target(mode: Mode, live: Target | None, *, job_timeout_s: float) -> Ite
         with MockEndpoint(api_key=SUITE_API_KEY) as mock:
             yield SuiteTarget("mock", mock.endpoint_url, SUITE_API_KEY, job_timeout_s, mock=mock)
     elif mode == "emulator":
-        with running_emulator(_EMULATOR_CONFIG, api_key=SUITE_API_KEY) as emulator:
+        with running_emulator(
+            _EMULATOR_CONFIG,
+            api_key=SUITE_API_KEY,
+            webhook_retry_delay_s=EMULATOR_WEBHOOK_RETRY_DELAY_S,
+        ) as emulator:
             url = emulator.endpoint_url("contract")
             yield SuiteTarget("emulator", url, SUITE_API_KEY, job_timeout_s)
     else:
