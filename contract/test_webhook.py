@@ -44,8 +44,8 @@ def _submit_hooked(
     target: SuiteTarget,
     webhooks: SuiteWebhooks,
     job_input: dict[str, Any],
-    name: str,
     *,
+    name: str,
     refusals: int = 0,
     expected: int = 1,
 ) -> HookedJob:
@@ -85,7 +85,7 @@ def hooked_completed(
     probe_inputs: ProbeInputs,
 ) -> HookedJob:
     return _submit_hooked(
-        client, ledger, target, webhooks, _input(probe_inputs, "fast"), "completed"
+        client, ledger, target, webhooks, _input(probe_inputs, "fast"), name="completed"
     )
 
 
@@ -97,7 +97,9 @@ def hooked_failed(
     webhooks: SuiteWebhooks,
     probe_inputs: ProbeInputs,
 ) -> HookedJob:
-    return _submit_hooked(client, ledger, target, webhooks, _input(probe_inputs, "fail"), "failed")
+    return _submit_hooked(
+        client, ledger, target, webhooks, _input(probe_inputs, "fail"), name="failed"
+    )
 
 
 def _envelope(job: HookedJob, contract: ContractChecks) -> dict[str, Any]:
@@ -187,7 +189,7 @@ def test_a_refused_delivery_is_retried_twice_a_delay_apart(
         target,
         webhooks,
         _input(probe_inputs, "fast"),
-        "retries",
+        name="retries",
         refusals=2,
         expected=MAX_ATTEMPTS,
     )
