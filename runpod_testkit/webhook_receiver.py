@@ -65,6 +65,9 @@ def parse_listen_address(value: str) -> tuple[str, int]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of deliveries beyond it has its SYNs
+    # dropped and retransmitted a second later.
+    request_queue_size = 1024
     receiver: WebhookReceiver
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -163,6 +163,7 @@ class EmulatorApp:
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         self._arm_timer()
+        self.webhooks.warm_up()
         try:
             yield
         finally:

@@ -114,6 +114,7 @@ class AsyncWebhookSender:
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._creating: asyncio.Future[httpx.AsyncClient] | None = None
 
     @property
     def pending(self) -> int:
@@ -140,7 +141,7 @@ class AsyncWebhookSender:
                 return
 
     async def _post(self, job_id: str, url: str, body: bytes, attempt: int) -> WebhookAttempt:
-        client, slots = self._ensure_client()
+        client, slots = await self._ensure_client()
         async with slots:
             sent_at = self.clock()
             try:
@@ -158,19 +159,36 @@ class AsyncWebhookSender:
         if len(self.attempts) > 2 * self._keep_attempts:
             del self.attempts[: -self._keep_attempts]
 
-    def _ensure_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    def warm_up(self) -> None:
+        """Start building the HTTP client in a thread now (called as the server starts), so
+        that the first delivery does not wait for it."""
+        if self._creating is None and self._client is None:
+            self._creating = asyncio.get_running_loop().run_in_executor(None, self._new_client)
+
+    async def _ensure_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         if self._client is None or self._slots is None:
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout_s,
-                follow_redirects=False,
-                trust_env=False,  # a proxy from the environment must not see job outputs
-                limits=httpx.Limits(
-                    max_connections=self.max_concurrent,
-                    max_keepalive_connections=self.max_concurrent,
-                ),
-            )
-            self._slots = asyncio.Semaphore(self.max_concurrent)
+            # Building a client loads the TLS trust store (tens of ms, far more on a busy
+            # machine), which would stall every request on the loop: built once, in a thread.
+            self.warm_up()
+            assert self._creating is not None
+            client = await self._creating
+            if self._client is None:
+                self._client = client
+                self._slots = asyncio.Semaphore(self.max_concurrent)
+        assert self._client is not None
+        assert self._slots is not None
         return self._client, self._slots
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self.timeout_s,
+            follow_redirects=False,
+            trust_env=False,  # a proxy from the environment must not see job outputs
+            limits=httpx.Limits(
+                max_connections=self.max_concurrent,
+                max_keepalive_connections=self.max_concurrent,
+            ),
+        )
 
     async def aclose(self) -> None:
         """Cancel pending deliveries (a stopping emulator does not wait out 20 s of retries)
@@ -180,6 +198,9 @@ class AsyncWebhookSender:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._client is None and self._creating is not None and self._creating.done():
+            with contextlib.suppress(Exception):
+                self._client = self._creating.result()
         if self._client is not None:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
