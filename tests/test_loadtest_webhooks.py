@@ -43,7 +43,11 @@ def assert_e2e_matches_the_job_log(stats_path: Path, log_path: Path) -> None:
     assert len(ended) - 2 <= summary["count"] <= len(ended)
     truth = [row["endedAt"] - row["submittedAt"] for row in ended[: summary["count"]]]
     for label, percent in (("p50", 50.0), ("p95", 95.0), ("p99", 99.0)):
-        assert summary[label] == pytest.approx(hdr_rank_value(truth, percent), rel=0.01), label
+        # 1% on a quiet machine; the absolute allowance covers an emulator that applies a job's
+        # end late because the shared CI machine starves its loop (seen: 120 ms at load 20).
+        exact = hdr_rank_value(truth, percent)
+        assert summary[label] == pytest.approx(exact, rel=0.01, abs=150), label
+        assert summary[label] >= exact - 0.01 * exact, "a delivery cannot precede the job's end"
     delay = stats["metrics"]["webhookDelay"]
     assert delay["count"] == summary["count"]
     assert 0 <= delay["p50"] < 100, delay  # loopback: milliseconds, not seconds
@@ -60,7 +64,7 @@ def test_webhook_user_headless_matches_the_job_log(tmp_path: Path) -> None:
     log, stats = tmp_path / "jobs.log", tmp_path / "stats.json"
     result = run_locust(
         tmp_path,
-        "--headless", "-u", "16", "-r", "16", "--run-time", "8s",
+        "--headless", "-u", "8", "-r", "8", "--run-time", "8s",
         "--probe-input", LONG_INPUTS, *KNOBS,
         "--emulator-job-log", str(log), "--job-stats-json", str(stats),
         "--json-file", str(tmp_path / "locust"),
@@ -81,7 +85,7 @@ def test_webhook_user_with_processes_2_matches_the_job_log(tmp_path: Path) -> No
     result = run_locust(
         tmp_path,
         "--headless", "--processes", "2", "--master-bind-port", str(port),
-        "--master-port", str(port), "-u", "16", "-r", "16", "--run-time", "8s",
+        "--master-port", str(port), "-u", "8", "-r", "8", "--run-time", "8s",
         "--probe-input", LONG_INPUTS, *KNOBS,
         "--emulator-job-log", str(log), "--job-stats-json", str(stats),
         "WebhookUser",
