@@ -5,6 +5,7 @@ arrived; the emulator has no delivery pending), never sleeps."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import socket
@@ -18,9 +19,9 @@ import httpx
 import pytest
 
 from runpod_testkit.emulator.mock import MockEndpoint
-from runpod_testkit.emulator.model import EmulatorConfig
+from runpod_testkit.emulator.model import EmulatorConfig, Model
 from runpod_testkit.emulator.server import RunningEmulator, running_emulator
-from runpod_testkit.emulator.webhooks import MAX_ATTEMPTS
+from runpod_testkit.emulator.webhooks import MAX_ATTEMPTS, AsyncWebhookSender
 from runpod_testkit.operations import JobStatus
 from runpod_testkit.schemas import ContractValidator
 from runpod_testkit.webhook_receiver import WebhookReceiver
@@ -375,3 +376,30 @@ def test_mock_mode_delivers_once_to_an_accepting_receiver() -> None:
         (attempt,) = mock.webhooks.attempts
         assert attempt.delivered
         assert attempt.status_code == 200
+
+
+def test_a_job_that_ends_outside_the_loop_is_handed_to_it(receiver: WebhookReceiver) -> None:
+    """A model advanced from another thread (a worker runtime, a test) still delivers."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        clock = [1_000.0]
+        sender = AsyncWebhookSender(lambda: clock[0], retry_delay_s=RETRY_DELAY_S)
+        asyncio.run_coroutine_threadsafe(_warm(sender), loop).result(10)
+        model = Model(EmulatorConfig(cold_start_ms=0), lambda: clock[0], sender.job_ended)
+        url = receiver.url_for("outside-the-loop")
+        job = model.submit("ep", {"input": {"sleep_ms": 100}, "webhook": url})
+        clock[0] += 1.0
+        model.advance()  # on this thread: no running loop here
+        assert receiver.wait_for(lambda: receiver.deliveries(url), WAIT_S)
+        assert receiver.deliveries(url)[0].json()["id"] == job.id
+        asyncio.run_coroutine_threadsafe(sender.aclose(), loop).result(10)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+async def _warm(sender: AsyncWebhookSender) -> None:
+    sender.warm_up()

@@ -115,6 +115,8 @@ class AsyncWebhookSender:
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
         self._creating: asyncio.Future[httpx.AsyncClient] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The serving loop (set by `warm_up`), for jobs that end outside it."""
 
     @property
     def pending(self) -> int:
@@ -127,7 +129,20 @@ class AsyncWebhookSender:
         # Encoded now: the job may move on (a /retry clears its output) before the POST is sent.
         body = orjson.dumps(envelope(job))
         assert job.webhook is not None
-        task = asyncio.get_running_loop().create_task(self._deliver(job.id, job.webhook, body))
+        url = job.webhook
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            # The model advanced outside the loop (a test, another thread): hand it over.
+            if self._loop is None or self._loop.is_closed():
+                logger.warning("webhook for job %s dropped: the emulator is not serving", job.id)
+                return
+            self._loop.call_soon_threadsafe(self._start, job.id, url, body)
+            return
+        self._start(job.id, url, body)
+
+    def _start(self, job_id: str, url: str, body: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self._deliver(job_id, url, body))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -162,8 +177,9 @@ class AsyncWebhookSender:
     def warm_up(self) -> None:
         """Start building the HTTP client in a thread now (called as the server starts), so
         that the first delivery does not wait for it."""
+        self._loop = asyncio.get_running_loop()
         if self._creating is None and self._client is None:
-            self._creating = asyncio.get_running_loop().run_in_executor(None, self._new_client)
+            self._creating = self._loop.run_in_executor(None, self._new_client)
 
     async def _ensure_client(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         if self._client is None or self._slots is None:
