@@ -5,9 +5,10 @@
     locust -f loadtests/locustfile.py --host https://api.runpod.ai/v2/ENDPOINT_ID RunPollUser
 
 Users: RunPollUser (/run, then /status), RunSyncUser (/runsync, then /status if still running),
-StreamUser (/run, then /stream until drained), CancelUser (/run, /cancel, then /status). With no
-class named, the first three run (weights 4:2:2); CancelUser runs when named, because its jobs
-end CANCELLED on purpose and would count as failures.
+StreamUser (/run, then /stream until drained), CancelUser (/run, /cancel, then /status),
+WebhookUser (/run with a webhook; the job ends when its delivery arrives, no /status). With no
+class named, the first three run (weights 4:2:2); CancelUser and WebhookUser run when named
+(CancelUser's jobs end CANCELLED on purpose; WebhookUser needs a reachable receiver).
 
 With no --host an emulator is started on loopback and targeted. The API key comes from
 RUNPOD_API_KEY. Options of this suite (also settable in a config file, see locust.conf; Locust's
@@ -24,12 +25,14 @@ RUNPOD_API_KEY. Options of this suite (also settable in a config file, see locus
   --refusal-limit N          stop the run (exit 2) after N consecutive refusals (50)
   --threshold RULE           e.g. 'delayTime:p95<2000', 'failures:rate<1%' (repeatable; exit 3)
   --job-stats-json/-csv/-html FILE                          write the job statistics
+  --webhook-url URL --webhook-listen HOST:PORT   WebhookUser's receiver behind a tunnel
   --emulator-workers-min/-workers-max/-cold-start-ms/-idle-timeout-s/-queue-delay-s/-job-log
                              settings of the embedded emulator
 """
 
 from runpod_testkit.loadtest import CancelUser, RunPollUser, RunSyncUser, StreamUser, install
+from runpod_testkit.loadtest.webhooks import WebhookUser
 
-__all__ = ["CancelUser", "RunPollUser", "RunSyncUser", "StreamUser"]
+__all__ = ["CancelUser", "RunPollUser", "RunSyncUser", "StreamUser", "WebhookUser"]
 
 install(default_users=(RunPollUser, RunSyncUser, StreamUser))

@@ -159,6 +159,14 @@ def add_check_command(commands: Any) -> None:
     parser.add_argument(
         "--output-schema", metavar="FILE", help="JSON Schema that COMPLETED outputs must match"
     )
+    parser.add_argument(
+        "--webhook-url",
+        metavar="PUBLIC_URL",
+        help="live: a public URL forwarded to --webhook-listen; enables the webhook checks",
+    )
+    parser.add_argument(
+        "--webhook-listen", metavar="HOST:PORT", help="live: where the webhook receiver listens"
+    )
     parser.add_argument("--junitxml", metavar="FILE", help="also write JUnit XML here")
     parser.set_defaults(run=_run_from_args)
 
@@ -217,6 +225,10 @@ def _pytest_arguments(args: argparse.Namespace, environ: dict[str, str] | None =
     for flag in ("allow_destructive", "strict"):
         if getattr(args, flag):
             options.append("--" + flag.replace("_", "-"))
+    if bool(args.webhook_url) != bool(args.webhook_listen):
+        raise UsageProblem("--webhook-url and --webhook-listen go together: give both")
+    if args.webhook_url:
+        options += ["--webhook-url", args.webhook_url, "--webhook-listen", args.webhook_listen]
     for name in ("max_jobs", "job_timeout", "probe_inputs", "output_schema"):
         value = getattr(args, name)
         if value is not None:

@@ -44,6 +44,7 @@ def bounded(kind: Callable[[str], T], low: T, high: T | None = None) -> Callable
 
 def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
     from runpod_testkit.emulator.model import EmulatorConfig
+    from runpod_testkit.emulator.webhooks import WEBHOOK_RETRY_DELAY_S, WEBHOOK_TIMEOUT_S
 
     defaults = EmulatorConfig()
     parser = commands.add_parser(
@@ -149,6 +150,18 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         "worker, a cold-start spike, a lost output (README: Fault injection)",
     )
     parser.add_argument(
+        "--webhook-retry-delay-s",
+        type=bounded(float, 0.0),
+        default=WEBHOOK_RETRY_DELAY_S,
+        help="a failed webhook delivery is retried up to 2 more times, this far apart",
+    )
+    parser.add_argument(
+        "--webhook-timeout-s",
+        type=bounded(float, 0.001),
+        default=WEBHOOK_TIMEOUT_S,
+        help="how long one webhook POST waits for the receiver's answer",
+    )
+    parser.add_argument(
         "--log-level",
         default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -208,6 +221,8 @@ def _run_emulator(args: argparse.Namespace) -> int:
             job_log=args.job_log,
             endpoint_ids=endpoint_ids,
             worker=args.worker,
+            webhook_retry_delay_s=args.webhook_retry_delay_s,
+            webhook_timeout_s=args.webhook_timeout_s,
         )
     except OSError as exc:
         return _fail(f"--job-log: cannot append to {args.job_log!r}: {_reason(exc)}")
@@ -271,6 +286,72 @@ def _fail(reason: str) -> int:
     return 2
 
 
+def _add_webhook_sink(commands: argparse._SubParsersAction[OneLineParser]) -> None:
+    parser = commands.add_parser(
+        "webhook-sink",
+        help="receive webhook POSTs and print each one (for testing your own consumers)",
+        description=(
+            "Listen for webhook deliveries and print one JSON line per POST: arrival time, "
+            "path, the status answered and the body. --refuse-first K answers the first K "
+            "POSTs to each path with 503, to watch a sender's retries. Stop it with Ctrl-C."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    parser.add_argument(
+        "--port", type=bounded(int, 0, 65535), default=8080, help="0 picks a free port"
+    )
+    parser.add_argument(
+        "--refuse-first",
+        type=bounded(int, 0),
+        default=0,
+        metavar="K",
+        help="answer the first K deliveries to each path with 503",
+    )
+    parser.set_defaults(run=_run_webhook_sink)
+
+
+def _run_webhook_sink(args: argparse.Namespace) -> int:
+    import json
+    import threading
+
+    from runpod_testkit.webhook_receiver import Delivery, WebhookReceiver
+
+    def show(delivery: Delivery) -> None:
+        try:
+            body: object = delivery.json()
+        except ValueError:
+            body = delivery.body.decode("utf-8", "replace")
+        line = {
+            "arrivedAt": round(delivery.arrived_at * 1000),
+            "path": delivery.path,
+            "answered": delivery.answered,
+            "body": body,
+        }
+        print(json.dumps(line, separators=(",", ":")), flush=True)
+
+    receiver = WebhookReceiver(
+        args.host, args.port, refuse_first=args.refuse_first, on_delivery=show
+    )
+    try:
+        receiver.start()
+    except OSError as exc:
+        print(
+            f"runpod-testkit webhook-sink: error: cannot listen on --host {args.host!r} "
+            f"--port {args.port}: {_reason(exc)}",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"webhook sink listening on {receiver.listen_url}", flush=True)
+    try:
+        threading.Event().wait()  # until Ctrl-C or SIGTERM
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.stop()
+    return 0
+
+
 def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog="runpod-testkit",
@@ -278,6 +359,7 @@ def build_parser() -> OneLineParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     _add_emulator(commands)
+    _add_webhook_sink(commands)
     from runpod_testkit.check_command import add_check_command
 
     add_check_command(commands)

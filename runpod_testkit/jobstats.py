@@ -10,6 +10,7 @@ All metrics are integer milliseconds:
   e2e                       client side: submission to the terminal state seen
   ttfc                      client side: submission to the first stream chunk
   chunkGap                  client side: between the arrivals of consecutive stream chunks
+  webhookDelay              WebhookUser: a job's end to its webhook's arrival (estimated)
 
 Besides the metrics: outcome counts (server statuses and client-side outcomes, among them
 "interrupted": jobs the load run itself cancelled when it stopped, which are not failures, and
@@ -68,7 +69,7 @@ __all__ = [
     "MetricSummary",
 ]
 
-METRICS = ("delayTime", "executionTime", "e2e", "ttfc", "chunkGap")
+METRICS = ("delayTime", "executionTime", "e2e", "ttfc", "chunkGap", "webhookDelay")
 # (label in JSON/CSV/tables, percentile)
 REPORTED_PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p50", 50.0),

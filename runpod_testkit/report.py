@@ -39,7 +39,7 @@ __all__ = [
     "write_html_report",
 ]
 
-CHART_METRICS = METRICS  # delayTime, executionTime, e2e, ttfc, chunkGap: over time, as a curve
+CHART_METRICS = METRICS  # delayTime, ..., chunkGap, webhookDelay: over time, as a curve
 # Windows per time chart: latency lines stay readable at ~200, per-window job rates need
 # coarser windows to be more than noise; /health is sampled, not summed, so it keeps more.
 METRIC_CHART_POINTS = 200
@@ -52,6 +52,7 @@ _METRIC_TITLES = {
     "e2e": "end to end (submit to terminal state, client)",
     "ttfc": "time to first stream chunk (client)",
     "chunkGap": "gap between stream chunks (client)",
+    "webhookDelay": "job end to webhook arrival (WebhookUser, client)",
 }
 
 

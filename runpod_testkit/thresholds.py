@@ -1,7 +1,7 @@
 """k6-style pass/fail rules over job statistics, e.g. "delayTime:p95<2000" (--threshold).
 
 Forms (OP is one of < <= > >= ==):
-  METRIC:STAT OP MS      METRIC in delayTime, executionTime, e2e, ttfc, chunkGap;
+  METRIC:STAT OP MS      METRIC in delayTime, executionTime, e2e, ttfc, chunkGap, webhookDelay;
                          STAT in count, min, max, mean, pNN (p50, p95, p99.9, ...);
                          the limit is milliseconds, or seconds with an "s" suffix ("2s")
   failures:rate OP R     non-COMPLETED ended jobs / ended jobs, as 0..1 or "1%"

@@ -630,6 +630,11 @@ def _no_runpod_settings(monkeypatch: pytest.MonkeyPatch) -> None:
             {},
             ["--junitxml", "does not exist"],
         ),
+        (
+            ["check", "--emulator", "--webhook-url", "https://tunnel.example.test/hooks"],
+            {},
+            ["--webhook-url", "--webhook-listen"],
+        ),
     ],
 )
 def test_check_command_usage_errors_are_one_line(

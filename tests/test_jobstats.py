@@ -241,10 +241,17 @@ def test_to_json_has_exactly_the_documented_shape() -> None:
     stats.record_submitted(2, at=T0)
     stats.record_terminal("COMPLETED", at=T0)
     document = stats.to_json()
-    # DESIGN.md's keys in their order; "stream", "requests", "pacing" and "chunkGap" are
-    # additions after them.
+    # DESIGN.md's keys in their order; "stream", "requests", "pacing", "chunkGap" and
+    # "webhookDelay" are additions after them.
     assert list(document) == ["metrics", "jobs", "thresholds", "stream", "requests", "pacing"]
-    assert list(document["metrics"]) == ["delayTime", "executionTime", "e2e", "ttfc", "chunkGap"]
+    assert list(document["metrics"]) == [
+        "delayTime",
+        "executionTime",
+        "e2e",
+        "ttfc",
+        "chunkGap",
+        "webhookDelay",
+    ]
     for summary in document["metrics"].values():
         assert list(summary) == SUMMARY_KEYS
     assert document["metrics"]["delayTime"] == {
@@ -395,7 +402,7 @@ def test_text_table() -> None:
         "FAILED        1",
         "failure rate 50.00% (1 of 2 ended jobs)",
     ]
-    assert [line.split()[0] for line in lines[1:6]] == list(METRICS)
+    assert [line.split()[0] for line in lines[1 : 1 + len(METRICS)]] == list(METRICS)
 
 
 def test_text_table_explains_interrupted_jobs_and_streams() -> None:

@@ -102,6 +102,7 @@ def loaded_stats() -> JobStats:
                 at=at + 0.5,
             )
         stats.record_stream(4, [40 + second % 25, 0, 35], at=at + 0.5)
+        stats.record("webhookDelay", 2 + second % 7, at=at + 0.5)
         stats.record_health(
             {
                 "jobs": {"inQueue": max(0, 60 - second), "inProgress": workers},

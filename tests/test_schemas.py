@@ -46,9 +46,12 @@ def _load(path: Path) -> Any:
 
 def _example_schema(path: Path) -> str:
     """`status.completed.json` -> `status.response`, `purge-queue.json` -> `purge-queue.response`,
-    `error.oversize-run.json` -> `error`"""
+    `error.oversize-run.json` -> `error`, `webhook.completed.json` -> `webhook.envelope` (a body
+    the endpoint sends, not answers)"""
     kind = path.name.split(".")[0]
-    return ERROR_SCHEMA if kind == ERROR_SCHEMA else kind + ".response"
+    if kind == ERROR_SCHEMA:
+        return ERROR_SCHEMA
+    return "webhook.envelope" if kind == "webhook" else kind + ".response"
 
 
 # --- the documented examples ----------------------------------------------------------------
@@ -97,6 +100,7 @@ def test_schema_names_are_exactly_the_planned_set() -> None:
             "status.response",
             "stream.chunk",
             "stream.response",
+            "webhook.envelope",
         ]
     )
 
@@ -133,7 +137,7 @@ def test_schema_dir_prefers_installed_package_data(tmp_path: Path) -> None:
 
 def test_operations_table_and_schema_dir_agree() -> None:
     names = set(schema_names())
-    referenced = {"defs", "stream.chunk"}
+    referenced = {"defs", "stream.chunk", "webhook.envelope"}
     for op in OPERATIONS.values():
         referenced.update(op.responses.values())
         if op.request_schema is not None:

@@ -38,6 +38,11 @@ from runpod_testkit.emulator.service import (
     error,
     too_large,
 )
+from runpod_testkit.emulator.webhooks import (
+    WEBHOOK_RETRY_DELAY_S,
+    WEBHOOK_TIMEOUT_S,
+    AsyncWebhookSender,
+)
 from runpod_testkit.operations import OPERATIONS, Operation
 
 __all__ = ["EmulatorApp", "JobLog", "create_app", "describe_size", "wall_clock"]
@@ -88,6 +93,8 @@ class EmulatorApp:
         clock: Callable[[], float] | None = None,
         endpoint_ids: Collection[str] | None = None,
         worker: str | None = None,
+        webhook_retry_delay_s: float = WEBHOOK_RETRY_DELAY_S,
+        webhook_timeout_s: float = WEBHOOK_TIMEOUT_S,
     ) -> None:
         self.clock = clock or wall_clock()
         # Real worker processes of `worker` (a command line), or the simulated probe.
@@ -99,12 +106,15 @@ class EmulatorApp:
             runtime = self.worker_processes = ProcessRuntime(worker)
             runtime.after_change = self._arm_timer
         self.job_log = JobLog(job_log) if job_log else None
+        self.webhooks = AsyncWebhookSender(
+            self.clock, retry_delay_s=webhook_retry_delay_s, timeout_s=webhook_timeout_s
+        )
         self.service = build_service(
             config,
             self.clock,
             api_key=api_key,
             rate_limits=rate_limits,
-            on_terminal=self.job_log.write if self.job_log else None,
+            on_terminal=self._job_ended,
             on_change=self._wake_waiters,
             endpoint_ids=endpoint_ids,
             runtime=runtime,
@@ -148,6 +158,12 @@ class EmulatorApp:
         # A path without an operation gets the JSON 404, not a bodiless redirect to a slash.
         self.starlette.router.redirect_slashes = False
 
+    def _job_ended(self, job: Job) -> None:
+        if self.job_log is not None:
+            self.job_log.write(job)
+        if job.webhook is not None:
+            self.webhooks.job_ended(job)
+
     @property
     def faults_injected(self) -> FaultCounts:
         """Every fault injected so far (--faults), by kind."""
@@ -178,6 +194,7 @@ class EmulatorApp:
     @asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         self._arm_timer()
+        self.webhooks.warm_up()
         try:
             yield
         finally:
@@ -185,6 +202,7 @@ class EmulatorApp:
                 self._timer.cancel()
             if self.worker_processes is not None:
                 await self.worker_processes.aclose()
+            await self.webhooks.aclose()
             if self.job_log is not None:
                 self.job_log.close()
 

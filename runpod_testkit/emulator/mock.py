@@ -26,6 +26,11 @@ from runpod_testkit.emulator.factory import build_service
 from runpod_testkit.emulator.faults import FaultConfig, FaultCounts, load_faults
 from runpod_testkit.emulator.model import EmulatorConfig, Job
 from runpod_testkit.emulator.service import Hold, Reply, too_large
+from runpod_testkit.emulator.webhooks import (
+    WEBHOOK_RETRY_DELAY_S,
+    Receiver,
+    RecordingWebhookSender,
+)
 
 __all__ = ["DEFAULT_MOCK_ENDPOINT_URL", "MockEndpoint", "VirtualClock", "runpod_mock"]
 
@@ -67,6 +72,8 @@ class MockEndpoint:
         rate_limits: bool = False,
         clock: VirtualClock | None = None,
         faults: FaultConfig | str | None = None,
+        webhook_retry_delay_s: float = WEBHOOK_RETRY_DELAY_S,
+        webhook_receiver: Receiver | None = None,
     ) -> None:
         """`faults`: a `FaultConfig`, or `--faults` text (JSON or @FILE); it replaces the
         config's. Its draws are seeded by its "seed", else the config's (0 by default)."""
@@ -80,6 +87,10 @@ class MockEndpoint:
         self.endpoint_id = endpoint_id
         self.base_url = f"{parts.scheme}://{parts.netloc}{base_path}"
         self.clock = clock or VirtualClock()
+        self.webhooks = RecordingWebhookSender(
+            self.clock, retry_delay_s=webhook_retry_delay_s, receiver=webhook_receiver
+        )
+        """Deliveries on the virtual clock: `webhooks.attempts` records each POST."""
         self.terminal_jobs: list[dict[str, Any]] = []
         """The job log: one record per terminal transition, as --job-log writes them."""
         # Seeded by default: mock mode is deterministic run after run (ids, worker ids, faults).
@@ -106,6 +117,8 @@ class MockEndpoint:
 
     def _log(self, job: Job) -> None:
         self.terminal_jobs.append(job.log_record())
+        if job.webhook is not None:
+            self.webhooks.job_ended(job)
 
     def __enter__(self) -> MockEndpoint:
         self.router.__enter__()
@@ -149,6 +162,7 @@ class MockEndpoint:
             return _response(result)
         finally:
             self.service.release(call)
+            self.webhooks.deliver_due()
 
     def _wait(self, hold: Hold) -> None:
         model = self.model
@@ -162,8 +176,13 @@ class MockEndpoint:
         """Jump the clock through every pending event up to `limit_s` from now (tests and
         benchmarks use it to let jobs finish and results expire)."""
         stop = self.clock.now + limit_s
+        webhooks = self.webhooks
         while True:
+            webhooks.deliver_due()
             next_event = self.model.next_event_time()
+            next_delivery = webhooks.next_due()
+            if next_delivery is not None and (next_event is None or next_delivery < next_event):
+                next_event = next_delivery
             if next_event is None or next_event > stop:
                 return
             self.clock.jump_to(next_event)

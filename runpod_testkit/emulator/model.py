@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -41,6 +42,7 @@ __all__ = [
     "Worker",
     "WorkerRuntime",
     "WorkerState",
+    "webhook_url_problem",
 ]
 
 Clock = Callable[[], float]
@@ -119,6 +121,8 @@ class Job:
     ttl_deadline: float
     execution_timeout_s: float
     low_priority: bool = False
+    webhook: str | None = None
+    """The request's webhook URL: the envelope is POSTed there when the job ends."""
     status: str = JobStatus.IN_QUEUE
     queued_at: float = 0.0
     started_at: float | None = None
@@ -673,8 +677,9 @@ class Model:
             endpoint.completed += 1
         elif status in (JobStatus.FAILED, JobStatus.TIMED_OUT):
             endpoint.failed += 1
-        if status not in JobStatus.RETRYABLE:
-            job.input = _NO_INPUT  # never runs again: free it (only /retry reads it)
+        if status not in JobStatus.RETRYABLE and job.webhook is None:
+            # Never runs again: free it (only /retry and the webhook's envelope read it).
+            job.input = _NO_INPUT
         retention = self.config.retention_sync_s if job.sync else self.config.retention_async_s
         self._schedule_expiry(job, min(at + retention, job.ttl_deadline))
         if was_running and job.worker_id is not None:
@@ -918,6 +923,7 @@ class Model:
             ttl_deadline=now + ttl_ms / 1000,
             execution_timeout_s=execution_timeout_ms / 1000,
             low_priority=low_priority,
+            webhook=body.get("webhook"),
         )
         endpoint.jobs[job.id] = job
         self._job_count += 1
@@ -1043,8 +1049,12 @@ def _read_request(body: Any) -> tuple[dict[str, Any], int, int, bool]:
             "wrap the value in an object"
         )
     webhook = body.get("webhook")
-    if webhook is not None and not isinstance(webhook, str):
-        raise JobRequestError(f"'webhook' must be a URL string, got {_json_type(webhook)}")
+    if webhook is not None:
+        if not isinstance(webhook, str):
+            raise JobRequestError(f"'webhook' must be a URL string, got {_json_type(webhook)}")
+        problem = webhook_url_problem(webhook)
+        if problem is not None:
+            raise JobRequestError(f"'webhook' {problem}: send an absolute http(s) URL")
     s3_config = body.get("s3Config")
     if s3_config is not None and not isinstance(s3_config, dict):
         raise JobRequestError(f"'s3Config' must be a JSON object, got {_json_type(s3_config)}")
@@ -1068,6 +1078,31 @@ def _read_request(body: Any) -> tuple[dict[str, Any], int, int, bool]:
     if not isinstance(low_priority, bool):
         raise JobRequestError("'policy.lowPriority' must be true or false")
     return job_input, values["executionTimeout"], values["ttl"], low_priority
+
+
+WEBHOOK_URL_MAX_CHARS = 2048
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a webhook, or None when it can: an absolute http or https URL with a
+    host (and a valid port), at most WEBHOOK_URL_MAX_CHARS long, without blanks or control
+    characters. Production's own rule is undocumented; these are URLs no POST could reach."""
+    if not url:
+        return "is empty"
+    if len(url) > WEBHOOK_URL_MAX_CHARS:
+        return f"is longer than {WEBHOOK_URL_MAX_CHARS} characters"
+    if not url.isprintable() or any(char.isspace() for char in url):
+        return "contains blanks or control characters"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"must start with http:// or https://, got {url[:40]!r}"
+    try:
+        port = parts.port  # raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        return "has an invalid port"
+    if not parts.hostname or port == 0:
+        return "has no host to deliver to" if not parts.hostname else "has port 0"
+    return None
 
 
 def _json_type(value: Any) -> str:

@@ -66,6 +66,7 @@ _METRIC_NOTES = {
     "e2e": "submission to terminal state seen (client)",
     "ttfc": "submission to first stream chunk (client)",
     "chunkGap": "between stream chunk arrivals (client)",
+    "webhookDelay": "job end to webhook arrival (WebhookUser)",
 }
 SPARK_SAMPLES = 40
 _SPARKS = "▁▂▃▄▅▆▇█"

@@ -27,6 +27,9 @@ from runpod_testkit.suite.target import Mode, SuiteTarget, open_target
 
 __all__ = ["ContractChecks", "ContractReporter", "SuiteSettings", "settings_of"]
 
+pytest_plugins = ["runpod_testkit.suite.webhooks"]
+"""The webhook receiver's options and fixture (loaded with this plugin, however it is loaded)."""
+
 LIVE_DEFAULT_MAX_JOBS = 25
 _RESULT_ORDER = ("FAIL", "DRIFT", "PASS", "SKIP")
 

@@ -20,7 +20,7 @@ from runpod_testkit.emulator.model import EmulatorConfig
 from runpod_testkit.emulator.server import running_emulator
 from runpod_testkit.preflight import preflight
 
-__all__ = ["SUITE_API_KEY", "Mode", "SuiteTarget", "open_target"]
+__all__ = ["EMULATOR_WEBHOOK_RETRY_DELAY_S", "SUITE_API_KEY", "Mode", "SuiteTarget", "open_target"]
 
 Mode = Literal["mock", "emulator", "live"]
 
@@ -36,6 +36,9 @@ _EMULATOR_CONFIG = EmulatorConfig(workers_max=4, cold_start_ms=300, idle_timeout
 _WORKER_PROCESS_CONFIG = EmulatorConfig(
     workers_min=1, workers_max=4, cold_start_ms=0, idle_timeout_s=30.0, seed=7
 )
+EMULATOR_WEBHOOK_RETRY_DELAY_S = 0.5
+"""The suite's emulator retries webhooks this far apart (production: 10 s), so the retry check
+takes a second of real time."""
 
 
 @dataclass
@@ -133,7 +136,12 @@ def open_target(
     elif mode == "emulator":
         base = _EMULATOR_CONFIG if worker is None else _WORKER_PROCESS_CONFIG
         config = dataclasses.replace(base, faults=faults)
-        with running_emulator(config, api_key=SUITE_API_KEY, worker=worker) as emulator:
+        with running_emulator(
+            config,
+            api_key=SUITE_API_KEY,
+            worker=worker,
+            webhook_retry_delay_s=EMULATOR_WEBHOOK_RETRY_DELAY_S,
+        ) as emulator:
             url = emulator.endpoint_url("contract")
             preflight(url, SUITE_API_KEY)  # its own emulator: the same path as a live run
             yield SuiteTarget(
