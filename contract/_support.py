@@ -53,13 +53,14 @@ __all__ = [
 ]
 
 NON_TERMINAL = frozenset({JobStatus.IN_QUEUE, JobStatus.IN_PROGRESS, "RUNNING"})
-"""States of a job still on its way; RUNNING is documented on one page only (notes §14.4)."""
+"""States of a job still on its way; RUNNING is documented on one page only
+(docs/job-states.md#state-words)."""
 
 _RUNSYNC_WAIT = operation("runsync").query_param("wait")
 assert _RUNSYNC_WAIT is not None
 assert _RUNSYNC_WAIT.default is not None
 RUNSYNC_SHORT_WAIT_MS = _RUNSYNC_WAIT.minimum
-"""The shortest ?wait /runsync accepts (queue-api-reference.txt: 1000-300000 ms)."""
+"""The shortest ?wait /runsync accepts (docs/operations/runsync.md: 1000-300000 ms)."""
 RUNSYNC_DEFAULT_WAIT_MS = _RUNSYNC_WAIT.default
 """What /runsync waits without ?wait (90 s)."""
 
@@ -71,7 +72,8 @@ HEALTH_LAG_S = 15.0
 """Longest wait for /health counters to catch up with the jobs (whether they lag is
 undocumented); bounded by --job-timeout as well."""
 
-# Position of a state in the job's life (notes §3); a job never moves to a lower rank.
+# Position of a state in the job's life (docs/job-states.md#order); a job never moves to a
+# lower rank.
 _RANK = {
     JobStatus.IN_QUEUE: 0,
     JobStatus.IN_PROGRESS: 1,
@@ -138,8 +140,8 @@ def shape(contract: ContractChecks, response: ApiResponse, rule: str) -> Any:
 
 
 def note_error_body(contract: ContractChecks, response: ApiResponse) -> None:
-    """Error bodies are undocumented (notes §6): anything but a JSON object with a string
-    `error` is reported as drift, never as a failure."""
+    """Error bodies are undocumented (docs/operations/status.md#unknown-job-404): anything but a
+    JSON object with a string `error` is reported as drift, never as a failure."""
     note_undocumented_body(contract, response, ERROR_SCHEMA)
 
 
@@ -160,7 +162,7 @@ def note_undocumented_body(contract: ContractChecks, response: ApiResponse, sche
 
 
 def unknown_job_id() -> str:
-    """An id no endpoint has issued (ids are opaque strings, notes §1)."""
+    """An id no endpoint has issued (ids are opaque strings, docs/operations/run.md#shape)."""
     return f"contract-unknown-{uuid.uuid4().hex}"
 
 
@@ -353,8 +355,9 @@ def submit_traced(
 
 def lifecycle_findings(statuses: list[str | None]) -> tuple[list[str], list[str]]:
     """(breaks, drift) of a sequence of observed states: a job only moves forward, IN_QUEUE ->
-    IN_PROGRESS -> one terminal state, and a terminal state never changes (notes §3). Going
-    back from IN_PROGRESS to IN_QUEUE is implied (worker loss) but undocumented: drift."""
+    IN_PROGRESS -> one terminal state, and a terminal state never changes
+    (docs/job-states.md#order). Going back from IN_PROGRESS to IN_QUEUE is implied (worker
+    loss) but undocumented: drift."""
     breaks: list[str] = []
     drift: list[str] = []
     previous: str | None = None
@@ -432,8 +435,9 @@ class StreamRecord:
 def drain_stream(
     client: RunpodClient, target: SuiteTarget, job_id: str, job_input: dict[str, Any]
 ) -> StreamRecord:
-    """Poll /stream until the job is terminal and a poll brings no chunk (notes §2.5), bounded
-    by --job-timeout and a poll count, recording every answer."""
+    """Poll /stream until the job is terminal and a poll brings no chunk
+    (docs/operations/stream.md#drains), bounded by --job-timeout and a poll count, recording
+    every answer."""
     record = StreamRecord(job_id, job_input)
     deadline = now(target) + target.job_timeout_s
     max_polls = 2000

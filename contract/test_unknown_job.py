@@ -1,5 +1,5 @@
-"""A job id the endpoint never issued (runpod-api-notes.md §2.3, §6): /status answers 404;
-/stream, /cancel and /retry refuse it too (404 expected; another 4xx is undocumented drift,
+"""A job id the endpoint never issued (docs/operations/status.md#unknown-job-404): /status answers
+404; /stream, /cancel and /retry refuse it too (404 expected; another 4xx is undocumented drift,
 a 2xx claims a job that does not exist and breaks the contract)."""
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from runpod_testkit.suite.plugin import ContractChecks
 
 from ._support import check, fail, note_error_body, unknown_job_id
 
-REF = "runpod-api-notes.md §2.3 (unknown job: 404), §6"
+DOC = "docs/operations/{}.md#unknown-job-404"
 
 
 @pytest.mark.parametrize(
     "operation",
     [
-        pytest.param(name, marks=pytest.mark.contract(name, "unknown-job-404", ref=REF), id=name)
+        pytest.param(
+            name, marks=pytest.mark.contract(name, "unknown-job-404", ref=DOC.format(name)), id=name
+        )
         for name in ("status", "stream", "cancel", "retry")
     ],
 )
