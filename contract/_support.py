@@ -48,6 +48,7 @@ __all__ = [
     "submit_traced",
     "timing_findings",
     "unknown_job_id",
+    "unknown_job_refused",
     "where",
     "wrong_key_headers",
 ]
@@ -159,6 +160,44 @@ def note_undocumented_body(contract: ContractChecks, response: ApiResponse, sche
             messages.append(f"content type {content_type!r} of a JSON body")
     contract.drift(where(response), messages)
     return response.json
+
+
+def unknown_job_refused(
+    client: RunpodClient,
+    contract: ContractChecks,
+    operation: str,
+    *,
+    route_seen: ApiResponse | None = None,
+    must_see_route: bool = False,
+) -> None:
+    """`operation` on an id no job has is refused: 404 (exactly, for /status), another 4xx is
+    drift, a 2xx claims a job that does not exist. A server without the route answers 404 to
+    everything, so with `must_see_route` the 404 counts only if `route_seen`, the same route's
+    answer for a job that exists, is not a 404 too (docs/operations/cancel.md#unknown-job-404)."""
+    rule = f"{operation}: unknown-job-404"
+    job_id = unknown_job_id()
+    answer = client.request(operation, job_id=job_id)
+    if answer.ok:
+        fail(f"{rule}: answered as if job {job_id!r} existed: {answer.describe()}")
+    if operation == "status":
+        check(answer.status_code == 404, f"{rule}: {answer.describe('expected 404 Not Found')}")
+    else:
+        check(400 <= answer.status_code < 500, f"{rule}: {answer.describe('expected 404')}")
+        if answer.status_code != 404:
+            contract.drift(operation, [f"HTTP {answer.status_code} for an unknown job"])
+    note_error_body(contract, answer)
+    if not must_see_route:
+        return
+    if route_seen is None:
+        pytest.skip(
+            f"no /{operation} of a job that exists was answered, so its 404 for an unknown id "
+            "cannot be told from a missing route"
+        )
+    if route_seen.status_code == 404:
+        fail(
+            f"{rule}: the route is not served: {route_seen.describe('for a job that exists')}; "
+            f"its 404 for an unknown id proves nothing"
+        )
 
 
 def unknown_job_id() -> str:

@@ -31,6 +31,7 @@ from ._support import (
     shape,
     state_of,
     submit_job,
+    unknown_job_refused,
 )
 
 DOC = "docs/operations/cancel.md"
@@ -331,6 +332,21 @@ def test_cancel_leaves_a_finished_job_as_it_was(
     check(
         after.status == final.status,
         f"{rule}: the {final.status} job became {after.status} after a cancel",
+    )
+
+
+@pytest.mark.contract("cancel", "unknown-job-404", ref=f"{DOC}#unknown-job-404")
+def test_cancel_of_an_unknown_job_is_not_found(
+    cancel_run: CancelRun, contract: ContractChecks
+) -> None:
+    """cancel: an id no job has is refused (404; another 4xx is drift), by a route that
+    answered the cancel of a queued job otherwise."""
+    unknown_job_refused(
+        cancel_run.client,
+        contract,
+        "cancel",
+        route_seen=cancel_run.queued.answer,
+        must_see_route=True,
     )
 
 

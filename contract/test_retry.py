@@ -32,6 +32,7 @@ from ._support import (
     shape,
     state_of,
     submit_traced,
+    unknown_job_refused,
 )
 
 DOC = "docs/operations/retry.md"
@@ -121,6 +122,17 @@ def test_retry_requeues_a_failed_job(
             final.status == JobStatus.FAILED,
             f"{rule}: the retried failing probe job ended {state_of(final)}, expected FAILED",
         )
+
+
+@pytest.mark.contract("retry", "unknown-job-404", ref=f"{DOC}#unknown-job-404")
+def test_retry_of_an_unknown_job_is_not_found(
+    retry_run: RetryRun, contract: ContractChecks
+) -> None:
+    """retry: an id no job has is refused (404; another 4xx is drift), by a route that
+    answered the retry of a failed job otherwise."""
+    unknown_job_refused(
+        retry_run.client, contract, "retry", route_seen=retry_run.answer, must_see_route=True
+    )
 
 
 @pytest.mark.contract("retry", "same-id", ref=f"{DOC}#same-id")
