@@ -11,11 +11,15 @@ import sys
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from runpod_testkit.check_command import CheckResult, ContractReport, render_report
+from runpod_testkit.client import ApiResponse
 from runpod_testkit.suite.causes import cause_lines, cause_of, checks_from_tests, group_causes
+from runpod_testkit.suite.plugin import ContractChecks
 from tests.contract_targets import serving, variant
 from tests.test_contract_suite import CONTRACT, TEST_KEY, Planned, execute, live, pytest_contract
 
@@ -104,6 +108,23 @@ def test_check_report_names_the_causes_before_the_rows() -> None:
 def test_checks_from_tests_says_how_they_relate() -> None:
     assert checks_from_tests(1, 1).startswith("1 check from 1 test (")
     assert checks_from_tests(53, 64).startswith("53 checks from 64 tests (")
+
+
+def _answer(content_type: str, content: bytes) -> ApiResponse:
+    request = httpx.Request("GET", "http://127.0.0.1:1/v2/e/health")
+    response = httpx.Response(
+        200, headers={"content-type": content_type}, content=content, request=request
+    )
+    return ApiResponse("health", response, elapsed_ms=1.0)
+
+
+def test_a_json_body_under_a_text_plain_content_type_is_named() -> None:
+    checks = ContractChecks(SimpleNamespace(strict=False), SimpleNamespace())  # type: ignore[arg-type]
+    with pytest.raises(pytest.fail.Exception) as failed:
+        checks.json_content_type(_answer("text/plain; charset=utf-8", b'{"jobs": {}}'))
+    assert "content type 'text/plain; charset=utf-8' on a JSON body" in str(failed.value)
+    assert "expected application/json" in str(failed.value)
+    checks.json_content_type(_answer("application/json", b"{}"))  # no failure
 
 
 BROKEN = variant("no-cancel-or-retry-route")

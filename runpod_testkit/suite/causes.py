@@ -44,7 +44,7 @@ _URL = re.compile(r"\bhttps?://\S+")
 _QUOTED_ID = re.compile(r"'[^'\s]*\d[^'\s]*'|\"[^\"\s]*\d[^\"\s]*\"")
 """A quoted word with a digit in it: a job id or a value, not a type name or a field."""
 _HTTP_CODE = re.compile(r"\b(?:HTTP|answered|status) [1-5]\d\d\b")
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])")
+_NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z]-)-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])")
 _BODY = re.compile(r"; (?:body: .*|empty body)$")
 
 

@@ -297,7 +297,12 @@ class ContractChecks:
         """Validate the body against the schema of its operation and status code; return it."""
         where = f"{response.operation} -> HTTP {response.status_code}"
         if not response.is_json:
-            pytest.fail(f"{where}: body is not JSON: {response.text[:120]!r}", pytrace=False)
+            content_type = response.headers.get("content-type", "")
+            pytest.fail(
+                f"{where}: body is not JSON (content type {content_type!r}): "
+                f"{response.text[:120]!r}",
+                pytrace=False,
+            )
         body = response.json
         validator = self.suite.validator
         if schema is None:
@@ -323,7 +328,8 @@ class ContractChecks:
         if "json" not in content_type.lower():
             pytest.fail(
                 f"{response.operation} -> HTTP {response.status_code}: content type "
-                f"{content_type!r} is not JSON",
+                f"{content_type!r} on a JSON body, expected application/json (clients that go "
+                "by the header do not parse it)",
                 pytrace=False,
             )
 
