@@ -1,7 +1,7 @@
 """Webhooks (docs/webhooks.md): a job submitted with `"webhook": URL`
 is POSTed to URL when it ends; "Your webhook should return a 200 status code. If the call fails,
 Runpod retries up to 2 more times with a 10-second delay." The envelope is the job object plus
-the request's input and webhook (a production capture, runpod-python #409).
+the request's input and webhook (a production capture, docs/webhooks.md#shape).
 
 The suite runs its own receiver (mock and emulator mode); live mode needs --webhook-url and
 --webhook-listen, and skips these checks without them."""
