@@ -15,6 +15,7 @@ import pytest
 from runpod_testkit.client import ApiResponse, RunpodClient
 from runpod_testkit.operations import ERROR_SCHEMA, JobStatus, operation
 from runpod_testkit.probe_protocol import ProbeInput, ProbeInputError
+from runpod_testkit.schemas import misspelling_of
 from runpod_testkit.suite.ledger import JobLedger
 from runpod_testkit.suite.plugin import ContractChecks
 from runpod_testkit.suite.probe_inputs import ProbeInputs
@@ -307,6 +308,7 @@ def follow(
     deadline = now(target) + target.job_timeout_s
     answer = trace.final
     while not answer.is_terminal:
+        _fail_if_misspelled(answer, trace.job_id)
         remaining = deadline - now(target)
         if remaining <= 0:
             fail(
@@ -324,6 +326,19 @@ def follow(
             fail(f"status: no job status in the answer: {answer.describe()}")
     ledger.observe(answer)
     return trace
+
+
+def _fail_if_misspelled(answer: ApiResponse, job_id: str) -> None:
+    """A documented state spelled another way never reads as terminal: say so at once instead
+    of waiting out --job-timeout (docs/job-states.md#spelling)."""
+    if answer.status is None:
+        return
+    documented = misspelling_of(answer.status, JobStatus.ALL)
+    if documented is not None:
+        fail(
+            f"{answer.operation}: job {job_id!r} reads {answer.status!r}, the documented "
+            f"{documented!r} spelled another way: clients compare states exactly"
+        )
 
 
 def refund(ledger: JobLedger) -> None:

@@ -192,3 +192,22 @@ def test_a_server_without_cancel_or_retry_routes_fails_their_unknown_job_checks(
     summary = f"{len(run.rows)} checks from {tests} tests ("
     assert str(properties["contract.summary"]).startswith(summary)
     assert f"\n{summary}" in run.stdout
+
+
+@pytest.mark.slow
+def test_a_misspelled_state_fails_at_once_naming_the_documented_one(tmp_path: Path) -> None:
+    """status-lowercase answers `in_queue`, `completed`: a violation, reported as the documented
+    state spelled another way, and without waiting out --job-timeout for a job that "never ends"."""
+    lowercase = variant("status-lowercase")
+    junit = tmp_path / "junit.xml"
+    with serving([lowercase], api_key=TEST_KEY) as base_url:
+        options = live(f"{base_url}/{lowercase.name}", job_timeout_s=30)
+        run = execute(
+            Planned(
+                "lowercase", pytest_contract(*options, "-k", "own_id", junit=junit), junit=junit
+            )
+        )
+    row = run.rows[("run", "unique-ids")]
+    assert row.outcome == "FAIL", run.describe()
+    assert "reads 'in_queue', the documented 'IN_QUEUE' spelled another way" in row.failures[0]
+    assert run.seconds < 25, run.describe()  # it did not wait for the job to "end"

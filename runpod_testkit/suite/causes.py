@@ -80,15 +80,15 @@ def _path_shape(url: str) -> str:
 
 def _without_rule(reason: str, operation: str, check: str) -> str:
     """Drop the `operation: check (...)` prefix a check puts before what it found."""
-    for prefix in (f"{operation}: {check}", f"{operation}: ", check):
-        if prefix and reason.startswith(prefix):
-            reason = reason[len(prefix) :]
-            break
-    else:
-        return reason
-    if not reason.startswith(":") and ": " in reason:  # "status: timings of 'id': ..."
-        reason = reason.split(": ", 1)[1]
-    return reason.removeprefix(":").strip()
+    rule = f"{operation}: {check}"
+    if check and reason.startswith(rule):
+        rest = reason[len(rule) :]
+        if not rest.startswith(":") and ": " in rest:  # " (read 1 of 'id'): ..."
+            rest = rest.split(": ", 1)[1]
+        return rest.removeprefix(":").strip()
+    if operation and reason.startswith(f"{operation}: "):
+        return reason[len(operation) + 2 :]
+    return reason
 
 
 def cause_of(reason: str, operation: str = "", check: str = "") -> str:
@@ -99,8 +99,8 @@ def cause_of(reason: str, operation: str = "", check: str = "") -> str:
         return f"{answer['method']} {_path_shape(answer['url'])} answered {answer['code']}{phrase}"
     text = _BODY.sub("", _without_rule(reason, operation, check))
     text = _URL.sub(lambda match: _path_shape(match.group(0)), text)
+    text = _QUOTED_ID.sub("<id>", text)  # first: 'sync-<uuid>' is one id, not 'sync-' + one
     text = _UUID.sub("<id>", text)
-    text = _QUOTED_ID.sub("<id>", text)
     kept = {match.start(): match.group(0) for match in _HTTP_CODE.finditer(text)}
     pieces, last = [], 0
     for match in _NUMBER.finditer(text):
