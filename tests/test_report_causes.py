@@ -61,7 +61,13 @@ def test_a_cause_keeps_status_codes_and_words_and_drops_ids_and_numbers() -> Non
         "status",
         "shape",
     )
-    assert shape == "status -> HTTP 200: /delayTime: N is not of type 'integer'"
+    assert shape == "HTTP 200: /delayTime: N is not of type 'integer'"
+    same_on_runsync = cause_of(
+        "runsync: shape: runsync -> HTTP 200: /delayTime: 2.5 is not of type 'integer'",
+        "runsync",
+        "shape",
+    )
+    assert same_on_runsync == shape
     other = cause_of("cancel: queued-job: POST http://h/v2/e/cancel/x answered 404 Not Found")
     assert other == "POST .../cancel/<id> answered 404 Not Found"
     assert cause_of("GET http://h/v2/e/health answered 500 Internal Server Error") == (
@@ -85,7 +91,7 @@ def test_causes_count_distinct_checks_most_first() -> None:
     assert lines[0] == "failures by cause: 2 distinct causes of 3 failing checks, most first"
     assert lines[1] == "  2 checks: POST .../status/<id> answered 405 Method Not Allowed"
     assert lines[2] == "      status/shape, status/lifecycle"
-    assert lines[3].startswith("  1 check: run -> HTTP 200: /status:")
+    assert lines[3].startswith("  1 check: HTTP 200: /status:")
     assert cause_lines([]) == []
 
 

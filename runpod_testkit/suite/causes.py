@@ -4,7 +4,8 @@ repeats the same reason under each of them hides how many distinct defects there
 A failure's reason is reduced to its cause: what the endpoint did, without the check's name, job
 ids, URLs, body excerpts or measured numbers. A reason naming an HTTP answer becomes
 `GET .../status/<id> answered 405 Method Not Allowed`; any other reason is kept with ids and
-numbers replaced, so `delayTime 1.5 is not an integer` from two jobs is one cause.
+numbers replaced and without the operation it was seen on, so `/delayTime: 1.5 is not an
+integer` on two jobs, or a `text/plain` content type on every operation, is one cause.
 
 Both the pytest plugin's summary and `runpod-testkit check` print these groups first, then
 the per-check detail.
@@ -46,6 +47,9 @@ _QUOTED_ID = re.compile(r"'[^'\s]*\d[^'\s]*'|\"[^\"\s]*\d[^\"\s]*\"")
 _HTTP_CODE = re.compile(r"\b(?:HTTP|answered|status) [1-5]\d\d\b")
 _NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z]-)-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])")
 _BODY = re.compile(r"; (?:body: .*|empty body)$")
+_WHERE = re.compile(r"^[a-z-]+ -> (?=HTTP \d{3}\b)")
+"""`status -> HTTP 200: ...`: the same defect on several operations is one cause (the checks
+it broke name the operations)."""
 
 
 def one_line(text: str) -> str:
@@ -97,7 +101,7 @@ def cause_of(reason: str, operation: str = "", check: str = "") -> str:
     if answer is not None:
         phrase = re.sub(r" after$", "", answer["phrase"])
         return f"{answer['method']} {_path_shape(answer['url'])} answered {answer['code']}{phrase}"
-    text = _BODY.sub("", _without_rule(reason, operation, check))
+    text = _WHERE.sub("", _BODY.sub("", _without_rule(reason, operation, check)))
     text = _URL.sub(lambda match: _path_shape(match.group(0)), text)
     text = _QUOTED_ID.sub("<id>", text)  # first: 'sync-<uuid>' is one id, not 'sync-' + one
     text = _UUID.sub("<id>", text)
