@@ -15,6 +15,7 @@ import pytest
 from runpod_testkit.client import ApiResponse, RunpodClient
 from runpod_testkit.operations import ERROR_SCHEMA, JobStatus, operation
 from runpod_testkit.probe_protocol import ProbeInput, ProbeInputError
+from runpod_testkit.schemas import misspelling_of
 from runpod_testkit.suite.ledger import JobLedger
 from runpod_testkit.suite.plugin import ContractChecks
 from runpod_testkit.suite.probe_inputs import ProbeInputs
@@ -48,18 +49,20 @@ __all__ = [
     "submit_traced",
     "timing_findings",
     "unknown_job_id",
+    "unknown_job_refused",
     "where",
     "wrong_key_headers",
 ]
 
 NON_TERMINAL = frozenset({JobStatus.IN_QUEUE, JobStatus.IN_PROGRESS, "RUNNING"})
-"""States of a job still on its way; RUNNING is documented on one page only (notes §14.4)."""
+"""States of a job still on its way; RUNNING is documented on one page only
+(docs/job-states.md#state-words)."""
 
 _RUNSYNC_WAIT = operation("runsync").query_param("wait")
 assert _RUNSYNC_WAIT is not None
 assert _RUNSYNC_WAIT.default is not None
 RUNSYNC_SHORT_WAIT_MS = _RUNSYNC_WAIT.minimum
-"""The shortest ?wait /runsync accepts (queue-api-reference.txt: 1000-300000 ms)."""
+"""The shortest ?wait /runsync accepts (docs/operations/runsync.md: 1000-300000 ms)."""
 RUNSYNC_DEFAULT_WAIT_MS = _RUNSYNC_WAIT.default
 """What /runsync waits without ?wait (90 s)."""
 
@@ -71,7 +74,8 @@ HEALTH_LAG_S = 15.0
 """Longest wait for /health counters to catch up with the jobs (whether they lag is
 undocumented); bounded by --job-timeout as well."""
 
-# Position of a state in the job's life (notes §3); a job never moves to a lower rank.
+# Position of a state in the job's life (docs/job-states.md#order); a job never moves to a
+# lower rank.
 _RANK = {
     JobStatus.IN_QUEUE: 0,
     JobStatus.IN_PROGRESS: 1,
@@ -138,8 +142,8 @@ def shape(contract: ContractChecks, response: ApiResponse, rule: str) -> Any:
 
 
 def note_error_body(contract: ContractChecks, response: ApiResponse) -> None:
-    """Error bodies are undocumented (notes §6): anything but a JSON object with a string
-    `error` is reported as drift, never as a failure."""
+    """Error bodies are undocumented (docs/operations/status.md#unknown-job-404): anything but a
+    JSON object with a string `error` is reported as drift, never as a failure."""
     note_undocumented_body(contract, response, ERROR_SCHEMA)
 
 
@@ -159,8 +163,46 @@ def note_undocumented_body(contract: ContractChecks, response: ApiResponse, sche
     return response.json
 
 
+def unknown_job_refused(
+    client: RunpodClient,
+    contract: ContractChecks,
+    operation: str,
+    *,
+    route_seen: ApiResponse | None = None,
+    must_see_route: bool = False,
+) -> None:
+    """`operation` on an id no job has is refused: 404 (exactly, for /status), another 4xx is
+    drift, a 2xx claims a job that does not exist. A server without the route answers 404 to
+    everything, so with `must_see_route` the 404 counts only if `route_seen`, the same route's
+    answer for a job that exists, is not a 404 too (docs/operations/cancel.md#unknown-job-404)."""
+    rule = f"{operation}: unknown-job-404"
+    job_id = unknown_job_id()
+    answer = client.request(operation, job_id=job_id)
+    if answer.ok:
+        fail(f"{rule}: answered as if job {job_id!r} existed: {answer.describe()}")
+    if operation == "status":
+        check(answer.status_code == 404, f"{rule}: {answer.describe('expected 404 Not Found')}")
+    else:
+        check(400 <= answer.status_code < 500, f"{rule}: {answer.describe('expected 404')}")
+        if answer.status_code != 404:
+            contract.drift(operation, [f"HTTP {answer.status_code} for an unknown job"])
+    note_error_body(contract, answer)
+    if not must_see_route:
+        return
+    if route_seen is None:
+        pytest.skip(
+            f"no /{operation} of a job that exists was answered, so its 404 for an unknown id "
+            "cannot be told from a missing route"
+        )
+    if route_seen.status_code == 404:
+        fail(
+            f"{rule}: the route is not served: {route_seen.describe('for a job that exists')}; "
+            f"its 404 for an unknown id proves nothing"
+        )
+
+
 def unknown_job_id() -> str:
-    """An id no endpoint has issued (ids are opaque strings, notes §1)."""
+    """An id no endpoint has issued (ids are opaque strings, docs/operations/run.md#shape)."""
     return f"contract-unknown-{uuid.uuid4().hex}"
 
 
@@ -266,6 +308,7 @@ def follow(
     deadline = now(target) + target.job_timeout_s
     answer = trace.final
     while not answer.is_terminal:
+        _fail_if_misspelled(answer, trace.job_id)
         remaining = deadline - now(target)
         if remaining <= 0:
             fail(
@@ -283,6 +326,19 @@ def follow(
             fail(f"status: no job status in the answer: {answer.describe()}")
     ledger.observe(answer)
     return trace
+
+
+def _fail_if_misspelled(answer: ApiResponse, job_id: str) -> None:
+    """A documented state spelled another way never reads as terminal: say so at once instead
+    of waiting out --job-timeout (docs/job-states.md#spelling)."""
+    if answer.status is None:
+        return
+    documented = misspelling_of(answer.status, JobStatus.ALL)
+    if documented is not None:
+        fail(
+            f"{answer.operation}: job {job_id!r} reads {answer.status!r}, the documented "
+            f"{documented!r} spelled another way: clients compare states exactly"
+        )
 
 
 def refund(ledger: JobLedger) -> None:
@@ -353,8 +409,9 @@ def submit_traced(
 
 def lifecycle_findings(statuses: list[str | None]) -> tuple[list[str], list[str]]:
     """(breaks, drift) of a sequence of observed states: a job only moves forward, IN_QUEUE ->
-    IN_PROGRESS -> one terminal state, and a terminal state never changes (notes §3). Going
-    back from IN_PROGRESS to IN_QUEUE is implied (worker loss) but undocumented: drift."""
+    IN_PROGRESS -> one terminal state, and a terminal state never changes
+    (docs/job-states.md#order). Going back from IN_PROGRESS to IN_QUEUE is implied (worker
+    loss) but undocumented: drift."""
     breaks: list[str] = []
     drift: list[str] = []
     previous: str | None = None
@@ -432,8 +489,9 @@ class StreamRecord:
 def drain_stream(
     client: RunpodClient, target: SuiteTarget, job_id: str, job_input: dict[str, Any]
 ) -> StreamRecord:
-    """Poll /stream until the job is terminal and a poll brings no chunk (notes §2.5), bounded
-    by --job-timeout and a poll count, recording every answer."""
+    """Poll /stream until the job is terminal and a poll brings no chunk
+    (docs/operations/stream.md#drains), bounded by --job-timeout and a poll count, recording
+    every answer."""
     record = StreamRecord(job_id, job_input)
     deadline = now(target) + target.job_timeout_s
     max_polls = 2000

@@ -1,4 +1,4 @@
-"""Authentication (runpod-api-notes.md §1 Auth, §6; queue-api-reference.txt "Setup"): every
+"""Authentication (docs/auth.md): every
 operation refuses a request without an API key, and one with a key no account has, with 401.
 
 The job operations are tried on a job of the suite's own that has ended, so that an endpoint
@@ -19,7 +19,7 @@ from runpod_testkit.suite.probe_inputs import ProbeInputs
 
 from ._support import check, fail, note_error_body, send_budgeted, wrong_key_headers
 
-REF = "runpod-api-notes.md §1 (Auth), §6 (401)"
+DOC = "docs/auth.md"
 _JOB_OPERATIONS = ("status", "stream", "cancel", "retry")
 _OPERATIONS = ("health", *_JOB_OPERATIONS, "run", "purge-queue")
 _HOW = {"no-key": "without an API key", "wrong-key": "with a key no account has"}
@@ -30,7 +30,7 @@ def _cases() -> list[Any]:
         pytest.param(
             operation,
             how,
-            marks=pytest.mark.contract(operation, f"{how}-401", ref=REF),
+            marks=pytest.mark.contract(operation, f"{how}-401", ref=f"{DOC}#{how}-401"),
             id=f"{operation}-{how}",
         )
         for how in _HOW

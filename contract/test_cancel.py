@@ -1,4 +1,4 @@
-"""/cancel: stop a job (queue-api-reference.txt "/cancel"; runpod-api-notes.md §2.6, §3): a
+"""/cancel: stop a job (docs/operations/cancel.md): a
 queued job and a running job both end CANCELLED, answered at once, and never run (on) after; a
 job that has already ended is left as it was. Also, on the same jobs: /health counts a running
 job, and /retry refuses a CANCELLED one."""
@@ -31,9 +31,10 @@ from ._support import (
     shape,
     state_of,
     submit_job,
+    unknown_job_refused,
 )
 
-REF = "queue-api-reference.txt /cancel; runpod-api-notes.md §2.6"
+DOC = "docs/operations/cancel.md"
 RUNNING = (JobStatus.IN_PROGRESS, "RUNNING")
 
 # How long a slow job of another handler is watched after its cancel, when its run time is
@@ -270,7 +271,7 @@ def _check_cancelled(job: CancelledJob, contract: ContractChecks, rule: str) -> 
         )
 
 
-@pytest.mark.contract("cancel", "queued-job", ref=REF + " (removes queued jobs)")
+@pytest.mark.contract("cancel", "queued-job", ref=f"{DOC}#queued-job")
 def test_cancel_removes_a_queued_job(cancel_run: CancelRun, contract: ContractChecks) -> None:
     """cancel: a queued job is answered CANCELLED at once, /status says CANCELLED, and the job
     never runs."""
@@ -285,7 +286,7 @@ def test_cancel_removes_a_queued_job(cancel_run: CancelRun, contract: ContractCh
     _check_cancelled(job, contract, "cancel: queued-job")
 
 
-@pytest.mark.contract("cancel", "running-job", ref=REF + " (stops in-progress jobs)")
+@pytest.mark.contract("cancel", "running-job", ref=f"{DOC}#running-job")
 def test_cancel_stops_a_running_job(
     cancel_run: CancelRun, contract: ContractChecks, probe_inputs: ProbeInputs
 ) -> None:
@@ -306,7 +307,7 @@ def test_cancel_stops_a_running_job(
     _check_cancelled(job, contract, "cancel: running-job")
 
 
-@pytest.mark.contract("cancel", "terminal-job-unchanged", ref=REF + "; notes §2.6, §14.8")
+@pytest.mark.contract("cancel", "terminal-job-unchanged", ref=f"{DOC}#terminal-job-unchanged")
 def test_cancel_leaves_a_finished_job_as_it_was(
     completed_job: tuple[ApiResponse, ApiResponse],
     client: RunpodClient,
@@ -334,7 +335,22 @@ def test_cancel_leaves_a_finished_job_as_it_was(
     )
 
 
-@pytest.mark.contract("health", "counts-running", ref="runpod-api-notes.md §2.9")
+@pytest.mark.contract("cancel", "unknown-job-404", ref=f"{DOC}#unknown-job-404")
+def test_cancel_of_an_unknown_job_is_not_found(
+    cancel_run: CancelRun, contract: ContractChecks
+) -> None:
+    """cancel: an id no job has is refused (404; another 4xx is drift), by a route that
+    answered the cancel of a queued job otherwise."""
+    unknown_job_refused(
+        cancel_run.client,
+        contract,
+        "cancel",
+        route_seen=cancel_run.queued.answer,
+        must_see_route=True,
+    )
+
+
+@pytest.mark.contract("health", "counts-running", ref="docs/operations/health.md#counts-running")
 def test_health_counts_a_running_job(
     cancel_run: CancelRun, target: SuiteTarget, contract: ContractChecks
 ) -> None:
@@ -358,7 +374,9 @@ def test_health_counts_a_running_job(
     contract.drift("health", [message])
 
 
-@pytest.mark.contract("retry", "only-failed-retried", ref="queue-api-reference.txt /retry")
+@pytest.mark.contract(
+    "retry", "only-failed-retried", ref="docs/operations/retry.md#only-failed-retried"
+)
 def test_retry_refuses_a_cancelled_job(
     cancel_run: CancelRun, ledger: JobLedger, contract: ContractChecks
 ) -> None:

@@ -1,5 +1,5 @@
-"""/health: job counters and worker counts (queue-api-reference.txt "/health";
-runpod-api-notes.md §2.9): the shape, a pending job counted in inQueue or inProgress, and a
+"""/health: job counters and worker counts (docs/operations/health.md):
+the shape, a pending job counted in inQueue or inProgress, and a
 finished job counted in completed. The running and failed/retried counters are checked on the
 jobs of test_cancel.py and test_retry.py.
 
@@ -33,7 +33,7 @@ from ._support import (
     submit_job,
 )
 
-REF = "queue-api-reference.txt /health; runpod-api-notes.md §2.9"
+DOC = "docs/operations/health.md"
 
 
 @dataclass
@@ -71,7 +71,7 @@ def health_run(target: SuiteTarget, ledger: JobLedger, probe_inputs: ProbeInputs
     return HealthRun(client, before, pending, confirmed, trace)
 
 
-@pytest.mark.contract("health", "shape", ref=REF)
+@pytest.mark.contract("health", "shape", ref=f"{DOC}#shape")
 def test_health_answers_jobs_and_workers(health_run: HealthRun, contract: ContractChecks) -> None:
     """health: 200 JSON {"jobs": {completed, failed, inProgress, inQueue, retried},
     "workers": {idle, running, ...}}, every count an integer >= 0."""
@@ -79,7 +79,7 @@ def test_health_answers_jobs_and_workers(health_run: HealthRun, contract: Contra
     shape(contract, health_run.pending, "health: shape")
 
 
-@pytest.mark.contract("health", "counts-pending", ref=REF)
+@pytest.mark.contract("health", "counts-pending", ref=f"{DOC}#counts-pending")
 def test_health_counts_a_pending_job(
     health_run: HealthRun, target: SuiteTarget, contract: ContractChecks
 ) -> None:
@@ -103,7 +103,7 @@ def test_health_counts_a_pending_job(
         contract.drift("health", [message])
 
 
-@pytest.mark.contract("health", "counts-completed", ref=REF)
+@pytest.mark.contract("health", "counts-completed", ref=f"{DOC}#counts-completed")
 def test_health_counts_a_completed_job(
     health_run: HealthRun, target: SuiteTarget, contract: ContractChecks
 ) -> None:

@@ -1,5 +1,5 @@
-"""/purge-queue: remove every queued job (queue-api-reference.txt "/purge-queue";
-runpod-api-notes.md §2.8): the answer {"removed": n, "status": ...}; queued jobs are removed and
+"""/purge-queue: remove every queued job (docs/operations/purge-queue.md):
+the answer {"removed": n, "status": ...}; queued jobs are removed and
 never run; a job already running goes on to its end.
 
 Destructive: on a live endpoint it removes other people's queued jobs too, so it runs only with
@@ -31,7 +31,7 @@ from ._support import (
     submit_job,
 )
 
-REF = "queue-api-reference.txt /purge-queue; runpod-api-notes.md §2.8"
+DOC = "docs/operations/purge-queue.md"
 _QUEUED_JOBS = 2
 # A job that ran has one of these states; a removed one never shows them.
 _RAN = frozenset({JobStatus.IN_PROGRESS, "RUNNING", JobStatus.COMPLETED, JobStatus.FAILED})
@@ -112,13 +112,13 @@ def purge_run(
     return run
 
 
-@pytest.mark.contract("purge-queue", "shape", ref=REF)
+@pytest.mark.contract("purge-queue", "shape", ref=f"{DOC}#shape")
 def test_purge_answers_the_number_removed(purge_run: PurgeRun, contract: ContractChecks) -> None:
     """purge-queue: 200 JSON {"removed": integer >= 0, "status": string}."""
     shape(contract, purge_run.answer, "purge-queue: shape")
 
 
-@pytest.mark.contract("purge-queue", "removes-queued", ref=REF + " (only jobs in the queue)")
+@pytest.mark.contract("purge-queue", "removes-queued", ref=f"{DOC}#removes-queued")
 def test_purge_removes_the_queued_jobs(
     purge_run: PurgeRun, target: SuiteTarget, contract: ContractChecks
 ) -> None:
@@ -159,7 +159,7 @@ def test_purge_removes_the_queued_jobs(
         )
 
 
-@pytest.mark.contract("purge-queue", "spares-running", ref=REF + " (in progress continue)")
+@pytest.mark.contract("purge-queue", "spares-running", ref=f"{DOC}#spares-running")
 def test_purge_leaves_a_running_job_alone(purge_run: PurgeRun) -> None:
     """purge-queue: a job already running is not touched: it goes on to COMPLETED."""
     rule = "purge-queue: spares-running"

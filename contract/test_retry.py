@@ -1,7 +1,6 @@
-"""/retry: requeue a failed job (queue-api-reference.txt "/retry"; runpod-api-notes.md §2.7,
-§3): a FAILED job is requeued under the same id, its previous result cleared, and runs again;
-a COMPLETED job is refused (a CANCELLED one is tried in test_cancel.py). /health counts the
-failure and the retry."""
+"""/retry: requeue a failed job (docs/operations/retry.md): a FAILED job is requeued under the same
+id, its previous result cleared, and runs again; a COMPLETED job is refused (a CANCELLED one is
+tried in test_cancel.py). /health counts the failure and the retry."""
 
 from __future__ import annotations
 
@@ -33,9 +32,10 @@ from ._support import (
     shape,
     state_of,
     submit_traced,
+    unknown_job_refused,
 )
 
-REF = "queue-api-reference.txt /retry; runpod-api-notes.md §2.7"
+DOC = "docs/operations/retry.md"
 
 # A probe job retried must still be running when /status is read right after the retry, so
 # that "requeued" can be told from "never requeued".
@@ -91,7 +91,7 @@ def _retried(run: RetryRun) -> tuple[ApiResponse, JobTrace]:
     return run.answer, run.again
 
 
-@pytest.mark.contract("retry", "requeues-failed", ref=REF)
+@pytest.mark.contract("retry", "requeues-failed", ref=f"{DOC}#requeues-failed")
 def test_retry_requeues_a_failed_job(
     retry_run: RetryRun, contract: ContractChecks, probe_inputs: ProbeInputs
 ) -> None:
@@ -124,7 +124,18 @@ def test_retry_requeues_a_failed_job(
         )
 
 
-@pytest.mark.contract("retry", "same-id", ref=REF + " (maintains the same job ID)")
+@pytest.mark.contract("retry", "unknown-job-404", ref=f"{DOC}#unknown-job-404")
+def test_retry_of_an_unknown_job_is_not_found(
+    retry_run: RetryRun, contract: ContractChecks
+) -> None:
+    """retry: an id no job has is refused (404; another 4xx is drift), by a route that
+    answered the retry of a failed job otherwise."""
+    unknown_job_refused(
+        retry_run.client, contract, "retry", route_seen=retry_run.answer, must_see_route=True
+    )
+
+
+@pytest.mark.contract("retry", "same-id", ref=f"{DOC}#same-id")
 def test_retry_keeps_the_job_id(retry_run: RetryRun) -> None:
     """retry: the answer and every read after it carry the id of the job retried."""
     answer, again = _retried(retry_run)
@@ -136,7 +147,7 @@ def test_retry_keeps_the_job_id(retry_run: RetryRun) -> None:
     check(answer.job_id == retry_run.failed.job_id, "retry: same-id: the answer's id differs")
 
 
-@pytest.mark.contract("retry", "clears-output", ref=REF + " (removes previous output)")
+@pytest.mark.contract("retry", "clears-output", ref=f"{DOC}#clears-output")
 def test_retry_clears_the_previous_result(retry_run: RetryRun, contract: ContractChecks) -> None:
     """retry: until the new run ends, /status shows no output (and, undocumented, no error)."""
     _, again = _retried(retry_run)
@@ -154,7 +165,7 @@ def test_retry_clears_the_previous_result(retry_run: RetryRun, contract: Contrac
             contract.drift("retry", [f"{reply.status} job still carries /error after a retry"])
 
 
-@pytest.mark.contract("retry", "only-failed-retried", ref=REF + " (only FAILED or TIMED_OUT)")
+@pytest.mark.contract("retry", "only-failed-retried", ref=f"{DOC}#only-failed-retried")
 def test_retry_refuses_a_completed_job(
     completed_job: tuple[ApiResponse, ApiResponse],
     client: RunpodClient,
@@ -181,7 +192,9 @@ def test_retry_refuses_a_completed_job(
     )
 
 
-@pytest.mark.contract("health", "counts-failed-retried", ref="runpod-api-notes.md §2.9")
+@pytest.mark.contract(
+    "health", "counts-failed-retried", ref="docs/operations/health.md#counts-failed-retried"
+)
 def test_health_counts_the_failure_and_the_retry(
     retry_run: RetryRun, target: SuiteTarget, contract: ContractChecks
 ) -> None:

@@ -1,4 +1,4 @@
-"""/run: asynchronous submission (queue-api-reference.txt "/run"; runpod-api-notes.md §2.1):
+"""/run: asynchronous submission (docs/operations/run.md):
 the answer's shape, distinct job ids, and 400 for bodies that break the request contract
 (also checked once on /runsync, which takes the same body)."""
 
@@ -24,11 +24,10 @@ from ._support import (
     shape,
 )
 
-REF = "runpod-api-notes.md §2.1"
-BAD_BODY_REF = "runpod-api-notes.md §2.1, §6 (400 Bad Request)"
+DOC = "docs/operations/run.md"
 
 
-@pytest.mark.contract("run", "shape", ref=REF)
+@pytest.mark.contract("run", "shape", ref=f"{DOC}#shape")
 def test_run_answers_with_a_job_id_and_a_status(
     completed_job: tuple[ApiResponse, ApiResponse], contract: ContractChecks
 ) -> None:
@@ -43,7 +42,7 @@ def test_run_answers_with_a_job_id_and_a_status(
         contract.drift("run", [f"/status: production answers IN_QUEUE, got {body['status']!r}"])
 
 
-@pytest.mark.contract("run", "unique-ids", ref="runpod-api-notes.md §1 (Job ID)")
+@pytest.mark.contract("run", "unique-ids", ref=f"{DOC}#unique-ids")
 def test_every_job_gets_its_own_id(
     completed_trace: JobTrace, failed_trace: JobTrace, runsync_fast_trace: JobTrace
 ) -> None:
@@ -73,7 +72,9 @@ def _submit_bad_body(ledger: JobLedger, client: RunpodClient, bad: BadBody) -> A
 def _bad(operation: str, what: str, kind: str, **request: Any) -> Any:
     return pytest.param(
         BadBody(operation, what, request),
-        marks=pytest.mark.contract(operation, "bad-body-400", ref=BAD_BODY_REF),
+        marks=pytest.mark.contract(
+            operation, "bad-body-400", ref=f"docs/operations/{operation}.md#bad-body-400"
+        ),
         id=f"{operation}-{kind}",
     )
 

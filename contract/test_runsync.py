@@ -1,7 +1,6 @@
-"""/runsync: synchronous submission (queue-api-reference.txt "/runsync"; runpod-api-notes.md
-§2.2): a job that ends within ?wait comes back finished; one that outlasts ?wait comes back as
-the still-running job object, whose id /status then follows to the end; a finished sync job
-stays readable through /status."""
+"""/runsync: synchronous submission (docs/operations/runsync.md): a job that ends within ?wait comes
+back finished; one that outlasts ?wait comes back as the still-running job object, whose id
+/status then follows to the end; a finished sync job stays readable through /status."""
 
 from __future__ import annotations
 
@@ -24,8 +23,7 @@ from ._support import (
     shape,
 )
 
-REF = "runpod-api-notes.md §2.2"
-WAIT_REF = "queue-api-reference.txt /runsync (?wait); runpod-api-notes.md §2.2"
+DOC = "docs/operations/runsync.md"
 
 # A non-terminal answer that came back in less than this share of ?wait did not wait.
 _EARLY_SHARE = 0.5
@@ -38,7 +36,7 @@ def _wait_of(trace: JobTrace) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-@pytest.mark.contract("runsync", "shape", ref=REF)
+@pytest.mark.contract("runsync", "shape", ref=f"{DOC}#shape")
 def test_runsync_answers_with_a_job_object(
     runsync_fast_trace: JobTrace, contract: ContractChecks
 ) -> None:
@@ -48,7 +46,7 @@ def test_runsync_answers_with_a_job_object(
     shape(contract, first, "runsync: shape")
 
 
-@pytest.mark.contract("runsync", "completes-within-wait", ref=WAIT_REF)
+@pytest.mark.contract("runsync", "completes-within-wait", ref=f"{DOC}#completes-within-wait")
 def test_a_fast_job_comes_back_finished(
     runsync_fast_trace: JobTrace, probe_inputs: ProbeInputs
 ) -> None:
@@ -81,7 +79,7 @@ def test_a_fast_job_comes_back_finished(
         )
 
 
-@pytest.mark.contract("runsync", "past-wait-answers-job", ref=WAIT_REF)
+@pytest.mark.contract("runsync", "past-wait-answers-job", ref=f"{DOC}#past-wait-answers-job")
 def test_a_job_longer_than_wait_comes_back_unfinished(
     runsync_slow_trace: JobTrace, contract: ContractChecks, probe_inputs: ProbeInputs
 ) -> None:
@@ -109,7 +107,7 @@ def test_a_job_longer_than_wait_comes_back_unfinished(
     )
 
 
-@pytest.mark.contract("runsync", "past-wait-pollable", ref=WAIT_REF)
+@pytest.mark.contract("runsync", "past-wait-pollable", ref=f"{DOC}#past-wait-pollable")
 def test_the_unfinished_job_is_followed_to_its_end(
     runsync_slow_trace: JobTrace, probe_inputs: ProbeInputs
 ) -> None:
@@ -135,9 +133,7 @@ def test_the_unfinished_job_is_followed_to_its_end(
         )
 
 
-@pytest.mark.contract(
-    "runsync", "result-on-status", ref="runpod-api-notes.md §4 (retention: 1 min, via /status)"
-)
+@pytest.mark.contract("runsync", "result-on-status", ref=f"{DOC}#result-on-status")
 def test_a_finished_sync_job_is_readable_through_status(
     runsync_fast_trace: JobTrace, client: RunpodClient, target: SuiteTarget
 ) -> None:

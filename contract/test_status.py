@@ -1,5 +1,5 @@
-"""/status: the job's state, timings and output (queue-api-reference.txt "/status";
-runpod-api-notes.md §1.1, §2.3, §3): every answer's shape, the order of states a job goes
+"""/status: the job's state, timings and output (docs/operations/status.md):
+every answer's shape, the order of states a job goes
 through, terminal answers that never change, the output of a COMPLETED job, the error of a
 FAILED one, timings that could be true, and the legacy POST form."""
 
@@ -25,6 +25,8 @@ from ._support import (
     timing_findings,
 )
 
+DOC = "docs/operations/status.md"
+
 # The jobs the suite follows with /status, by the fixture that holds each trace.
 FOLLOWED = ["completed_trace", "failed_trace", "runsync_slow_trace"]
 TIMED = ["completed_trace", "failed_trace", "runsync_fast_trace", "runsync_slow_trace"]
@@ -39,7 +41,7 @@ def _trace(request: pytest.FixtureRequest, name: str) -> JobTrace:
 
 
 @pytest.mark.parametrize("trace_name", FOLLOWED)
-@pytest.mark.contract("status", "shape", ref="runpod-api-notes.md §1.1, §2.3")
+@pytest.mark.contract("status", "shape", ref=f"{DOC}#shape")
 def test_every_status_answer_has_the_job_shape(
     trace_name: str, request: pytest.FixtureRequest, contract: ContractChecks
 ) -> None:
@@ -54,7 +56,7 @@ def test_every_status_answer_has_the_job_shape(
 
 
 @pytest.mark.parametrize("trace_name", FOLLOWED)
-@pytest.mark.contract("status", "lifecycle", ref="runpod-api-notes.md §3; job-states.mdx")
+@pytest.mark.contract("status", "lifecycle", ref=f"{DOC}#lifecycle")
 def test_states_only_move_forward(
     trace_name: str, request: pytest.FixtureRequest, contract: ContractChecks
 ) -> None:
@@ -66,7 +68,7 @@ def test_states_only_move_forward(
 
 
 @pytest.mark.parametrize("trace_name", ["completed_trace", "failed_trace"])
-@pytest.mark.contract("status", "terminal-stable", ref="runpod-api-notes.md §3, §10.7, §11")
+@pytest.mark.contract("status", "terminal-stable", ref=f"{DOC}#terminal-stable")
 def test_a_terminal_answer_stays_the_same(
     trace_name: str,
     request: pytest.FixtureRequest,
@@ -74,7 +76,7 @@ def test_a_terminal_answer_stays_the_same(
     contract: ContractChecks,
 ) -> None:
     """status: once terminal, later reads give the same job: id, status, output, error and
-    timings (the SDK caches the first terminal answer, notes §11)."""
+    timings (the SDK caches the first terminal answer)."""
     trace = _trace(request, trace_name)
     before = trace.final
     rule = f"status: terminal-stable ({trace.job_id!r}, {before.status})"
@@ -94,7 +96,7 @@ def test_a_terminal_answer_stays_the_same(
         contract.drift("status", [f"/{name} changed after the job ended" for name in moved])
 
 
-@pytest.mark.contract("status", "completed-output", ref="runpod-api-notes.md §1.1, §7")
+@pytest.mark.contract("status", "completed-output", ref=f"{DOC}#completed-output")
 def test_a_completed_job_reports_its_output(
     completed_trace: JobTrace, contract: ContractChecks, probe_inputs: ProbeInputs
 ) -> None:
@@ -118,7 +120,7 @@ def test_a_completed_job_reports_its_output(
         )
 
 
-@pytest.mark.contract("status", "failed-error", ref="runpod-api-notes.md §1.1, §7")
+@pytest.mark.contract("status", "failed-error", ref=f"{DOC}#failed-error")
 def test_a_failed_job_reports_its_error(
     failed_trace: JobTrace, contract: ContractChecks, probe_inputs: ProbeInputs
 ) -> None:
@@ -140,18 +142,18 @@ def test_a_failed_job_reports_its_error(
 
 
 @pytest.mark.parametrize("trace_name", TIMED)
-@pytest.mark.contract("status", "timings", ref="runpod-api-notes.md §1.1 (milliseconds)")
+@pytest.mark.contract("status", "timings", ref=f"{DOC}#timings")
 def test_timings_could_be_true(
     trace_name: str, request: pytest.FixtureRequest, probe_inputs: ProbeInputs
 ) -> None:
     """status: delayTime + executionTime never exceed the time that passed, and a probe job's
-    executionTime covers the time its handler ran (whole milliseconds, notes §1.1)."""
+    executionTime covers the time its handler ran (whole milliseconds)."""
     trace = _trace(request, trace_name)
     problems = timing_findings(trace, probe_plan(probe_inputs, trace.job_input))
     check(not problems, f"status: timings of {trace.job_id!r}: {'; '.join(problems)}")
 
 
-@pytest.mark.contract("status", "post-method", ref="runpod-api-notes.md §2 (GET | POST), §14.2")
+@pytest.mark.contract("status", "post-method", ref=f"{DOC}#post-method")
 def test_status_also_answers_post(
     completed_trace: JobTrace, client: RunpodClient, contract: ContractChecks
 ) -> None:

@@ -1,7 +1,7 @@
-"""/stream: incremental results (queue-api-reference.txt "/stream"; runpod-api-notes.md §2.5,
-§11): every answer is {"status", "stream": [{"output": ...}, ...]}; each call hands out only the
-chunks produced since the previous one (it drains); a terminal, drained job answers with an
-empty stream, and keeps doing so; /status then agrees with how the stream ended."""
+"""/stream: incremental results (docs/operations/stream.md): every answer is {"status", "stream":
+[{"output": ...}, ...]}; each call hands out only the chunks produced since the previous one (it
+drains); a terminal, drained job answers with an empty stream, and keeps doing so; /status then
+agrees with how the stream ended."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from ._support import (
     submit_job,
 )
 
-REF = "runpod-api-notes.md §2.5"
+DOC = "docs/operations/stream.md"
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def _skip_if_nothing_streamed(record: StreamRecord, probe_inputs: ProbeInputs) -
         )
 
 
-@pytest.mark.contract("stream", "shape", ref=REF + ", §11 (what the SDK reads)")
+@pytest.mark.contract("stream", "shape", ref=f"{DOC}#shape")
 def test_every_stream_answer_has_status_and_chunks(
     stream_record: StreamRecord, contract: ContractChecks
 ) -> None:
@@ -69,7 +69,7 @@ def test_every_stream_answer_has_status_and_chunks(
         shape(contract, answer, f"stream: shape (poll {index + 1})")
 
 
-@pytest.mark.contract("stream", "drains", ref=REF + " (drain semantics)")
+@pytest.mark.contract("stream", "drains", ref=f"{DOC}#drains")
 def test_each_chunk_is_handed_out_once_in_order(
     stream_record: StreamRecord, probe_inputs: ProbeInputs
 ) -> None:
@@ -95,7 +95,7 @@ def test_each_chunk_is_handed_out_once_in_order(
     )
 
 
-@pytest.mark.contract("stream", "terminal-empty", ref=REF + "; runpod-python PR #404")
+@pytest.mark.contract("stream", "terminal-empty", ref=f"{DOC}#terminal-empty")
 def test_a_drained_job_answers_an_empty_stream(stream_record: StreamRecord) -> None:
     """stream: once the job has ended and its chunks were handed out, /stream answers its
     terminal status with `"stream": []`, and keeps doing so (no chunk comes back)."""
@@ -122,7 +122,7 @@ def test_a_drained_job_answers_an_empty_stream(stream_record: StreamRecord) -> N
     )
 
 
-@pytest.mark.contract("stream", "status-agrees", ref=REF + "; runpod-api-notes.md §7")
+@pytest.mark.contract("stream", "status-agrees", ref=f"{DOC}#status-agrees")
 def test_status_agrees_with_the_stream(
     stream_record: StreamRecord, probe_inputs: ProbeInputs
 ) -> None:

@@ -1,7 +1,7 @@
-"""Webhooks (runpod-api-notes.md §4; send-requests.mdx): a job submitted with `"webhook": URL`
+"""Webhooks (docs/webhooks.md): a job submitted with `"webhook": URL`
 is POSTed to URL when it ends; "Your webhook should return a 200 status code. If the call fails,
 Runpod retries up to 2 more times with a 10-second delay." The envelope is the job object plus
-the request's input and webhook (a production capture, runpod-python #409).
+the request's input and webhook (a production capture, docs/webhooks.md#shape).
 
 The suite runs its own receiver (mock and emulator mode); live mode needs --webhook-url and
 --webhook-listen, and skips these checks without them."""
@@ -25,7 +25,7 @@ from runpod_testkit.webhook_receiver import Delivery
 
 from ._support import JobTrace, check, fail, follow, refund
 
-REF = "runpod-api-notes.md §4 (webhook); send-requests.mdx; runpod-python #409"
+DOC = "docs/webhooks.md"
 SCHEMA = "webhook.envelope"
 MAX_ATTEMPTS = 3
 """The first POST and "up to 2 more times"."""
@@ -118,7 +118,7 @@ def _envelope(job: HookedJob, contract: ContractChecks) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.contract("webhook", "shape", ref=REF)
+@pytest.mark.contract("webhook", "shape", ref=f"{DOC}#shape")
 def test_the_envelope_is_the_job_object(
     hooked_completed: HookedJob, contract: ContractChecks
 ) -> None:
@@ -137,14 +137,14 @@ def test_the_envelope_is_the_job_object(
         )
 
 
-@pytest.mark.contract("webhook", "one-delivery-per-job", ref=REF)
+@pytest.mark.contract("webhook", "one-delivery-per-job", ref=f"{DOC}#one-delivery-per-job")
 def test_an_accepted_delivery_is_sent_once(hooked_completed: HookedJob) -> None:
     """webhook: a receiver that answers 200 gets exactly one POST for the job."""
     count = len(hooked_completed.deliveries)
     check(count == 1, f"webhook: one-delivery: {count} POSTs arrived for one job (expected 1)")
 
 
-@pytest.mark.contract("webhook", "delivered-on-failure", ref=REF)
+@pytest.mark.contract("webhook", "delivered-on-failure", ref=f"{DOC}#delivered-on-failure")
 def test_a_failed_job_is_delivered_with_its_error(
     hooked_failed: HookedJob, contract: ContractChecks
 ) -> None:
@@ -157,7 +157,7 @@ def test_a_failed_job_is_delivered_with_its_error(
     check(isinstance(body.get("error"), str), "webhook: delivered-on-failure: no error string")
 
 
-@pytest.mark.contract("webhook", "agrees-with-status", ref=REF)
+@pytest.mark.contract("webhook", "agrees-with-status", ref=f"{DOC}#agrees-with-status")
 def test_the_envelope_agrees_with_status(
     hooked_completed: HookedJob, hooked_failed: HookedJob, contract: ContractChecks
 ) -> None:
@@ -174,7 +174,7 @@ def test_the_envelope_agrees_with_status(
             )
 
 
-@pytest.mark.contract("webhook", "retries", ref=REF)
+@pytest.mark.contract("webhook", "retries", ref=f"{DOC}#retries")
 def test_a_refused_delivery_is_retried_twice_a_delay_apart(
     client: RunpodClient,
     ledger: JobLedger,

@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import io
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from runpod_testkit.config import ConfigError, Target, resolve_target
+from runpod_testkit.suite.causes import cause_lines, checks_from_tests, one_line, reason_of
 
 if TYPE_CHECKING:
     import pytest
@@ -57,9 +57,6 @@ EXIT_INTERRUPTED = 130
 PROG = "runpod-testkit check"
 OUTCOMES = ("FAIL", "DRIFT", "PASS", "SKIP")
 """Worst first: a row shows the worst outcome of its tests."""
-_REASON_CHARS = 240
-_NOISE_PREFIXES = ("Skipped: ", "Failed: ", "AssertionError: ")
-_MODULE_PATH = re.compile(r"^(?:[a-z_]\w*\.)+(?=[A-Z]\w*(?:Error|Exception)\b)")
 _PLUGIN = "runpod_testkit.suite.plugin"
 
 
@@ -264,10 +261,14 @@ class CheckResult:
     ref: str = ""
     reasons: list[str] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    """The reasons of its failing tests only (what the causes are read from)."""
 
     def add(self, outcome: str, reasons: list[str]) -> None:
         self.outcomes.append(outcome)
         self.outcome = next(name for name in OUTCOMES if name in self.outcomes)
+        if outcome == "FAIL":
+            self.failures.extend(reason for reason in reasons if reason not in self.failures)
         for reason in reasons:
             if reason not in self.reasons:
                 self.reasons.append(reason)
@@ -286,6 +287,8 @@ class CheckResult:
 class ContractReport:
     target: str
     results: dict[tuple[str, str], CheckResult] = field(default_factory=dict)
+    tests: set[str] = field(default_factory=set)
+    """Node ids of the tests behind the rows (a check with several cases runs several tests)."""
     problems: list[str] = field(default_factory=list)
     """Failures outside any check: collection errors, an internal error."""
     jobs_submitted: int | None = None
@@ -303,24 +306,6 @@ class ContractReport:
         return not self.interrupted and not self.problems and self.count("FAIL") == 0
 
 
-def _one_line(text: str) -> str:
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    for prefix in _NOISE_PREFIXES:
-        line = line.removeprefix(prefix)
-    line = _MODULE_PATH.sub("", line)  # runpod_testkit.client.TransportError -> TransportError
-    return line if len(line) <= _REASON_CHARS else line[: _REASON_CHARS - 3] + "..."
-
-
-def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple):  # a skip: (path, line, "Skipped: reason")
-        return _one_line(str(longrepr[2]))
-    crash = getattr(longrepr, "reprcrash", None)
-    if crash is not None:
-        return _one_line(str(crash.message))
-    return _one_line(str(longrepr))
-
-
 class ResultCollector:
     """A pytest plugin: one outcome per test phase into the operation x check rows."""
 
@@ -335,12 +320,13 @@ class ResultCollector:
         check = str(props.get("contract.check", report.nodeid))
         key = (operation, check)
         row = self.report.results.setdefault(key, CheckResult(operation, check))
+        self.report.tests.add(report.nodeid)
         row.ref = row.ref or str(props.get("contract.ref", ""))
         drift = [str(value) for name, value in report.user_properties if name == "drift"]
         if report.failed:
-            outcome, reasons = "FAIL", [_reason(report)]
+            outcome, reasons = "FAIL", [reason_of(report)]
         elif report.skipped:
-            outcome, reasons = "SKIP", [_reason(report)]
+            outcome, reasons = "SKIP", [reason_of(report)]
         elif drift:
             outcome, reasons = "DRIFT", drift
         else:
@@ -349,10 +335,10 @@ class ResultCollector:
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.report.problems.append(f"{report.nodeid or 'collection'}: {_reason(report)}")
+            self.report.problems.append(f"{report.nodeid or 'collection'}: {reason_of(report)}")
 
     def pytest_internalerror(self, excrepr: Any) -> None:
-        self.report.problems.append(f"internal error: {_one_line(str(excrepr))}")
+        self.report.problems.append(f"internal error: {one_line(str(excrepr))}")
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         import pytest
@@ -375,8 +361,17 @@ class ResultCollector:
 
 
 def render_report(report: ContractReport) -> str:
-    """The report as text: rows grouped by operation, then the verdict and the jobs used."""
+    """The report as text: the failures grouped by cause, the rows grouped by operation, then
+    the verdict (and how its checks relate to the tests) and the jobs used."""
     lines = ["Runpod contract check", f"  target: {report.target}", ""]
+    failures = [
+        (row.operation, row.check, reason)
+        for _, row in sorted(report.results.items())
+        for reason in row.failures
+    ]
+    causes = cause_lines(failures)
+    if causes:
+        lines += [*causes, ""]
     width = max((len(row.check) for row in report.results.values()), default=0) + 2
     current = None
     for key in sorted(report.results):
@@ -402,6 +397,7 @@ def render_report(report: ContractReport) -> str:
     else:
         verdict = "the contract did NOT hold"
     lines.append(f"verdict: {verdict} ({tally})")
+    lines.append(checks_from_tests(len(report.results), len(report.tests)))
     if report.count("DRIFT"):
         lines.append(
             "drift: undocumented differences the contract tolerates; --strict makes them fail"

@@ -1,6 +1,6 @@
 """Which endpoint to talk to, and with which key: options and environment variables.
 
-The stable environment variables (DESIGN.md, "Interfaces that must stay stable"):
+The stable environment variables (docs/interfaces.md#environment):
 
 - `RUNPOD_API_KEY`: the API key.
 - `ENDPOINT_ID`: an endpoint id on the base URL.

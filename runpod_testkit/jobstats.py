@@ -763,8 +763,8 @@ class JobStats:
     # ---- output
 
     def to_json(self, thresholds: Iterable[ThresholdResult] = ()) -> dict[str, Any]:
-        """The --job-stats-json document (a stable interface; see DESIGN.md), plus "stream",
-        "requests" and "pacing" objects after the keys DESIGN.md names."""
+        """The --job-stats-json document (a stable interface: docs/interfaces.md#job-stats-json),
+        plus "stream", "requests" and "pacing" objects after the keys that page names."""
         return {
             "metrics": {name: self.summary(name).to_json() for name in METRICS},
             "jobs": self.outcomes,

@@ -4,7 +4,7 @@ Every other module (client, emulator routes, respx routes, contract test paramet
 Locust request names) reads paths, methods, query ranges, limits and response schema names
 from here; nothing else spells them.
 
-Sources: ../shared/reference/queue-api-reference.txt and runpod-api-notes.md (sections 2, 4, 5).
+Sources: docs/operations/ (one page per operation) and the public pages they cite.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ __all__ = [
 MiB = 1024 * 1024
 MAX_JOB_LIFETIME_MS = 7 * 24 * 3600 * 1000  # policy.ttl and executionTimeout cap: one week
 
-# Result retention after a job ends (send-requests.mdx "Result retention").
+# Result retention after a job ends (docs/job-states.md#order).
 RETENTION_ASYNC_S = 30 * 60.0
 RETENTION_SYNC_S = 60.0
 
@@ -42,7 +42,8 @@ _DECIMAL = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 
 class JobStatus:
-    """The job states production reports (job-states.mdx); plain strings on the wire."""
+    """The job states production reports (docs/job-states.md#state-words); plain strings on the
+    wire."""
 
     IN_QUEUE = "IN_QUEUE"
     IN_PROGRESS = "IN_PROGRESS"
@@ -58,7 +59,7 @@ class JobStatus:
 
 @dataclass(frozen=True)
 class PolicyLimit:
-    """Documented range of one `policy` key, in milliseconds (send-requests.mdx)."""
+    """Documented range of one `policy` key, in milliseconds (https://docs.runpod.io/serverless/endpoints/send-requests)."""
 
     minimum: int
     maximum: int

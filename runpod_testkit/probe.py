@@ -21,7 +21,7 @@ job's result is the list of what it yielded. What a deployed probe reports (runp
 - bad input: FAILED at once with the `ProbeInputError` message, the same way.
 
 The local dev server ignores `error` in yielded dicts: there a failing probe comes back COMPLETED
-with `output` = `[{"error": message}]` (runpod-api-notes.md, section 10, item 13).
+with `output` = `[{"error": message}]` (docs/README.md#sources: the dev server is not a reference).
 """
 
 from __future__ import annotations

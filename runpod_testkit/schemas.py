@@ -4,7 +4,10 @@
 `referencing.Registry`. Two keywords of our own mark what is undocumented rather than wrong:
 
 - `knownProperties` (array of names): any other property of the object is *drift*;
-- `knownValues` (array): any other value is *drift*.
+- `knownValues` (array): any other value is *drift*; with `"misspellingIsViolation": true`
+  beside it, a string that is a known value spelled another way (case, `-`/`_`/spaces, a letter
+  more or less: `in_queue`, `Completed`, `CANCELED`) is a *violation* instead, since clients
+  compare such values exactly.
 
 Every standard keyword failure is a *violation*. So an extra field or a `RUNNING` status is drift
 (reported, fatal only under `--strict`), while a missing `id` or a negative `delayTime` breaks
@@ -24,9 +27,11 @@ is evaluated (fastjsonschema evaluates one by raising and catching an exception)
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,11 +144,44 @@ def _known_properties(
                 yield ValidationError(f"undocumented property {name!r}", path=(name,))
 
 
+MISSPELLING = "misspellingIsViolation"
+_SEPARATORS = re.compile(r"[\s_-]+")
+_SAME_WORD_RATIO = 0.9
+"""difflib's similarity at or above which two folded words are one word misspelled."""
+
+
+def misspelling_of(value: str, known: Iterable[Any]) -> str | None:
+    """The known string `value` is a spelling of (case, separators, a letter more or less),
+    or None when it is a word of its own."""
+    folded = _SEPARATORS.sub("", value).upper()
+    for candidate in known:
+        if not isinstance(candidate, str) or candidate == value:
+            continue
+        other = _SEPARATORS.sub("", candidate).upper()
+        if (
+            folded == other
+            or difflib.SequenceMatcher(None, folded, other).ratio() >= _SAME_WORD_RATIO
+        ):
+            return candidate
+    return None
+
+
 def _known_values(
     validator: Any, known: list[Any], instance: Any, schema: Mapping[str, Any]
 ) -> Iterator[ValidationError]:
-    if instance not in known:
-        yield ValidationError(f"undocumented value {instance!r}")
+    if instance in known:
+        return
+    if schema.get(MISSPELLING) is True and isinstance(instance, str):
+        documented = misspelling_of(instance, known)
+        if documented is not None:
+            yield ValidationError(
+                f"{instance!r} is {documented!r} spelled another way",
+                validator=MISSPELLING,
+                validator_value=documented,
+                instance=instance,
+            )
+            return
+    yield ValidationError(f"undocumented value {instance!r}")
 
 
 def _required(
@@ -239,7 +277,8 @@ _STRICT_SAME = frozenset(
 )
 _STRICT_SUBSCHEMA = frozenset({"additionalProperties", "items", "not", "if", "then", "else"})
 _STRICT_SUBSCHEMA_LIST = frozenset({"allOf", "anyOf", "oneOf"})
-_STRICT_DROPPED = _ANNOTATIONS | {"examples", "default"}
+# The strict copy turns knownValues into an enum, which already refuses a misspelling.
+_STRICT_DROPPED = _ANNOTATIONS | {"examples", "default", MISSPELLING}
 _SCALARS = (str, int, float, type(None))
 
 
@@ -488,6 +527,11 @@ def _expectation(error: ValidationError) -> str:
         return f"expected one of {', '.join(_show(v) for v in expected)}, got {_show(got)}"
     if keyword == "knownProperties":
         return f"undocumented property {error.path[-1]!r} (documented: {', '.join(expected)})"
+    if keyword == MISSPELLING:
+        return (
+            f"{_show(got)} is the documented {_show(expected)} spelled another way: clients "
+            "compare it exactly, so this is not a new value but a wrong one"
+        )
     if keyword == "knownValues":
         documented = ", ".join(str(v) for v in expected)
         return f"undocumented value {_show(got)} (documented: {documented})"

@@ -397,6 +397,13 @@ def _retry_refused(request: Incoming) -> Outgoing | None:
     return None
 
 
+def _no_cancel_or_retry_route(request: Incoming) -> Outgoing | None:
+    """A server that never had these routes: 404 for every job, known or not."""
+    if request.operation in ("cancel", "retry"):
+        return Outgoing.json(404, {"detail": "Not Found"})
+    return None
+
+
 def _cancel_claims_cancelled(request: Incoming, response: Outgoing) -> None:
     job = _job(request, response)
     if job is not None and request.operation == "cancel":
@@ -763,6 +770,13 @@ VARIANTS: tuple[Variant, ...] = (
         "an unknown job id answers 200 IN_QUEUE instead of 404",
         caught_by=("unknown-job",),
         after=_unknown_job_found,
+    ),
+    Variant(
+        "no-cancel-or-retry-route",
+        "break",
+        "no /cancel or /retry route: 404 for every job, so an unknown id's 404 proves nothing",
+        caught_by=("unknown-job",),
+        before=_no_cancel_or_retry_route,
     ),
     Variant(
         "bad-json-crashes",

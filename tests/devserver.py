@@ -4,8 +4,8 @@
         httpx.post(f"{base_url}/runsync", json={"input": {}})
 
 The dev server has no endpoint id in its paths, no auth, and only POST routes
-(runpod-api-notes.md, sections 8-10). It runs with every `RUNPOD_*` variable unset, so it never
-contacts Runpod and never sees a key.
+(docs/README.md#sources says why it is no reference). It runs with every `RUNPOD_*` variable
+unset, so it never contacts Runpod and never sees a key.
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_documented_interface_is_there() -> None:
-    # DESIGN.md: runpod-testkit emulator --host --port [--api-key] [--workers-min]
+    # docs/interfaces.md#emulator: runpod-testkit emulator --host --port [--api-key] [--workers-min]
     # [--workers-max] [--cold-start-ms] [--idle-timeout-s] [--job-log FILE]
     flags = {flag for action in option_actions() for flag in action.option_strings}
     documented = {

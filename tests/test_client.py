@@ -92,7 +92,7 @@ class Documented(NamedTuple):
     query: dict[str, str]
 
 
-# queue-api-reference.txt and runpod-api-notes.md section 2, spelled out here as an oracle that
+# docs/operations/, spelled out here as an oracle that
 # does not depend on the operations table.
 DOCUMENTED_CALLS = [
     Documented("run", lambda c: c.run({"prompt": "hi"}), "POST", "/run", {}),

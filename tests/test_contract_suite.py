@@ -560,7 +560,7 @@ def test_check_command_self_check_holds(runs: dict[str, SuiteRun]) -> None:
     assert re.search(r"^jobs submitted: [1-9]\d* \(budget: unlimited\)$", run.stdout, re.M)
     for operation in ("run", "runsync", "status", "stream", "cancel", "retry", "health"):
         assert re.search(rf"^{re.escape(operation)}$", run.stdout, re.M), operation
-    assert re.search(r"^  PASS  \S+ +\[runpod-api-notes\.md", run.stdout, re.M)
+    assert re.search(r"^  PASS  \S+ +\[docs/", run.stdout, re.M)
     assert run.rows, "--junitxml was not passed through"
     assert all(row.outcome in ("PASS", "SKIP") for row in run.rows.values())
 
@@ -703,17 +703,16 @@ def test_report_groups_rows_by_operation_with_reasons_and_verdict() -> None:
         ("run", "shape", "DRIFT", ["run -> HTTP 200: unknown field /requestId"]),
         ("stream", "drains", "SKIP", ["--probe-inputs gives no 'stream' input"]),
     ]
+    ref = "docs/job-states.md#order"
     for operation, check, outcome, reasons in rows:
-        row = report.results.setdefault(
-            (operation, check), CheckResult(operation, check, ref="notes §1")
-        )
+        row = report.results.setdefault((operation, check), CheckResult(operation, check, ref=ref))
         row.add(outcome, reasons)
     text = render_report(report)
     assert text.splitlines()[:3] == ["Runpod contract check", f"  target: {report.target}", ""]
-    assert "run\n  DRIFT shape    [notes §1]\n        run -> HTTP 200: unknown field" in text
-    assert "status\n  FAIL  shape    [notes §1]\n        status -> HTTP 200: /delayTime" in text
-    assert "  PASS  timings  [notes §1]\n" in text
-    assert "  SKIP  drains   [notes §1]\n        --probe-inputs gives no" in text
+    assert f"run\n  DRIFT shape    [{ref}]\n        run -> HTTP 200: unknown field" in text
+    assert f"status\n  FAIL  shape    [{ref}]\n        status -> HTTP 200: /delayTime" in text
+    assert f"  PASS  timings  [{ref}]\n" in text
+    assert f"  SKIP  drains   [{ref}]\n        --probe-inputs gives no" in text
     assert text.index("\nrun\n") < text.index("\nstatus\n") < text.index("\nstream\n")
     verdict = "verdict: the contract did NOT hold (1 fail, 1 drift, 1 pass, 1 skip)"
     assert f"\nfailed: status/shape\n{verdict}\n" in text

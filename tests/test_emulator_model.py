@@ -1,7 +1,7 @@
 """The emulator's state machine on a virtual clock (issue 2): job lifecycle and timings, workers and
 scaling, cancel/retry/purge, policies, retention and memory, probe timelines, determinism.
 
-Rules come from ../shared/reference/runpod-api-notes.md (sections 1.1, 2, 3 and 4). No test sleeps:
+Rules come from docs/operations/ and docs/job-states.md. No test sleeps:
 time is a `VirtualClock` moved by `Harness.at`, which also checks the model's invariants.
 """
 
@@ -140,7 +140,7 @@ def check_invariants(model: Model, log: list[dict[str, Any]]) -> None:
 
 
 def check_job_body(job: Job) -> None:
-    """Field presence by state (runpod-api-notes.md 1.1)."""
+    """Field presence by state (docs/operations/status.md#job-object)."""
     body = job.body()
     ran = job.started_at is not None
     assert body["id"] == job.id

@@ -241,8 +241,8 @@ def test_to_json_has_exactly_the_documented_shape() -> None:
     stats.record_submitted(2, at=T0)
     stats.record_terminal("COMPLETED", at=T0)
     document = stats.to_json()
-    # DESIGN.md's keys in their order; "stream", "requests", "pacing", "chunkGap" and
-    # "webhookDelay" are additions after them.
+    # The keys of docs/interfaces.md#job-stats-json in their order; "stream", "requests",
+    # "pacing", "chunkGap" and "webhookDelay" are additions after them.
     assert list(document) == ["metrics", "jobs", "thresholds", "stream", "requests", "pacing"]
     assert list(document["metrics"]) == [
         "delayTime",

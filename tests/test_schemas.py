@@ -23,6 +23,7 @@ from runpod_testkit.schemas import (
     OutputSchemaError,
     load_output_schema,
     load_registry,
+    misspelling_of,
     resolved_schema,
     schema_names,
     schema_path,
@@ -735,3 +736,50 @@ def test_fast_path_gives_the_full_verdict_on_every_body(label: str) -> None:
         clean += strict_pass
     # Both verdicts are well represented, so the comparison means something.
     assert 25 < clean < len(bodies) - 25, clean
+
+
+# --- a documented state spelled another way is a violation; a new word is drift ------------
+
+
+@pytest.mark.parametrize(
+    ("spelled", "documented"),
+    [
+        ("in_queue", "IN_QUEUE"),
+        ("Completed", "COMPLETED"),
+        ("IN-PROGRESS", "IN_PROGRESS"),
+        ("in progress", "IN_PROGRESS"),
+        ("CANCELED", "CANCELLED"),
+        ("TIMEDOUT", "TIMED_OUT"),
+    ],
+)
+@pytest.mark.parametrize("schema", ["run.response", "status.response", "stream.response"])
+def test_a_documented_state_spelled_another_way_is_a_violation(
+    validator: ContractValidator, schema: str, spelled: str, documented: str
+) -> None:
+    body: dict[str, Any] = {"id": "job-1", "status": spelled}
+    if schema == "stream.response":
+        body["stream"] = []
+    result = validator.check(schema, body)
+    assert not result.drift, str(result)
+    (violation,) = result.violations
+    assert violation.keyword == "misspellingIsViolation"
+    assert violation.pointer == "/status"
+    assert f'"{spelled}" is the documented "{documented}" spelled another way' in violation.message
+
+
+@pytest.mark.parametrize("word", ["RUNNING", "PAUSED", "FAILURE", "QUEUED"])
+def test_a_new_state_word_stays_drift(validator: ContractValidator, word: str) -> None:
+    result = validator.check("status.response", {"id": "job-1", "status": word})
+    assert result.ok, str(result)
+    assert [finding.keyword for finding in result.drift] == ["knownValues"]
+
+
+def test_misspelling_is_only_judged_where_the_schema_asks() -> None:
+    """purge-queue's documented `completed` is no job state: another spelling stays drift."""
+    result = ContractValidator().check(
+        "purge-queue.response", {"removed": 0, "status": "Completed"}
+    )
+    assert result.ok, str(result)
+    assert [finding.keyword for finding in result.drift] == ["knownValues"]
+    assert misspelling_of("in_queue", JobStatus.ALL) == "IN_QUEUE"
+    assert misspelling_of("RUNNING", JobStatus.ALL) is None

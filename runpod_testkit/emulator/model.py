@@ -775,7 +775,8 @@ class Model:
         """Retention or TTL ran out: the job is deleted and its memory freed."""
         endpoint = job.endpoint
         if job.status == JobStatus.IN_QUEUE:
-            # Expired before a worker picked it up (job-states.mdx: TIMED_OUT), then deleted.
+            # Expired before a worker picked it up (TIMED_OUT, docs/job-states.md#state-words),
+            # then deleted.
             endpoint.queue.remove(job)
             self._end(job, at, JobStatus.TIMED_OUT)
         elif job.status == JobStatus.IN_PROGRESS:

@@ -202,6 +202,15 @@ def too_large(call: Call) -> Reply:
     )
 
 
+def _presented_key(authorization: str | None) -> str:
+    """The key in an Authorization header, bare or after `Bearer` ("" when there is none)."""
+    if not authorization:
+        return ""
+    scheme, _, rest = authorization.strip().partition(" ")
+    # HTTP strips trailing blanks, so `Bearer ` with an empty key arrives as a bare `Bearer`.
+    return rest.strip() if scheme.lower() == "bearer" else authorization.strip()
+
+
 class EmulatorService:
     def __init__(
         self,
@@ -253,14 +262,23 @@ class EmulatorService:
             and hmac.compare_digest(authorization, usual)
         ):
             return True
-        scheme, _, rest = authorization.strip().partition(" ")
-        # HTTP strips trailing blanks, so `Bearer ` with an empty key arrives as a bare `Bearer`.
-        presented = rest.strip() if scheme.lower() == "bearer" else authorization.strip()
+        presented = _presented_key(authorization)
         if not presented:
             return False
         if self._api_key_bytes is None:
             return True
         return hmac.compare_digest(presented.encode(), self._api_key_bytes)
+
+    @staticmethod
+    def refusal(authorization: str | None) -> str:
+        """Why a request was refused with 401: no key, or a key that is not this endpoint's
+        (never the key itself)."""
+        if not _presented_key(authorization):
+            return (
+                "no API key: send 'Authorization: Bearer <key>' (or the raw key) with the key of "
+                "this endpoint"
+            )
+        return "wrong API key: the key sent is not this endpoint's key"
 
     def preflight(
         self,
@@ -304,9 +322,7 @@ class EmulatorService:
         """Check auth, method, query and rate limit of a request already routed to `op` (with
         a non-empty `endpoint_id`, and a one-segment `job_id` exactly when `op` takes one)."""
         if not self.authorized(authorization):
-            return error(
-                401, "missing or invalid API key: send 'Authorization: Bearer <key>' or the raw key"
-            )
+            return error(401, self.refusal(authorization))
         if self.endpoint_ids is not None and endpoint_id not in self.endpoint_ids:
             return self._no_such_endpoint(endpoint_id)
         if method not in op.methods:

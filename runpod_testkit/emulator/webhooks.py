@@ -1,10 +1,10 @@
 """Webhook delivery: when a job submitted with `"webhook": URL` ends, POST its envelope there.
 
-Production's rule (send-requests.mdx): "Your webhook should return a 200 status code. If the call
+Production's rule (docs/webhooks.md): "Your webhook should return a 200 status code. If the call
 fails, Runpod retries up to 2 more times with a 10-second delay." So each delivery is at most
 three attempts, `retry_delay_s` apart; an attempt fails on a non-2xx answer, a timeout or a
 connection error. The envelope is the job object with the request's `input` and `webhook` added
-(as a user captured it, runpod-python #409), keys in production's (alphabetical) order.
+(as a user captured it, docs/webhooks.md#shape), keys in production's (alphabetical) order.
 
 Which endings are delivered: COMPLETED, FAILED and TIMED_OUT (the job ended on its own, and a
 client that waits for its webhook would otherwise wait forever); not CANCELLED (the client asked
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 MAX_ATTEMPTS = 3
-"""The first POST and "up to 2 more times" (send-requests.mdx)."""
+"""The first POST and "up to 2 more times" (docs/webhooks.md#retries)."""
 WEBHOOK_RETRY_DELAY_S = 10.0
 """Production's "10-second delay" between attempts (--webhook-retry-delay-s)."""
 WEBHOOK_TIMEOUT_S = 10.0

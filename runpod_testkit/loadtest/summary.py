@@ -34,8 +34,8 @@ def final_table(stats: JobStats, results: Sequence[ThresholdResult] = ()) -> str
 
 
 def job_stats_document(stats: JobStats, results: Sequence[ThresholdResult] = ()) -> dict[str, Any]:
-    """The --job-stats-json document: JobStats' shape (DESIGN.md; "interrupted" among the
-    "jobs" when any, and a "stream" object)."""
+    """The --job-stats-json document: JobStats' shape (docs/interfaces.md#job-stats-json;
+    "interrupted" among the "jobs" when any, and a "stream" object)."""
     return stats.to_json(results)
 
 

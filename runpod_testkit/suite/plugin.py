@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from _pytest import junitxml  # its stash key: the one way to add to the file's <properties>
 
 from runpod_testkit.client import ApiResponse, RunpodClient
 from runpod_testkit.config import ConfigError, Target, resolve_target
@@ -21,6 +22,7 @@ from runpod_testkit.emulator.factory import JOB_FAULTS_NEED_SIMULATION
 from runpod_testkit.emulator.faults import FaultConfig, FaultConfigError, load_faults
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator, Finding, OutputSchemaError, load_output_schema
+from runpod_testkit.suite.causes import cause_lines, checks_from_tests, reason_of
 from runpod_testkit.suite.ledger import JobLedger
 from runpod_testkit.suite.probe_inputs import ProbeInputs, ProbeInputsError
 from runpod_testkit.suite.target import Mode, SuiteTarget, open_target
@@ -52,6 +54,10 @@ class SuiteSettings:
     """What they came to, one line, once the target has closed."""
     results: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     refs: dict[tuple[str, str], str] = field(default_factory=dict)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    """(operation, check, one-line reason) of every failing test, for the causes."""
+    tests: set[str] = field(default_factory=set)
+    """The node ids of the tests behind the checks (a check may run as several tests)."""
     target: SuiteTarget | None = None
     preflight_failure: str | None = None
     """Why the preflight stopped the session (then no check ran and no job was submitted)."""
@@ -291,7 +297,12 @@ class ContractChecks:
         """Validate the body against the schema of its operation and status code; return it."""
         where = f"{response.operation} -> HTTP {response.status_code}"
         if not response.is_json:
-            pytest.fail(f"{where}: body is not JSON: {response.text[:120]!r}", pytrace=False)
+            content_type = response.headers.get("content-type", "")
+            pytest.fail(
+                f"{where}: body is not JSON (content type {content_type!r}): "
+                f"{response.text[:120]!r}",
+                pytrace=False,
+            )
         body = response.json
         validator = self.suite.validator
         if schema is None:
@@ -317,7 +328,8 @@ class ContractChecks:
         if "json" not in content_type.lower():
             pytest.fail(
                 f"{response.operation} -> HTTP {response.status_code}: content type "
-                f"{content_type!r} is not JSON",
+                f"{content_type!r} on a JSON body, expected application/json (clients that go "
+                "by the header do not parse it)",
                 pytrace=False,
             )
 
@@ -362,13 +374,26 @@ class ContractReporter:
         else:
             outcome = "PASS"
         self.suite.results.setdefault(key, []).append(outcome)
+        self.suite.tests.add(report.nodeid)
+        if report.failed:
+            self.suite.failures.append((*key, reason_of(report)))
         if "contract.ref" in props:
             self.suite.refs[key] = str(props["contract.ref"])
 
-    def pytest_sessionfinish(self) -> None:
-        """Ctrl-C or a crash still ends here: cancel whatever the run left in flight."""
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Ctrl-C or a crash still ends here: cancel whatever the run left in flight. Before
+        --junitxml writes its file: say there how its tests relate to the checks."""
         if self.suite.target is not None:
             self.suite.ledger.cancel_in_flight()
+        xml = session.config.stash.get(junitxml.xml_key, None)
+        if xml is not None and self.suite.results:
+            checks = len(self.suite.results)
+            xml.add_global_property("contract.checks", str(checks))
+            xml.add_global_property("contract.tests", str(len(self.suite.tests)))
+            xml.add_global_property(
+                "contract.summary", checks_from_tests(checks, len(self.suite.tests))
+            )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         suite = self.suite
@@ -377,6 +402,8 @@ class ContractReporter:
         write = terminalreporter.write_line
         terminalreporter.section("Runpod contract", sep="=")
         write(f"target: {suite.mode} mode")
+        for line in cause_lines(suite.failures):
+            write(line)
         rows = summarise(suite.results)
         width = max(len(check) for (_, check) in rows) + 2
         current = None
@@ -390,6 +417,7 @@ class ContractReporter:
         if counts["DRIFT"] and not suite.strict:
             tally += " (drift fails under --strict)"
         write(f"checks: {tally}")
+        write(checks_from_tests(len(rows), len(suite.tests)))
         write(f"jobs submitted: {suite.ledger.submitted} (budget: {suite.ledger.budget_text})")
         if suite.faults_injected:
             write(suite.faults_injected)
