@@ -33,6 +33,8 @@ __all__ = [
     "DEFAULT_JOB_TIMEOUT_S",
     "DEFAULT_POLL_INTERVAL_S",
     "DEFAULT_RUNSYNC_WAIT_MS",
+    "ENV_PREFIX",
+    "OPTIONS",
     "PACING_CHOICES",
     "EmulatorSettings",
     "Settings",
@@ -46,6 +48,7 @@ DEFAULT_RUNSYNC_WAIT_MS = 10_000
 DEFAULT_JOB_TIMEOUT_S = 600.0
 DEFAULT_HEALTH_INTERVAL_S = 2.0
 GROUP_TITLE = "runpod-testkit load runs"
+ENV_PREFIX = "LOCUST_"
 PACING_CHOICES = ("auto", "on", "off")
 
 _RUNSYNC_WAIT = operation("runsync").query_param("wait")
@@ -200,6 +203,11 @@ class _Option:
     @property
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def env_var(self) -> str:
+        """The environment variable Locust reads it from, named as Locust names its own."""
+        return f"{ENV_PREFIX}{self.dest.upper()}"
 
 
 OPTIONS: tuple[_Option, ...] = (
@@ -395,7 +403,10 @@ OPTIONS: tuple[_Option, ...] = (
 
 def add_options(parser: Any) -> None:
     """Register the options on Locust's parser (a configargparse parser), in their own group
-    of `--help`. Options shown in the web UI get the attributes Locust's parser would set."""
+    of `--help`, each settable as `LOCUST_{NAME}` in the environment (a repeatable option takes
+    a JSON list there, e.g. LOCUST_THRESHOLD='["e2e:p95<5s", "failures:rate<1%"]') and by its
+    name in locust.conf. Options shown in the web UI get the attributes Locust's parser would
+    set."""
     group = parser.add_argument_group(
         GROUP_TITLE,
         "With no --host, an emulator is started on loopback and targeted. The API key comes "
@@ -404,9 +415,10 @@ def add_options(parser: Any) -> None:
     for option in OPTIONS:
         kwargs: dict[str, Any] = {
             "type": option.parse,
-            "help": option.help,
+            "help": f"{option.help} [env {option.env_var}]",
             "metavar": option.metavar,
             "dest": option.dest,
+            "env_var": option.env_var,
         }
         if option.repeatable:
             kwargs["action"] = "append"
