@@ -30,6 +30,7 @@ VALUES = {
     "--job-stats-json": "out/stats.json",
     "--job-stats-csv": "out/stats.csv",
     "--job-stats-html": "out/stats.html",
+    "--junitxml": "out/thresholds.xml",
     "--emulator-workers-min": "1",
     "--emulator-workers-max": "4",
     "--emulator-cold-start-ms": "300",

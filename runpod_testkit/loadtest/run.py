@@ -51,6 +51,11 @@ from locust.runners import (
 )
 from locust.web import WebUI
 
+from runpod_testkit.ci_results import (
+    append_step_summary,
+    load_run_markdown,
+    write_thresholds_junit,
+)
 from runpod_testkit.config import (
     ENV_API_KEY,
     ENV_ENDPOINT_ID,
@@ -386,10 +391,26 @@ class LoadRun:
             csv_path=settings.job_stats_csv,
             html_path=settings.job_stats_html,
         )
+        problems += self.write_ci_results(results)
         for problem in problems:
             logger.error(problem)
         if problems and environment.process_exit_code is None:
             environment.process_exit_code = EXIT_BAD_SETUP
+
+    def write_ci_results(self, results: list[ThresholdResult]) -> list[str]:
+        """--junitxml, and the run summary of GitHub Actions when $GITHUB_STEP_SUMMARY is set."""
+        problems: list[str] = []
+        lost = self.workers.lost
+        if self.settings.junitxml:
+            try:
+                write_thresholds_junit(self.settings.junitxml, results, lost)
+            except OSError as exc:
+                path = self.settings.junitxml
+                problems.append(f"--junitxml: cannot write {path!r}: {exc.strerror or exc}")
+        problem = append_step_summary(load_run_markdown(self.stats, results, lost))
+        if problem is not None:
+            problems.append(problem)
+        return problems
 
 
 def documented_rate_limits() -> dict[str, RateLimit]:

@@ -333,6 +333,15 @@ OPTIONS: tuple[_Option, ...] = (
         in_web_ui=False,
     ),
     _Option(
+        "--junitxml",
+        _path_or_none,
+        None,
+        "write the thresholds as JUnit XML, one test case per rule (and one failed case per "
+        "worker lost in a distributed run), for CI systems",
+        "FILE",
+        in_web_ui=False,
+    ),
+    _Option(
         "--emulator-workers-min",
         _optional(_bounded(int, 0)),
         None,
@@ -483,6 +492,7 @@ class Settings:
     job_stats_json: str | None = None
     job_stats_csv: str | None = None
     job_stats_html: str | None = None
+    junitxml: str | None = None
     emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
 
     @property
@@ -521,6 +531,7 @@ class Settings:
             job_stats_json=values["job_stats_json"],
             job_stats_csv=values["job_stats_csv"],
             job_stats_html=values["job_stats_html"],
+            junitxml=values["junitxml"],
             emulator=EmulatorSettings(
                 workers_min=values["emulator_workers_min"],
                 workers_max=values["emulator_workers_max"],
