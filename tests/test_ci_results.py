@@ -19,6 +19,7 @@ from runpod_testkit.ci_results import (
     write_thresholds_junit,
 )
 from runpod_testkit.jobstats import JobStats
+from runpod_testkit.loadtest.workers import WorkerLedger
 from runpod_testkit.thresholds import Threshold, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,3 +167,28 @@ def test_a_load_run_writes_junit_and_its_summary(tmp_path: Path) -> None:
     assert "| `executionTime:max<1` |" in text
     assert "❌ FAIL" in text
     assert "| executionTime |" in text
+
+
+def test_worker_ledger_keeps_what_each_worker_shipped_and_names_the_lost() -> None:
+    ledger = WorkerLedger()
+    first = JobStats()
+    first.record_submitted(3)
+    first.record_terminal("COMPLETED", delay_time_ms=10)
+    assert ledger.note_report("w1", first) is True
+    assert ledger.note_report("w1", first) is False  # not its first jobs any more
+    assert ledger.note_report("w2", JobStats()) is False  # nothing shipped yet
+    assert ledger.note_lost("w1") is True
+    assert ledger.note_lost("w1") is False
+    assert ledger.to_json() == {
+        "reported": [
+            {"id": "w1", "submitted": 6, "ended": 2},
+            {"id": "w2", "submitted": 0, "ended": 0},
+        ],
+        "lost": [{"id": "w1", "submitted": 6, "ended": 2}],
+    }
+    (line,) = ledger.verdict_lines()
+    assert line.startswith("LOST  worker w1: ")
+    assert "6 jobs submitted, 2 ended" in line
+    ledger.clear()
+    assert ledger.lost == []
+    assert ledger.verdict_lines() == []
