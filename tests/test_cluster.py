@@ -205,7 +205,9 @@ def test_a_worker_killed_mid_run_is_reported_and_its_statistics_kept(tmp_path: P
     the lost worker named in the output and the JSON, and what it had shipped counted."""
     with cluster(tmp_path) as (nodes, emulator, log):
         victim, survivor = nodes.worker("worker1"), nodes.worker("worker2")
-        master = nodes.master(**run_settings(emulator, tmp_path, "9s"))
+        html = tmp_path / "report.html"
+        settings = run_settings(emulator, tmp_path, "9s")
+        master = nodes.master(**settings, LOCUST_JOB_STATS_HTML=str(html))
 
         def both_reported() -> bool:
             return len(set(FIRST_STATS.findall(nodes.output("master")))) == 2
@@ -235,3 +237,6 @@ def test_a_worker_killed_mid_run_is_reported_and_its_statistics_kept(tmp_path: P
     assert out.count("Job statistics (runpod-testkit)") == 1
     assert out.count(f"LOST  worker {lost['id']}") == 1
     assert "1 worker(s) lost during the run (exit status 2)" in out
+    report = html.read_text(encoding="utf-8")
+    assert '<section id="warnings">' in report
+    assert f"LOST  worker {lost['id']}" in report

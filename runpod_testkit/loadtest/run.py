@@ -387,6 +387,7 @@ class LoadRun:
             self.stats,
             results,
             workers=self.workers.to_json() if self.role == "master" else None,
+            warnings=self.workers.verdict_lines(),
             json_path=settings.job_stats_json,
             csv_path=settings.job_stats_csv,
             html_path=settings.job_stats_html,

@@ -52,6 +52,7 @@ def write_outputs(
     results: Sequence[ThresholdResult],
     *,
     workers: dict[str, Any] | None = None,
+    warnings: Sequence[str] = (),
     json_path: str | None,
     csv_path: str | None,
     html_path: str | None,
@@ -72,7 +73,11 @@ def write_outputs(
             "--job-stats-html",
             html_path,
             lambda path: write_html_report(
-                stats, path, title="Load run: job statistics", thresholds=results
+                stats,
+                path,
+                title="Load run: job statistics",
+                thresholds=results,
+                warnings=warnings,
             ),
         ),
     )
