@@ -11,8 +11,10 @@ class named, the first three run (weights 4:2:2); CancelUser and WebhookUser run
 (CancelUser's jobs end CANCELLED on purpose; WebhookUser needs a reachable receiver).
 
 With no --host an emulator is started on loopback and targeted. The API key comes from
-RUNPOD_API_KEY. Options of this suite (also settable in a config file, see locust.conf; Locust's
---help does not list a locustfile's own options):
+RUNPOD_API_KEY. Options of this suite (also settable in locust.conf, and as LOCUST_* environment
+variables: --probe-input is LOCUST_PROBE_INPUT, and so on). `locust -f loadtests/locustfile.py
+--help` cannot list them: Locust prints its help before it imports the locustfile. Run this file
+itself instead, `python loadtests/locustfile.py --help`; it is Locust with the suite loaded first:
   --probe-input JSON|@FILE   the job input, or a list of inputs to pick from at random
   --poll-interval S          seconds between /status polls (0.5)
   --runsync-wait MS          RunSyncUser's ?wait (10000)
@@ -30,9 +32,19 @@ RUNPOD_API_KEY. Options of this suite (also settable in a config file, see locus
                              settings of the embedded emulator
 """
 
+import sys
+
+import locust.main  # first: Locust monkey-patches the process at import
+
 from runpod_testkit.loadtest import CancelUser, RunPollUser, RunSyncUser, StreamUser, install
 from runpod_testkit.loadtest.webhooks import WebhookUser
 
 __all__ = ["CancelUser", "RunPollUser", "RunSyncUser", "StreamUser", "WebhookUser"]
 
 install(default_users=(RunPollUser, RunSyncUser, StreamUser))
+
+if __name__ == "__main__":
+    # `python loadtests/locustfile.py [LOCUST ARGS]`: Locust with this file as -f, and the
+    # suite's options already registered, so --help lists them.
+    sys.argv = ["locust", "-f", __file__, *sys.argv[1:]]
+    sys.exit(locust.main.main())

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from runpod_testkit.ci_results import append_step_summary, markdown_cell
 from runpod_testkit.config import ConfigError, Target, resolve_target
 from runpod_testkit.suite.causes import cause_lines, checks_from_tests, one_line, reason_of
 
@@ -410,6 +411,35 @@ def render_report(report: ContractReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def markdown_report(report: ContractReport) -> str:
+    """The report for the run summary of GitHub Actions: the verdict, then one table row per
+    check that did not pass (a passing contract is one line and a tally)."""
+    tally = ", ".join(f"{report.count(name)} {name.lower()}" for name in OUTCOMES)
+    if report.interrupted:
+        verdict = "⚠️ interrupted: the contract was not fully checked"
+    elif report.held:
+        verdict = "✅ the contract held"
+    else:
+        verdict = "❌ the contract did not hold"
+    lines = [f"## Contract check: {verdict}", "", f"Target: {markdown_cell(report.target)}"]
+    lines += ["", f"Checks: {tally}.", ""]
+    rows = [report.results[key] for key in sorted(report.results)]
+    shown = [row for row in rows if row.outcome not in ("PASS", "SKIP")]
+    if shown:
+        lines += ["| operation | check | result | reason |", "|---|---|---|---|"]
+        for row in shown:
+            reason = "; ".join(row.shown_reasons)
+            lines.append(
+                f"| {markdown_cell(row.operation)} | {markdown_cell(row.check)} | "
+                f"{row.outcome} | {markdown_cell(reason)} |"
+            )
+        lines.append("")
+    lines.extend(f"- problem: {markdown_cell(problem)}" for problem in report.problems)
+    jobs = "unknown" if report.jobs_submitted is None else str(report.jobs_submitted)
+    lines.append(f"Jobs submitted: {jobs} (budget: {report.job_budget}).")
+    return "\n".join(lines) + "\n"
+
+
 # --- running ----------------------------------------------------------------------------------
 
 
@@ -462,6 +492,9 @@ def run_check(
         err.write(pytest_output.getvalue()[-4000:])
     out.write(render_report(report))
     out.flush()
+    problem = append_step_summary(markdown_report(report))
+    if problem is not None:
+        print(f"{PROG}: warning: {problem}", file=err)
     if report.interrupted:
         return EXIT_INTERRUPTED
     if status == pytest.ExitCode.OK and report.held:

@@ -63,9 +63,12 @@ def write_html_report(
     title: str = "Job statistics",
     thresholds: Sequence[ThresholdResult] = (),
     generated_at: datetime | None = None,
+    warnings: Sequence[str] = (),
 ) -> None:
     """Write `render_html_report(...)` to `path` (UTF-8)."""
-    html = render_html_report(stats, title=title, thresholds=thresholds, generated_at=generated_at)
+    html = render_html_report(
+        stats, title=title, thresholds=thresholds, generated_at=generated_at, warnings=warnings
+    )
     Path(path).write_text(html, encoding="utf-8")
 
 
@@ -75,8 +78,10 @@ def render_html_report(
     title: str = "Job statistics",
     thresholds: Sequence[ThresholdResult] = (),
     generated_at: datetime | None = None,
+    warnings: Sequence[str] = (),
 ) -> str:
-    """The whole report as one HTML document."""
+    """The whole report as one HTML document; `warnings` (e.g. a worker lost in a distributed
+    run) are listed first, in a section of their own."""
     series = stats.series_json(max_points=METRIC_CHART_POINTS)
     jobs = stats.series_json(max_points=JOBS_CHART_POINTS)["jobs"]
     health = stats.series_json(max_points=HEALTH_CHART_POINTS)["health"]["points"]
@@ -90,6 +95,7 @@ def render_html_report(
         f"<header><h1>{escape(title)}</h1>",
         f'<p class="meta">Generated {escape(when.strip())}{_run_window(series, origin)}</p>',
         "</header>",
+        _warnings(warnings),
         _summary_cards(stats, thresholds),
         '<section id="thresholds"><h2>Thresholds</h2>',
         _thresholds_table(thresholds),
@@ -267,6 +273,13 @@ def _stream_summary(stats: JobStats) -> str:
         f"carrying {stats.chunks} chunks ({per_stream:g} per stream); chunkGap is the time "
         "between chunk arrivals as the client saw them.</p>"
     )
+
+
+def _warnings(warnings: Sequence[str]) -> str:
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{escape(warning)}</li>" for warning in warnings)
+    return f'<section id="warnings"><h2>Warnings</h2><ul>{items}</ul></section>'
 
 
 def _thresholds_table(thresholds: Sequence[ThresholdResult]) -> str:

@@ -10,6 +10,7 @@ the queue: jobs submitted after it stay IN_QUEUE until it ends or is cancelled.
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -20,6 +21,10 @@ import pytest
 
 from runpod_testkit.emulator.model import EmulatorConfig
 from runpod_testkit.emulator.server import RunningEmulator, running_emulator
+
+# GitHub Actions gives every step a run-summary file: the load runs and checks these tests start
+# must not append to it (the tests of that summary give their own file).
+os.environ.pop("GITHUB_STEP_SUMMARY", None)
 
 FAST_CONFIG = EmulatorConfig(
     workers_min=0,

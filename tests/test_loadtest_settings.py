@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+import configargparse
 import pytest
 
 from runpod_testkit.loadtest.settings import (
@@ -25,8 +26,9 @@ class Exit(Exception):
         self.status = status
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so that a test can read the message."""
+class Parser(configargparse.ArgumentParser):
+    """Locust's parser class (configargparse: env_var=, config files) that raises instead of
+    exiting, so that a test can read the message."""
 
     def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
         raise Exit(status, message or "")

@@ -51,6 +51,11 @@ from locust.runners import (
 )
 from locust.web import WebUI
 
+from runpod_testkit.ci_results import (
+    append_step_summary,
+    load_run_markdown,
+    write_thresholds_junit,
+)
 from runpod_testkit.config import (
     ENV_API_KEY,
     ENV_ENDPOINT_ID,
@@ -87,6 +92,7 @@ from runpod_testkit.loadtest.summary import (
 )
 from runpod_testkit.loadtest.tracker import JobTracker
 from runpod_testkit.loadtest.webui import install_web_ui
+from runpod_testkit.loadtest.workers import WorkerLedger
 from runpod_testkit.operations import OPERATIONS, RateLimit
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator
@@ -113,6 +119,7 @@ MSG_REFUSED = "runpod_testkit_refused"  # worker -> master: the refusal breaker 
 MSG_INITIALIZED = "runpod_testkit_initialized"  # worker -> master: the worker's init has run
 _STOP_MARGIN_S = 10.0
 _WORKER_WAIT_S = 10.0
+_WATCH_INTERVAL_S = 0.5
 
 Role = Literal["local", "master", "worker"]
 
@@ -161,6 +168,8 @@ class LoadRun:
         self.final_results: list[ThresholdResult] = []
         self._finals: set[str] = set()
         self._bad_reports = 0
+        self.workers = WorkerLedger()
+        """Master: what each worker shipped, and the workers lost during the run."""
 
     @property
     def runner(self) -> Runner:
@@ -253,7 +262,7 @@ class LoadRun:
     def transport(self) -> dict[str, Any]:
         return {"jobs": self.stats.pop_transport()}
 
-    def merge(self, payload: object) -> None:
+    def merge(self, payload: object, client_id: str | None = None) -> None:
         if not isinstance(payload, dict):
             return
         try:
@@ -264,6 +273,27 @@ class LoadRun:
                 logger.error("ignoring a malformed job-statistics report from a worker: %s", exc)
             return
         self.stats.merge(jobs)
+        if client_id is not None and self.workers.note_report(client_id, jobs):
+            logger.info("worker %s: its first job statistics arrived", client_id)
+
+    def watch_workers(self) -> None:
+        """Master: note every worker Locust marks missing (it keeps going with the others, and
+        forgets a missing worker after a minute, so this looks while the run is on)."""
+        while True:
+            self.note_missing_workers()
+            gevent.sleep(_WATCH_INTERVAL_S)
+
+    def note_missing_workers(self) -> None:
+        runner = self.runner
+        if not isinstance(runner, MasterRunner) or runner.state in (STATE_INIT, STATE_STOPPED):
+            return
+        for node in runner.clients.all:
+            if node.state == STATE_MISSING and self.workers.note_lost(node.id):
+                logger.error(
+                    "worker %s was lost (no heartbeat); the run goes on with the others, and "
+                    "keeps its statistics up to its last report",
+                    node.id,
+                )
 
     def send_final(self) -> None:
         runner = self.runner
@@ -275,6 +305,7 @@ class LoadRun:
         them, and wait (bounded) while Locust's message loop receives them."""
         runner = self.runner
         assert isinstance(runner, MasterRunner)
+        self.note_missing_workers()
         pending = {
             node.id
             for node in runner.clients.all
@@ -297,7 +328,7 @@ class LoadRun:
             )
 
     def on_final(self, client_id: str, payload: object) -> None:
-        self.merge(payload)
+        self.merge(payload, client_id)
         self._finals.add(client_id)
 
     # ---- a test, from Locust's test_start to its test_stop
@@ -307,6 +338,7 @@ class LoadRun:
         on the master (or the single process)."""
         self.stats.reset()
         self._finals.clear()
+        self.workers.clear()
         self._configure_safeguards()
         settings = self.settings
         if self.role != "master":
@@ -347,18 +379,39 @@ class LoadRun:
         code = exit_status(results)
         if code is not None and self.refusal is None:  # a stop for refusals keeps exit 2
             environment.process_exit_code = code
+        if self.workers.lost and self.refusal is None:
+            # The load was not the one asked for: that outranks what it measured.
+            environment.process_exit_code = EXIT_BAD_SETUP
         settings = self.settings
         problems = write_outputs(
             self.stats,
             results,
+            workers=self.workers.to_json() if self.role == "master" else None,
+            warnings=self.workers.verdict_lines(),
             json_path=settings.job_stats_json,
             csv_path=settings.job_stats_csv,
             html_path=settings.job_stats_html,
         )
+        problems += self.write_ci_results(results)
         for problem in problems:
             logger.error(problem)
         if problems and environment.process_exit_code is None:
             environment.process_exit_code = EXIT_BAD_SETUP
+
+    def write_ci_results(self, results: list[ThresholdResult]) -> list[str]:
+        """--junitxml, and the run summary of GitHub Actions when $GITHUB_STEP_SUMMARY is set."""
+        problems: list[str] = []
+        lost = self.workers.lost
+        if self.settings.junitxml:
+            try:
+                write_thresholds_junit(self.settings.junitxml, results, lost)
+            except OSError as exc:
+                path = self.settings.junitxml
+                problems.append(f"--junitxml: cannot write {path!r}: {exc.strerror or exc}")
+        problem = append_step_summary(load_run_markdown(self.stats, results, lost))
+        if problem is not None:
+            problems.append(problem)
+        return problems
 
 
 def documented_rate_limits() -> dict[str, RateLimit]:
@@ -441,6 +494,7 @@ def _on_init(
         runner.register_message(MSG_FINAL, _on_final_message)
         runner.register_message(MSG_REFUSED, _on_refused_message)
         runner.register_message(MSG_INITIALIZED, _on_initialized_message)
+        gevent.spawn(run.watch_workers)
     if web_ui is not None:
         options = environment.parsed_options
         install_web_ui(web_ui, run, getattr(options, "web_base_path", None))
@@ -588,7 +642,7 @@ def _on_report_to_master(client_id: str, data: dict[str, Any], **_kwargs: Any) -
 def _on_worker_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
     run = _Process.run
     if run is not None and run.role == "master" and REPORT_KEY in data:
-        run.merge(data[REPORT_KEY])
+        run.merge(data[REPORT_KEY], client_id)
 
 
 def _on_final_message(environment: Environment, msg: Message, **_kwargs: Any) -> None:
@@ -661,4 +715,9 @@ def _on_quit(**_kwargs: Any) -> None:
     stream.write("\n" + final_table(run.stats, run.final_results))
     if run.refusal is not None:
         stream.write(f"run stopped early (exit status {EXIT_BAD_SETUP}): {run.refusal}\n")
+    lost = run.workers.verdict_lines()
+    for line in lost:
+        stream.write(line + "\n")
+    if lost and run.refusal is None:
+        stream.write(f"{len(lost)} worker(s) lost during the run (exit status {EXIT_BAD_SETUP})\n")
     stream.flush()

@@ -33,6 +33,8 @@ __all__ = [
     "DEFAULT_JOB_TIMEOUT_S",
     "DEFAULT_POLL_INTERVAL_S",
     "DEFAULT_RUNSYNC_WAIT_MS",
+    "ENV_PREFIX",
+    "OPTIONS",
     "PACING_CHOICES",
     "EmulatorSettings",
     "Settings",
@@ -46,6 +48,7 @@ DEFAULT_RUNSYNC_WAIT_MS = 10_000
 DEFAULT_JOB_TIMEOUT_S = 600.0
 DEFAULT_HEALTH_INTERVAL_S = 2.0
 GROUP_TITLE = "runpod-testkit load runs"
+ENV_PREFIX = "LOCUST_"
 PACING_CHOICES = ("auto", "on", "off")
 
 _RUNSYNC_WAIT = operation("runsync").query_param("wait")
@@ -201,6 +204,11 @@ class _Option:
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
 
+    @property
+    def env_var(self) -> str:
+        """The environment variable Locust reads it from, named as Locust names its own."""
+        return f"{ENV_PREFIX}{self.dest.upper()}"
+
 
 OPTIONS: tuple[_Option, ...] = (
     _Option(
@@ -325,6 +333,15 @@ OPTIONS: tuple[_Option, ...] = (
         in_web_ui=False,
     ),
     _Option(
+        "--junitxml",
+        _path_or_none,
+        None,
+        "write the thresholds as JUnit XML, one test case per rule (and one failed case per "
+        "worker lost in a distributed run), for CI systems",
+        "FILE",
+        in_web_ui=False,
+    ),
+    _Option(
         "--emulator-workers-min",
         _optional(_bounded(int, 0)),
         None,
@@ -395,7 +412,10 @@ OPTIONS: tuple[_Option, ...] = (
 
 def add_options(parser: Any) -> None:
     """Register the options on Locust's parser (a configargparse parser), in their own group
-    of `--help`. Options shown in the web UI get the attributes Locust's parser would set."""
+    of `--help`, each settable as `LOCUST_{NAME}` in the environment (a repeatable option takes
+    a JSON list there, e.g. LOCUST_THRESHOLD='["e2e:p95<5s", "failures:rate<1%"]') and by its
+    name in locust.conf. Options shown in the web UI get the attributes Locust's parser would
+    set."""
     group = parser.add_argument_group(
         GROUP_TITLE,
         "With no --host, an emulator is started on loopback and targeted. The API key comes "
@@ -404,9 +424,10 @@ def add_options(parser: Any) -> None:
     for option in OPTIONS:
         kwargs: dict[str, Any] = {
             "type": option.parse,
-            "help": option.help,
+            "help": f"{option.help} [env {option.env_var}]",
             "metavar": option.metavar,
             "dest": option.dest,
+            "env_var": option.env_var,
         }
         if option.repeatable:
             kwargs["action"] = "append"
@@ -471,6 +492,7 @@ class Settings:
     job_stats_json: str | None = None
     job_stats_csv: str | None = None
     job_stats_html: str | None = None
+    junitxml: str | None = None
     emulator: EmulatorSettings = field(default_factory=EmulatorSettings)
 
     @property
@@ -509,6 +531,7 @@ class Settings:
             job_stats_json=values["job_stats_json"],
             job_stats_csv=values["job_stats_csv"],
             job_stats_html=values["job_stats_html"],
+            junitxml=values["junitxml"],
             emulator=EmulatorSettings(
                 workers_min=values["emulator_workers_min"],
                 workers_max=values["emulator_workers_max"],

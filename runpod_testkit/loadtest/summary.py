@@ -33,16 +33,27 @@ def final_table(stats: JobStats, results: Sequence[ThresholdResult] = ()) -> str
     return "\n".join(lines) + "\n"
 
 
-def job_stats_document(stats: JobStats, results: Sequence[ThresholdResult] = ()) -> dict[str, Any]:
+def job_stats_document(
+    stats: JobStats,
+    results: Sequence[ThresholdResult] = (),
+    workers: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The --job-stats-json document: JobStats' shape (docs/interfaces.md#job-stats-json;
-    "interrupted" among the "jobs" when any, and a "stream" object)."""
-    return stats.to_json(results)
+    "interrupted" among the "jobs" when any, and a "stream" object); a distributed run's
+    master adds "workers" (loadtest/workers.py: every worker that reported, and the lost
+    ones)."""
+    document = stats.to_json(results)
+    if workers is not None:
+        document["workers"] = workers
+    return document
 
 
 def write_outputs(
     stats: JobStats,
     results: Sequence[ThresholdResult],
     *,
+    workers: dict[str, Any] | None = None,
+    warnings: Sequence[str] = (),
     json_path: str | None,
     csv_path: str | None,
     html_path: str | None,
@@ -54,7 +65,7 @@ def write_outputs(
             "--job-stats-json",
             json_path,
             lambda path: Path(path).write_text(
-                json.dumps(job_stats_document(stats, results), indent=2) + "\n",
+                json.dumps(job_stats_document(stats, results, workers), indent=2) + "\n",
                 encoding="utf-8",
             ),
         ),
@@ -63,7 +74,11 @@ def write_outputs(
             "--job-stats-html",
             html_path,
             lambda path: write_html_report(
-                stats, path, title="Load run: job statistics", thresholds=results
+                stats,
+                path,
+                title="Load run: job statistics",
+                thresholds=results,
+                warnings=warnings,
             ),
         ),
     )

@@ -49,13 +49,17 @@ def _add_options(parser: Any) -> None:
         "--webhook-url",
         default=None,
         metavar="PUBLIC_URL",
-        help="WebhookUser against a remote endpoint: the public URL of this run's receiver",
+        env_var="LOCUST_WEBHOOK_URL",
+        help="WebhookUser against a remote endpoint: the public URL of this run's receiver "
+        "[env LOCUST_WEBHOOK_URL]",
     )
     group.add_argument(
         "--webhook-listen",
         default=None,
         metavar="HOST:PORT",
-        help="where the receiver listens (the tunnel forwards --webhook-url there)",
+        env_var="LOCUST_WEBHOOK_LISTEN",
+        help="where the receiver listens (the tunnel forwards --webhook-url there) "
+        "[env LOCUST_WEBHOOK_LISTEN]",
     )
 
 
