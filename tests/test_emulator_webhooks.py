@@ -87,17 +87,13 @@ def status_of(api: httpx.Client, job_id: str) -> dict[str, Any]:
     return body
 
 
-def refused_port() -> int:
+@pytest.fixture
+def refused_port() -> Iterator[int]:
     """A loopback port nobody listens on (bound, never listening, so no one else takes it
     during the test): a connection there is refused at once."""
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
-    port: int = holder.getsockname()[1]
-    _HOLDERS.append(holder)
-    return port
-
-
-_HOLDERS: list[socket.socket] = []
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield holder.getsockname()[1]
 
 
 # --- the envelope -------------------------------------------------------------------------------
@@ -252,9 +248,9 @@ def test_a_receiver_that_does_not_answer_in_time_is_retried(
 
 
 def test_an_unreachable_receiver_changes_neither_the_job_nor_the_server(
-    api: httpx.Client, emulator: RunningEmulator
+    api: httpx.Client, emulator: RunningEmulator, refused_port: int
 ) -> None:
-    url = f"http://127.0.0.1:{refused_port()}/nobody"
+    url = f"http://127.0.0.1:{refused_port}/nobody"
     job = submit(api, url, sleep_ms=20, echo="kept")
     unhooked = submit(api, None, sleep_ms=20, echo="kept")
     finished(api, job["id"])
