@@ -660,6 +660,16 @@ class JobStats:
             "waitS": round(self._requests[PACED_WAIT_MS] / 1000, 3),
         }
 
+    def encoded_histograms(self) -> dict[str, str]:
+        """Each metric's HDR histogram (with samples), encoded as HdrHistogram's compressed
+        base64: the "histograms" object of --job-stats-json, which `runpod-testkit compare`
+        reads to judge run-to-run noise."""
+        return {
+            name: hist.hdr.encode().decode("ascii")
+            for name, hist in self._histograms.items()
+            if hist.count
+        }
+
     def health_samples(self) -> list[HealthSample]:
         slots = self._health_series.slots
         return [s.sample for _, s in sorted(slots.items()) if s.sample is not None]

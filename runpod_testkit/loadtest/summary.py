@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,23 @@ def final_table(stats: JobStats, results: Sequence[ThresholdResult] = ()) -> str
     return "\n".join(lines) + "\n"
 
 
-def job_stats_document(stats: JobStats, results: Sequence[ThresholdResult] = ()) -> dict[str, Any]:
+def job_stats_document(
+    stats: JobStats,
+    results: Sequence[ThresholdResult] = (),
+    *,
+    run: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The --job-stats-json document: JobStats' shape (DESIGN.md; "interrupted" among the
-    "jobs" when any, and a "stream" object)."""
-    return stats.to_json(results)
+    "jobs" when any, and a "stream" object), then "run" (the run's settings, see
+    loadtest/runinfo.py) when given, "histograms" (each metric's encoded HDR histogram, for
+    `runpod-testkit compare`) and any `extra` keys."""
+    document = stats.to_json(results)
+    if run is not None:
+        document["run"] = dict(run)
+    document["histograms"] = stats.encoded_histograms()
+    document.update(extra or {})
+    return document
 
 
 def write_outputs(
@@ -46,15 +59,19 @@ def write_outputs(
     json_path: str | None,
     csv_path: str | None,
     html_path: str | None,
+    run: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """Write the files asked for; returns one message per file that could not be written."""
+    """Write the files asked for; returns one message per file that could not be written.
+    `run` and `extra` go into the JSON document (see `job_stats_document`)."""
     problems: list[str] = []
+    document = job_stats_document(stats, results, run=run, extra=extra) if json_path else {}
     writers = (
         (
             "--job-stats-json",
             json_path,
             lambda path: Path(path).write_text(
-                json.dumps(job_stats_document(stats, results), indent=2) + "\n",
+                json.dumps(document, indent=2) + "\n",
                 encoding="utf-8",
             ),
         ),
