@@ -1,4 +1,5 @@
-"""The `runpod-testkit` command: `emulator` serves a local endpoint; `check` validates one."""
+"""The `runpod-testkit` command: `emulator` serves a local endpoint; `check` validates one;
+`compare` sets a load run against a baseline."""
 
 from __future__ import annotations
 
@@ -363,6 +364,9 @@ def build_parser() -> OneLineParser:
     from runpod_testkit.check_command import add_check_command
 
     add_check_command(commands)
+    from runpod_testkit.compare_command import add_compare_command
+
+    add_compare_command(commands)
     return parser
 
 

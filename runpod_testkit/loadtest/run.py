@@ -51,6 +51,7 @@ from locust.runners import (
 )
 from locust.web import WebUI
 
+from runpod_testkit.compare import CompareError, Comparison, RunDocument, compare, load_run
 from runpod_testkit.config import (
     ENV_API_KEY,
     ENV_ENDPOINT_ID,
@@ -78,11 +79,13 @@ from runpod_testkit.loadtest.preflight import (
     check_target,
     install_swarm_guard,
 )
+from runpod_testkit.loadtest.runinfo import RunInfo, host_kind
 from runpod_testkit.loadtest.settings import Settings, SettingsError, add_options
 from runpod_testkit.loadtest.summary import (
     EXIT_BAD_SETUP,
     exit_status,
     final_table,
+    job_stats_document,
     write_outputs,
 )
 from runpod_testkit.loadtest.tracker import JobTracker
@@ -159,6 +162,10 @@ class LoadRun:
         self.safeguards = Safeguards(self.stats, breaker=RefusalBreaker(0, self.on_refusals))
         self._configure_safeguards()
         self.final_results: list[ThresholdResult] = []
+        self.run_info = RunInfo()
+        """The settings written as the "run" object of --job-stats-json."""
+        self.comparison: Comparison | None = None
+        """With --baseline: this run against it, once the run has finished."""
         self._finals: set[str] = set()
         self._bad_reports = 0
 
@@ -308,6 +315,7 @@ class LoadRun:
         self.stats.reset()
         self._finals.clear()
         self._configure_safeguards()
+        self.run_info.started_at, self.run_info.ended_at = time.time(), None
         settings = self.settings
         if self.role != "master":
             self.tracker.start()
@@ -338,6 +346,7 @@ class LoadRun:
         if self.health is not None:
             self.health.stop(last_sample=True)  # the state the run left behind
             self.health = None
+        self.run_info.ended_at = time.time()
 
     def finish(self) -> None:
         """The end of the run (master or single process): thresholds and exit status, files."""
@@ -348,17 +357,54 @@ class LoadRun:
         if code is not None and self.refusal is None:  # a stop for refusals keeps exit 2
             environment.process_exit_code = code
         settings = self.settings
+        self.run_info.user_classes = tuple(user.__name__ for user in environment.user_classes)
+        run_json = self.run_info.to_json(settings)
+        extra: dict[str, Any] = {}
+        if settings.baseline:
+            extra["baseline"] = self._compare_with_baseline(run_json, results)
         problems = write_outputs(
             self.stats,
             results,
             json_path=settings.job_stats_json,
             csv_path=settings.job_stats_csv,
             html_path=settings.job_stats_html,
+            run=run_json,
+            extra=extra,
         )
         for problem in problems:
             logger.error(problem)
         if problems and environment.process_exit_code is None:
             environment.process_exit_code = EXIT_BAD_SETUP
+
+    def _compare_with_baseline(
+        self, run_json: dict[str, Any], results: list[ThresholdResult]
+    ) -> dict[str, Any]:
+        """--baseline: compare, keep the comparison for the final table, set exit status 4
+        for a broken --regression rule (2 when the workloads differ); the "baseline" object
+        of --job-stats-json."""
+        settings = self.settings
+        assert settings.baseline is not None
+        current = job_stats_document(self.stats, results, run=run_json)
+        try:
+            comparison = compare(
+                load_run(settings.baseline),
+                RunDocument.from_json(current, "this run"),
+                settings.regressions,
+            )
+        except CompareError as exc:
+            logger.error("--baseline: %s", exc)
+            if self.environment.process_exit_code is None:
+                self.environment.process_exit_code = EXIT_BAD_SETUP
+            return {"file": settings.baseline, "error": str(exc)}
+        self.comparison = comparison
+        status = comparison.exit_status()
+        if status and self.environment.process_exit_code is None:
+            self.environment.process_exit_code = status
+        return {
+            "file": settings.baseline,
+            "notComparable": comparison.not_comparable,
+            "regressions": [result.to_json() for result in comparison.rules],
+        }
 
 
 def documented_rate_limits() -> dict[str, RateLimit]:
@@ -450,6 +496,15 @@ def _on_init(
         _check_host(environment, settings)
     elif not any(user.host for user in environment.user_classes):
         _start_embedded_emulator(environment, run)
+    run.run_info.host = host_kind(environment.host, embedded=run.emulator is not None)
+    if settings.baseline:
+        try:
+            load_run(settings.baseline)  # a bad file is found before the run, not after it
+        except CompareError as exc:
+            _release_workers(environment)
+            run.stop_emulator()
+            _fail_setup(f"--baseline: {exc}")
+            return
     if environment.host:
         # Once, here, before the first user spawns (and on the embedded emulator too, so
         # that every run takes the same path).
@@ -563,6 +618,9 @@ def _on_spawning_complete(user_count: int, **_kwargs: Any) -> None:
     if run.environment.reset_stats:
         # --reset-stats: Locust resets its request statistics here, on every process; so do we.
         run.stats.reset()
+    run.run_info.users = user_count
+    spawn_rate = getattr(run.environment.parsed_options, "spawn_rate", None)
+    run.run_info.spawn_rate = float(spawn_rate) if spawn_rate is not None else None
     if run.role == "master":
         _send_total_users(run, user_count)
 
@@ -659,6 +717,8 @@ def _on_quit(**_kwargs: Any) -> None:
     # --json prints Locust's statistics as JSON on stdout: keep stdout parseable then.
     stream = sys.stderr if options is not None and getattr(options, "json", False) else sys.stdout
     stream.write("\n" + final_table(run.stats, run.final_results))
+    if run.comparison is not None:
+        stream.write("\nCompared with the baseline (--baseline)\n" + run.comparison.format_text())
     if run.refusal is not None:
         stream.write(f"run stopped early (exit status {EXIT_BAD_SETUP}): {run.refusal}\n")
     stream.flush()

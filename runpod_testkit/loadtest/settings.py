@@ -170,6 +170,17 @@ def _threshold_text(raw: object) -> str:
     return text
 
 
+def _regression_text(raw: object) -> str:
+    from runpod_testkit.compare import CompareError, CompareRule
+
+    text = str(raw).strip()
+    try:
+        CompareRule.parse(text)
+    except CompareError as exc:
+        raise SettingsError(str(exc)) from None
+    return text
+
+
 def _pacing(raw: object) -> str:
     text = str(raw).strip().lower()
     if text not in PACING_CHOICES:
@@ -296,6 +307,26 @@ OPTIONS: tuple[_Option, ...] = (
         None,
         "a pass/fail rule, repeatable, e.g. 'delayTime:p95<2000', 'e2e:p99<5s', "
         "'failures:rate<1%%'; a failed rule ends the run with exit status 3",
+        "RULE",
+        in_web_ui=False,
+        repeatable=True,
+    ),
+    _Option(
+        "--baseline",
+        _path_or_none,
+        None,
+        "a --job-stats-json file of an earlier run: at the end, compare this run with it "
+        "(as `runpod-testkit compare` does) and apply the --regression rules",
+        "FILE",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--regression",
+        _regression_text,
+        None,
+        "with --baseline, repeatable: a metric may grow by this much, e.g. "
+        "'delayTime:p95:+10%%' or 'e2e:p50:+200ms'; a rule broken beyond run-to-run noise "
+        "ends the run with exit status 4",
         "RULE",
         in_web_ui=False,
         repeatable=True,
@@ -468,6 +499,8 @@ class Settings:
     max_retries: int = DEFAULT_MAX_RETRIES
     refusal_limit: int = DEFAULT_REFUSAL_LIMIT
     thresholds: tuple[Threshold, ...] = ()
+    baseline: str | None = None
+    regressions: tuple[str, ...] = ()
     job_stats_json: str | None = None
     job_stats_csv: str | None = None
     job_stats_html: str | None = None
@@ -506,6 +539,8 @@ class Settings:
             max_retries=values["max_retries"],
             refusal_limit=values["refusal_limit"],
             thresholds=tuple(Threshold.parse(text) for text in values["threshold"]),
+            baseline=values["baseline"],
+            regressions=tuple(values["regression"]),
             job_stats_json=values["job_stats_json"],
             job_stats_csv=values["job_stats_csv"],
             job_stats_html=values["job_stats_html"],
