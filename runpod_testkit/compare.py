@@ -262,7 +262,7 @@ def load_run(path: str | Path) -> RunDocument:
 
 # --------------------------------------------------------------------------- rules
 
-_RULE_RE = re.compile(r"\+\s*(\d+(?:\.\d*)?|\.\d+)\s*(%|ms|s)")
+_RULE_RE = re.compile(r"\+\s*(\d+(?:\.\d*)?|\.\d+)\s*(%|ms|s)?")
 _PERCENTILE_RE = re.compile(r"p(\d+(?:\.\d+)?)")
 
 
