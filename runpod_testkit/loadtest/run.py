@@ -93,6 +93,7 @@ from runpod_testkit.loadtest.webui import install_web_ui
 from runpod_testkit.operations import OPERATIONS, RateLimit
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator
+from runpod_testkit.slo import Slo, slo_line
 from runpod_testkit.thresholds import ThresholdResult, evaluate
 
 __all__ = [
@@ -164,6 +165,8 @@ class LoadRun:
         self.final_results: list[ThresholdResult] = []
         self.run_info = RunInfo()
         """The settings written as the "run" object of --job-stats-json."""
+        self.slo_summary: dict[str, Any] | None = None
+        """With --slo: the "slo" object of --job-stats-json, once the run has finished."""
         self.comparison: Comparison | None = None
         """With --baseline: this run against it, once the run has finished."""
         self._finals: set[str] = set()
@@ -316,6 +319,7 @@ class LoadRun:
         self._finals.clear()
         self._configure_safeguards()
         self.run_info.started_at, self.run_info.ended_at = time.time(), None
+        self.stats.slo = Slo(self.settings.slo) if self.settings.slo else None
         settings = self.settings
         if self.role != "master":
             self.tracker.start()
@@ -360,6 +364,11 @@ class LoadRun:
         self.run_info.user_classes = tuple(user.__name__ for user in environment.user_classes)
         run_json = self.run_info.to_json(settings)
         extra: dict[str, Any] = {}
+        started, ended = self.run_info.started_at, self.run_info.ended_at
+        duration = ended - started if started is not None and ended is not None else None
+        self.slo_summary = self.stats.slo_summary(duration)
+        if self.slo_summary is not None:
+            extra["slo"] = self.slo_summary
         if settings.baseline:
             extra["baseline"] = self._compare_with_baseline(run_json, results)
         problems = write_outputs(
@@ -717,6 +726,8 @@ def _on_quit(**_kwargs: Any) -> None:
     # --json prints Locust's statistics as JSON on stdout: keep stdout parseable then.
     stream = sys.stderr if options is not None and getattr(options, "json", False) else sys.stdout
     stream.write("\n" + final_table(run.stats, run.final_results))
+    if run.slo_summary is not None:
+        stream.write(slo_line(run.slo_summary))
     if run.comparison is not None:
         stream.write("\nCompared with the baseline (--baseline)\n" + run.comparison.format_text())
     if run.refusal is not None:

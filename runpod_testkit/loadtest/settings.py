@@ -26,6 +26,7 @@ import orjson
 from runpod_testkit.loadtest.failsafe import DEFAULT_MAX_RETRIES, DEFAULT_REFUSAL_LIMIT
 from runpod_testkit.operations import operation
 from runpod_testkit.probe_protocol import ProbeInputError, check_probe_input
+from runpod_testkit.slo import SloError
 from runpod_testkit.thresholds import Threshold, ThresholdError
 
 __all__ = [
@@ -181,6 +182,14 @@ def _regression_text(raw: object) -> str:
     return text
 
 
+def _slo_text(raw: object) -> str:
+    from runpod_testkit.slo import SloRule
+
+    text = str(raw).strip()
+    SloRule.parse(text)  # SloError is an ArgumentTypeError: argparse shows its message
+    return text
+
+
 def _pacing(raw: object) -> str:
     text = str(raw).strip().lower()
     if text not in PACING_CHOICES:
@@ -307,6 +316,17 @@ OPTIONS: tuple[_Option, ...] = (
         None,
         "a pass/fail rule, repeatable, e.g. 'delayTime:p95<2000', 'e2e:p99<5s', "
         "'failures:rate<1%%'; a failed rule ends the run with exit status 3",
+        "RULE",
+        in_web_ui=False,
+        repeatable=True,
+    ),
+    _Option(
+        "--slo",
+        _slo_text,
+        None,
+        "a service-level objective per job, repeatable, e.g. 'e2e<5s', 'ttfc<800ms': a job "
+        "meets the SLO when it COMPLETED and meets every rule; the end shows attainment (the "
+        "share of ended jobs that met it) and goodput (such jobs per second)",
         "RULE",
         in_web_ui=False,
         repeatable=True,
@@ -499,6 +519,7 @@ class Settings:
     max_retries: int = DEFAULT_MAX_RETRIES
     refusal_limit: int = DEFAULT_REFUSAL_LIMIT
     thresholds: tuple[Threshold, ...] = ()
+    slo: tuple[str, ...] = ()
     baseline: str | None = None
     regressions: tuple[str, ...] = ()
     job_stats_json: str | None = None
@@ -524,7 +545,7 @@ class Settings:
                     values[option.dest] = option.default
                 else:
                     values[option.dest] = option.parse(raw)
-            except (SettingsError, ThresholdError) as exc:
+            except (SettingsError, ThresholdError, SloError) as exc:
                 raise SettingsError(f"{option.flag}: {exc}") from None
         probe = values["probe_input"]
         return cls(
@@ -539,6 +560,7 @@ class Settings:
             max_retries=values["max_retries"],
             refusal_limit=values["refusal_limit"],
             thresholds=tuple(Threshold.parse(text) for text in values["threshold"]),
+            slo=tuple(values["slo"]),
             baseline=values["baseline"],
             regressions=tuple(values["regression"]),
             job_stats_json=values["job_stats_json"],
