@@ -102,7 +102,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     folder = tmp_path_factory.mktemp("compare")
     baseline_4 = fast_baseline(folder / "baseline-4-users.json", 4)
     started = {
-        "fast": start(folder, "fast", *common(4, 4)),
+        "fast": start(folder, "fast", *common(4, 4), "--gpu-price-per-s", "0.0004"),
         "fast_again": start(folder, "fast_again", *common(4, 4)),
         "slow": start(
             folder,
@@ -172,6 +172,24 @@ def test_runs_write_their_settings(runs: Runs) -> None:
     assert 7 <= run["endedAt"] - run["startedAt"] <= 30
     assert document(runs.slow.stats)["run"]["emulator"]["workersMax"] == 1
     assert_key_never_shown(runs.folder, runs.fast.output)
+
+
+def test_cost_of_four_warm_workers_is_four_worker_seconds_a_second(runs: Runs) -> None:
+    """workers-min = workers-max = 4: the emulator holds exactly four workers all along, so
+    the true worker-seconds over the sampled span are 4 x the span."""
+    assert runs.fast.returncode == 0, explain(runs.fast)
+    saved = document(runs.fast.stats)
+    cost = saved["cost"]
+    assert cost["samples"] >= 6  # about one a second (the health series' window)
+    assert cost["peakWorkers"] == 4
+    assert cost["workerSeconds"] == pytest.approx(4 * cost["spanS"], abs=0.01)
+    assert cost["completedJobs"] == saved["jobs"]["COMPLETED"]
+    assert cost["dollars"] == pytest.approx(cost["workerSeconds"] * 0.0004, abs=1e-5)
+    assert cost["dollarsPer1000Jobs"] == pytest.approx(
+        cost["dollars"] / cost["completedJobs"] * 1000, rel=1e-3
+    )
+    assert "worker-seconds, peak 4 workers" in runs.fast.output
+    assert "$" not in runs.fast_again.output.split("Job statistics (runpod-testkit)")[1]
 
 
 def test_compare_finds_the_single_worker_run_a_regression(runs: Runs) -> None:

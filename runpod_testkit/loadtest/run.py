@@ -61,6 +61,7 @@ from runpod_testkit.config import (
     validate_api_key,
     validate_endpoint_url,
 )
+from runpod_testkit.cost import CostEstimate, estimate_cost
 from runpod_testkit.emulator.server import EmulatorProcess
 from runpod_testkit.jobstats import JobStats, JobStatsFormatError
 from runpod_testkit.loadtest.arrivals import Arrivals
@@ -90,7 +91,7 @@ from runpod_testkit.loadtest.summary import (
 )
 from runpod_testkit.loadtest.tracker import JobTracker
 from runpod_testkit.loadtest.webui import install_web_ui
-from runpod_testkit.operations import OPERATIONS, RateLimit
+from runpod_testkit.operations import OPERATIONS, JobStatus, RateLimit
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator
 from runpod_testkit.slo import Slo, slo_line
@@ -167,6 +168,8 @@ class LoadRun:
         """The settings written as the "run" object of --job-stats-json."""
         self.slo_summary: dict[str, Any] | None = None
         """With --slo: the "slo" object of --job-stats-json, once the run has finished."""
+        self.cost: CostEstimate | None = None
+        """The run's worker-seconds (and dollars) from the /health series, once finished."""
         self.comparison: Comparison | None = None
         """With --baseline: this run against it, once the run has finished."""
         self._finals: set[str] = set()
@@ -369,6 +372,14 @@ class LoadRun:
         self.slo_summary = self.stats.slo_summary(duration)
         if self.slo_summary is not None:
             extra["slo"] = self.slo_summary
+        self.cost = estimate_cost(
+            self.stats.health_samples(),
+            completed_jobs=self.stats.outcomes.get(JobStatus.COMPLETED, 0),
+            price_per_s=settings.gpu_price_per_s,
+            duration_s=duration,
+        )
+        if self.cost is not None:
+            extra["cost"] = self.cost.to_json()
         if settings.baseline:
             extra["baseline"] = self._compare_with_baseline(run_json, results)
         problems = write_outputs(
@@ -728,6 +739,8 @@ def _on_quit(**_kwargs: Any) -> None:
     stream.write("\n" + final_table(run.stats, run.final_results))
     if run.slo_summary is not None:
         stream.write(slo_line(run.slo_summary))
+    if run.cost is not None:
+        stream.write(run.cost.line())
     if run.comparison is not None:
         stream.write("\nCompared with the baseline (--baseline)\n" + run.comparison.format_text())
     if run.refusal is not None:

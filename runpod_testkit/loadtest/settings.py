@@ -332,6 +332,15 @@ OPTIONS: tuple[_Option, ...] = (
         repeatable=True,
     ),
     _Option(
+        "--gpu-price-per-s",
+        _optional(_bounded(float, 0.0)),
+        None,
+        "dollars per worker-second (your GPU's serverless price): the end shows the run's "
+        "estimated cost, per completed job and per 1,000 jobs, beside its worker-seconds",
+        "DOLLARS",
+        in_web_ui=False,
+    ),
+    _Option(
         "--baseline",
         _path_or_none,
         None,
@@ -520,6 +529,7 @@ class Settings:
     refusal_limit: int = DEFAULT_REFUSAL_LIMIT
     thresholds: tuple[Threshold, ...] = ()
     slo: tuple[str, ...] = ()
+    gpu_price_per_s: float | None = None
     baseline: str | None = None
     regressions: tuple[str, ...] = ()
     job_stats_json: str | None = None
@@ -561,6 +571,7 @@ class Settings:
             refusal_limit=values["refusal_limit"],
             thresholds=tuple(Threshold.parse(text) for text in values["threshold"]),
             slo=tuple(values["slo"]),
+            gpu_price_per_s=values["gpu_price_per_s"],
             baseline=values["baseline"],
             regressions=tuple(values["regression"]),
             job_stats_json=values["job_stats_json"],

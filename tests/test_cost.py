@@ -1,0 +1,70 @@
+"""Self-tests of runpod_testkit.cost: worker-seconds from /health samples, and dollars."""
+
+from __future__ import annotations
+
+import pytest
+
+from runpod_testkit.cost import estimate_cost, worker_seconds
+from runpod_testkit.jobstats import HealthSample, JobStats
+
+
+def sample(t: float, **workers: int) -> HealthSample:
+    return HealthSample(t=t, in_queue=0, in_progress=0, workers=workers)
+
+
+def test_each_count_holds_until_the_next_sample_and_ready_repeats_idle() -> None:
+    samples = [
+        sample(10.0, idle=1, ready=1),  # one worker for 2 s
+        sample(12.0, initializing=2, idle=1, ready=1),  # three for 1 s
+        sample(13.0, running=2, throttled=1, unhealthy=1),  # four for 0.5 s
+        sample(13.5),  # the last sample ends the span
+    ]
+    assert worker_seconds(samples) == pytest.approx(2 + 3 + 2)
+    assert worker_seconds(list(reversed(samples))) == pytest.approx(7)  # any order
+    assert worker_seconds(samples[:1]) == 0
+
+
+def test_estimate_with_a_price() -> None:
+    samples = [sample(0.0, running=2), sample(10.0, running=2), sample(20.0, idle=1)]
+    cost = estimate_cost(samples, completed_jobs=40, price_per_s=0.0005, duration_s=20.0)
+    assert cost is not None
+    assert cost.to_json() == {
+        "source": "health",
+        "workerSeconds": 40.0,
+        "spanS": 20.0,
+        "samples": 3,
+        "peakWorkers": 2,
+        "completedJobs": 40,
+        "workerSecondsPerJob": 1.0,
+        "pricePerS": 0.0005,
+        "dollars": 0.02,
+        "dollarsPerJob": 0.0005,
+        "dollarsPer1000Jobs": 0.5,
+        "dollarsPerDayAtThisRate": 86.4,
+    }
+    assert cost.line() == (
+        "cost (estimated from 3 /health samples over 20.0 s): 40.0 worker-seconds, peak 2 "
+        "workers, 1.000 per completed job; $0.0200 at $0.0005/s, $0.5000 per 1,000 jobs\n"
+    )
+
+
+def test_estimate_without_price_or_jobs_leaves_those_out() -> None:
+    cost = estimate_cost([sample(0.0, idle=1), sample(4.0)], completed_jobs=0)
+    assert cost is not None
+    document = cost.to_json()
+    assert document["workerSeconds"] == 4.0
+    assert (
+        document["dollars"] is document["dollarsPerJob"] is document["workerSecondsPerJob"] is None
+    )
+    assert "$" not in cost.line()
+    assert estimate_cost([sample(0.0, idle=1)], completed_jobs=3) is None
+
+
+def test_estimate_from_the_samples_jobstats_keeps() -> None:
+    stats = JobStats()
+    for t, running in ((100.2, 1), (101.3, 3), (102.1, 2), (103.4, 0)):
+        body = {"jobs": {"inQueue": 0, "inProgress": running}, "workers": {"running": running}}
+        stats.record_health(body, at=t)
+    cost = estimate_cost(stats.health_samples(), completed_jobs=1)
+    assert cost is not None
+    assert cost.worker_seconds == pytest.approx(1 * 1.1 + 3 * 0.8 + 2 * 1.3)
