@@ -27,9 +27,12 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import gevent
@@ -61,9 +64,9 @@ from runpod_testkit.config import (
     validate_api_key,
     validate_endpoint_url,
 )
-from runpod_testkit.cost import CostEstimate, estimate_cost
+from runpod_testkit.cost import CostEstimate, EmulatorUsage, estimate_cost, read_worker_log
 from runpod_testkit.emulator.server import EmulatorProcess
-from runpod_testkit.jobstats import JobStats, JobStatsFormatError
+from runpod_testkit.jobstats import HealthSample, JobStats, JobStatsFormatError
 from runpod_testkit.loadtest.arrivals import Arrivals
 from runpod_testkit.loadtest.caller import DriftLog, EndpointCaller
 from runpod_testkit.loadtest.failsafe import (
@@ -168,6 +171,8 @@ class LoadRun:
         """The settings written as the "run" object of --job-stats-json."""
         self.slo_summary: dict[str, Any] | None = None
         """With --slo: the "slo" object of --job-stats-json, once the run has finished."""
+        self.worker_log: tuple[str, float] | None = None
+        """The embedded emulator's --worker-log and when it was started (epoch s)."""
         self.cost: CostEstimate | None = None
         """The run's worker-seconds (and dollars) from the /health series, once finished."""
         self.comparison: Comparison | None = None
@@ -246,13 +251,38 @@ class LoadRun:
     # ---- the embedded emulator
 
     def start_emulator(self) -> str:
+        worker_log = self.settings.emulator.worker_log
+        if worker_log is None:  # the emulator's accounting, for the cost (removed at exit)
+            folder = tempfile.mkdtemp(prefix="runpod-testkit-")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            worker_log = str(Path(folder) / "workers.log")
+        self.worker_log = (worker_log, time.time())
         emulator = EmulatorProcess(
-            self.settings.emulator.args(), job_log=self.settings.emulator.job_log
+            self.settings.emulator.args(),
+            job_log=self.settings.emulator.job_log,
+            worker_log=worker_log,
         )
         base_url = emulator.start()
         self.emulator = emulator
         atexit.register(emulator.stop)
         return f"{base_url}/{EMBEDDED_ENDPOINT_ID}"
+
+    def emulator_usage(self, samples: list[HealthSample]) -> EmulatorUsage | None:
+        """The stopped embedded emulator's accounting of the run's workers (None: no
+        embedded emulator, or its worker log could not be read)."""
+        if self.worker_log is None or self.emulator is not None or len(samples) < 2:
+            return None
+        path, since = self.worker_log
+        try:
+            return read_worker_log(
+                path,
+                endpoint_id=EMBEDDED_ENDPOINT_ID,
+                since_s=since,
+                span=(samples[0].t, samples[-1].t),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("no cost from the emulator's accounting: %s", exc)
+            return None
 
     def stop_emulator(self) -> None:
         if self.emulator is not None:
@@ -372,11 +402,13 @@ class LoadRun:
         self.slo_summary = self.stats.slo_summary(duration)
         if self.slo_summary is not None:
             extra["slo"] = self.slo_summary
+        samples = self.stats.health_samples()
         self.cost = estimate_cost(
-            self.stats.health_samples(),
+            samples,
             completed_jobs=self.stats.outcomes.get(JobStatus.COMPLETED, 0),
             price_per_s=settings.gpu_price_per_s,
             duration_s=duration,
+            emulator=self.emulator_usage(samples),
         )
         if self.cost is not None:
             extra["cost"] = self.cost.to_json()
@@ -539,7 +571,7 @@ def _check_host(environment: Environment, settings: Settings) -> None:
         _release_workers(environment)
         _fail_setup(str(exc))
         return
-    if settings.emulator.args() or settings.emulator.job_log:
+    if settings.emulator.args() or settings.emulator.job_log or settings.emulator.worker_log:
         logger.warning("the --emulator-* options are ignored: --host names the endpoint")
     if Target(environment.host).is_production:
         logger.info("target %s: every job runs on the endpoint's workers", environment.host)
@@ -725,8 +757,8 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
     runner = run.runner
     if run.role == "local" and runner.state in (STATE_SPAWNING, STATE_RUNNING):
         runner.stop()  # Ctrl-C reaches here with users running: cancel what they left
+    run.stop_emulator()  # first: its worker log is whole once it has stopped (the cost)
     run.finish()
-    run.stop_emulator()
 
 
 def _on_quit(**_kwargs: Any) -> None:

@@ -433,6 +433,15 @@ OPTIONS: tuple[_Option, ...] = (
         in_web_ui=False,
     ),
     _Option(
+        "--emulator-worker-log",
+        _path_or_none,
+        None,
+        "embedded emulator: append one JSON line per worker that stops (start, stop, billed "
+        "seconds); the run's cost is then also taken from it, exactly",
+        "FILE",
+        in_web_ui=False,
+    ),
+    _Option(
         "--emulator-faults",
         _optional(_faults_text),
         None,
@@ -491,6 +500,7 @@ class EmulatorSettings:
     idle_timeout_s: float | None = None
     queue_delay_s: float | None = None
     job_log: str | None = None
+    worker_log: str | None = None
     faults: str | None = None
     """The --faults document as compact JSON text."""
     worker: str | None = None
@@ -584,6 +594,7 @@ class Settings:
                 idle_timeout_s=values["emulator_idle_timeout_s"],
                 queue_delay_s=values["emulator_queue_delay_s"],
                 job_log=values["emulator_job_log"],
+                worker_log=values["emulator_worker_log"],
                 faults=values["emulator_faults"],
                 worker=values["emulator_worker"],
             ),
