@@ -10,6 +10,7 @@ import pytest
 from runpod_testkit.jobstats import CLIENT_TIMEOUT, INTERRUPTED, JobStats
 from runpod_testkit.loadtest.settings import Settings, SettingsError
 from runpod_testkit.slo import Slo, SloError, SloRule, slo_line
+from runpod_testkit.thresholds import Threshold, ThresholdError, evaluate
 
 
 @pytest.mark.parametrize(
@@ -105,3 +106,18 @@ def test_the_option_is_checked_when_parsed() -> None:
     assert Settings.from_options(good).slo == ("e2e<5s", "ttfc<800ms")
     with pytest.raises(SettingsError, match="--slo: invalid SLO 'e2e>5s'"):
         Settings.from_options(SimpleNamespace(slo=["e2e>5s"]))
+
+
+def test_a_threshold_on_attainment() -> None:
+    stats = JobStats()
+    [rule] = evaluate(["slo:attainment>=99%"], stats)
+    assert (rule.passed, rule.message) == (False, "no --slo given: fails")
+    stats.slo = Slo(["e2e<1s"])
+    for e2e in (100, 200, 300, 2000):
+        stats.record_terminal("COMPLETED", e2e_ms=e2e)
+    high, low = evaluate(["slo:attainment>=99%", "SLO:Attainment>0.7"], stats)
+    assert (high.value, high.passed) == (0.75, False)
+    assert high.message == "observed 0.75 (75.00%), limit >= 0.99"
+    assert low.passed
+    with pytest.raises(ThresholdError, match="unknown slo statistic 'goodput'"):
+        Threshold.parse("slo:goodput>1")
