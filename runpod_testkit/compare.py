@@ -452,7 +452,8 @@ class Comparison:
             lines += [f"- {_md(line)}" for line in self._rule_lines()]
         return "\n".join(lines) + "\n"
 
-    def to_html(self) -> str:
+    def html_section(self) -> str:
+        """The comparison as a `<section>` (the load run's HTML report embeds it)."""
         table = self._table()
         head = "".join(f"<th>{html.escape(cell)}</th>" for cell in table[0])
         body = "".join(
@@ -467,17 +468,23 @@ class Comparison:
             for r, line in zip(self.rules, self._rule_lines(), strict=True)
         )
         return (
+            '<section id="compare"><h2>Compared with the baseline</h2>'
+            f'<ul>{header}</ul><table id="compare-table" class="data"><tr>{head}</tr>{body}'
+            "</table><p>values in ms; [low-high]: the 99% interval</p>"
+            + (f'<h3>Regression rules</h3><ul id="compare-rules">{rules}</ul>' if rules else "")
+            + "</section>"
+        )
+
+    def to_html(self) -> str:
+        """A page of its own (compare --html)."""
+        return (
             '<!doctype html>\n<html><head><meta charset="utf-8">'
             "<title>runpod-testkit compare</title><style>"
             "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
             "td:nth-child(-n+2),th{text-align:left}.worse td{background:#fdd}"
             ".better td{background:#dfd}li.regression{color:#a00;font-weight:bold}"
-            "</style></head><body><h1>Compared with the baseline</h1>"
-            f'<ul>{header}</ul><table id="compare-table"><tr>{head}</tr>{body}</table>'
-            "<p>values in ms; [low-high]: the 99% interval</p>"
-            + (f'<h2>Regression rules</h2><ul id="compare-rules">{rules}</ul>' if rules else "")
-            + "</body></html>\n"
+            f"</style></head><body>{self.html_section()}</body></html>\n"
         )
 
 

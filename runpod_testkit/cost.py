@@ -26,6 +26,7 @@ duration x 86,400).
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -150,6 +151,23 @@ class CostEstimate:
             "emulator": None if self.emulator is None else self.emulator.to_json(),
         }
 
+    def html_section(self) -> str:
+        """The report's cost section."""
+        document = self.to_json()
+        usage = document.pop("emulator")
+        rows = list(document.items())
+        if usage is not None:
+            rows += [(f"emulator.{key}", value) for key, value in usage.items()]
+        cells = "".join(
+            f"<tr><th>{html.escape(key)}</th><td>{html.escape(_shown(value))}</td></tr>"
+            for key, value in rows
+        )
+        return (
+            '<section id="cost"><h2>Cost</h2><p class="muted">worker-seconds estimated from '
+            "the /health samples (trapezoid rule); the emulator's rows are its own accounting"
+            f'</p><table id="cost-table" class="data">{cells}</table></section>'
+        )
+
     def line(self) -> str:
         """The line under the end-of-run table."""
         text = (
@@ -172,6 +190,12 @@ class CostEstimate:
             if per_job_dollars is not None:
                 text += f", ${per_job_dollars * 1000:.4f} per 1,000 jobs"
         return text + "\n"
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _round(value: float | None, digits: int) -> float | None:

@@ -63,9 +63,12 @@ def write_html_report(
     title: str = "Job statistics",
     thresholds: Sequence[ThresholdResult] = (),
     generated_at: datetime | None = None,
+    sections: Sequence[str] = (),
 ) -> None:
     """Write `render_html_report(...)` to `path` (UTF-8)."""
-    html = render_html_report(stats, title=title, thresholds=thresholds, generated_at=generated_at)
+    html = render_html_report(
+        stats, title=title, thresholds=thresholds, generated_at=generated_at, sections=sections
+    )
     Path(path).write_text(html, encoding="utf-8")
 
 
@@ -75,8 +78,10 @@ def render_html_report(
     title: str = "Job statistics",
     thresholds: Sequence[ThresholdResult] = (),
     generated_at: datetime | None = None,
+    sections: Sequence[str] = (),
 ) -> str:
-    """The whole report as one HTML document."""
+    """The whole report as one HTML document. `sections`: more `<section>` elements, already
+    escaped (SLO, cost, the comparison with a baseline), placed after the thresholds."""
     series = stats.series_json(max_points=METRIC_CHART_POINTS)
     jobs = stats.series_json(max_points=JOBS_CHART_POINTS)["jobs"]
     health = stats.series_json(max_points=HEALTH_CHART_POINTS)["health"]["points"]
@@ -94,6 +99,7 @@ def render_html_report(
         '<section id="thresholds"><h2>Thresholds</h2>',
         _thresholds_table(thresholds),
         "</section>",
+        *sections,
         '<section id="percentiles"><h2>Latency percentiles (ms)</h2>',
         _percentile_table(stats),
         _stream_summary(stats),

@@ -17,13 +17,14 @@ travels from Locust workers to the master with the other statistics.
 from __future__ import annotations
 
 import argparse
+import html
 import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SLO_METRICS", "Slo", "SloError", "SloRule", "slo_line"]
+__all__ = ["SLO_METRICS", "Slo", "SloError", "SloRule", "slo_html", "slo_line"]
 
 SLO_METRICS = ("delayTime", "executionTime", "e2e", "ttfc")
 _RULE_RE = re.compile(r"\s*(\w+)\s*(<=|<)\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*")
@@ -104,4 +105,21 @@ def slo_line(summary: dict[str, Any]) -> str:
     return (
         f"SLO {rules}: {summary['met']} of {summary['jobs']} ended jobs met it "
         f"(attainment {share}{per_s})\n"
+    )
+
+
+def slo_html(summary: dict[str, Any]) -> str:
+    """The report's SLO section, from JobStats.slo_summary()."""
+    attainment = summary["attainment"]
+    goodput = summary["goodputPerS"]
+    cells = (
+        ("rules", ", ".join(summary["rules"])),
+        ("ended jobs", str(summary["jobs"])),
+        ("met the SLO", str(summary["met"])),
+        ("attainment", "-" if attainment is None else f"{attainment:.2%}"),
+        ("goodput (jobs/s)", "-" if goodput is None else f"{goodput:g}"),
+    )
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in cells)
+    return (
+        f'<section id="slo"><h2>SLO</h2><table id="slo-table" class="data">{rows}</table></section>'
     )

@@ -261,6 +261,8 @@ def test_renderings_carry_the_table_rules_and_escape_html() -> None:
     markdown = comparison.to_markdown()
     assert "| e2e | p95 | 100 [100-100] | 300 [300-300] | +200 | +200.0% | worse |" in markdown
     page = comparison.to_html()
+    assert page.startswith("<!doctype html>")
+    assert comparison.html_section() in page  # the report embeds the same section
     assert "&lt;base&gt;.json" in page
     assert "<base>" not in page
     assert 'id="compare-table"' in page

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runpod_testkit.cost import estimate_cost, read_worker_log, worker_seconds
+from runpod_testkit.cost import EmulatorUsage, estimate_cost, read_worker_log, worker_seconds
 from runpod_testkit.jobstats import HealthSample, JobStats
 
 
@@ -117,3 +117,16 @@ def test_estimate_from_the_samples_jobstats_keeps() -> None:
     cost = estimate_cost(stats.health_samples(), completed_jobs=1)
     assert cost is not None
     assert cost.worker_seconds == pytest.approx(2 * 1.1 + 2.5 * 0.8 + 1 * 1.3)
+
+
+def test_report_section_lists_the_estimate_and_the_emulators_accounting() -> None:
+    usage = EmulatorUsage(workers=2, worker_seconds=11.7, billed_seconds=13, seconds_in_span=5.5)
+    cost = estimate_cost(
+        [sample(0.0, idle=1), sample(4.0, idle=1)], completed_jobs=2, emulator=usage
+    )
+    assert cost is not None
+    section = cost.html_section()
+    assert '<table id="cost-table" class="data">' in section
+    assert "<tr><th>workerSeconds</th><td>4</td></tr>" in section
+    assert "<tr><th>emulator.billedSeconds</th><td>13</td></tr>" in section
+    assert "<tr><th>dollars</th><td>-</td></tr>" in section

@@ -108,6 +108,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
             folder,
             "slow",
             *common(4, 1),
+            "--job-stats-html",
+            str(folder / "slow.html"),
             "--baseline",
             str(baseline_4),
             *(item for rule in RULES for item in ("--regression", rule)),
@@ -184,7 +186,9 @@ def test_cost_of_four_warm_workers_is_four_worker_seconds_a_second(runs: Runs) -
     assert cost["peakWorkers"] == 4
     assert cost["workerSeconds"] == pytest.approx(4 * cost["spanS"], abs=0.01)
     assert cost["completedJobs"] == saved["jobs"]["COMPLETED"]
-    assert cost["dollars"] == pytest.approx(cost["workerSeconds"] * 0.0004, abs=1e-5)
+    # Priced: the emulator's billed seconds (each warm worker's whole life, rounded up).
+    assert cost["emulator"]["billedSeconds"] >= 4 * cost["spanS"]
+    assert cost["dollars"] == pytest.approx(cost["emulator"]["billedSeconds"] * 0.0004)
     assert cost["dollarsPer1000Jobs"] == pytest.approx(
         cost["dollars"] / cost["completedJobs"] * 1000, rel=1e-3
     )
@@ -235,6 +239,10 @@ def test_baseline_on_a_load_run_applies_the_regression_rules(runs: Runs) -> None
         ("delayTime:p95:+50%", True),
         ("e2e:p50:+20%", True),
     ]
+    report = (runs.folder / "slow.html").read_text(encoding="utf-8")
+    assert 'id="compare-table"' in report
+    assert "REGRESSION  delayTime:p95:+50%" in report
+    assert 'id="cost-table"' in report
 
 
 def test_baseline_of_another_workload_ends_the_run_with_status_2(runs: Runs) -> None:

@@ -30,6 +30,7 @@ def test_slo_attainment_and_goodput_match_the_job_log(tmp_path: Path) -> None:
         "--headless", "-u", "6", "-r", "6", "--run-time", "6s", "--processes", "2",
         "--probe-input", MIXED_INPUTS, *FAST_POLLING, *EMULATOR_KNOBS,
         "--emulator-job-log", str(log), "--job-stats-json", str(stats_path),
+        "--job-stats-html", str(tmp_path / "report.html"),
         "--slo", "delayTime<100", "--slo", "executionTime<=100", "--slo", "e2e<60s",
         "RunPollUser",
     )  # fmt: skip
@@ -53,4 +54,6 @@ def test_slo_attainment_and_goodput_match_the_job_log(tmp_path: Path) -> None:
     duration = run["endedAt"] - run["startedAt"]
     assert slo["goodputPerS"] == pytest.approx(truth / duration, rel=1e-3)
     assert f"{truth} of {ended} ended jobs met it" in result.stdout
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"<tr><th>met the SLO</th><td>{truth}</td></tr>" in report
     assert_key_never_shown(tmp_path, result.stdout, result.stderr)

@@ -9,7 +9,7 @@ import pytest
 
 from runpod_testkit.jobstats import CLIENT_TIMEOUT, INTERRUPTED, JobStats
 from runpod_testkit.loadtest.settings import Settings, SettingsError
-from runpod_testkit.slo import Slo, SloError, SloRule, slo_line
+from runpod_testkit.slo import Slo, SloError, SloRule, slo_html, slo_line
 from runpod_testkit.thresholds import Threshold, ThresholdError, evaluate
 
 
@@ -121,3 +121,12 @@ def test_a_threshold_on_attainment() -> None:
     assert low.passed
     with pytest.raises(ThresholdError, match="unknown slo statistic 'goodput'"):
         Threshold.parse("slo:goodput>1")
+
+
+def test_the_report_section_escapes_the_rules() -> None:
+    summary = {"rules": ["e2e<5s"], "jobs": 4, "met": 3, "attainment": 0.75, "goodputPerS": 1.5}
+    section = slo_html(summary)
+    assert '<table id="slo-table" class="data">' in section
+    assert "<td>e2e&lt;5s</td>" in section
+    assert "<td>75.00%</td>" in section
+    assert "<td>1.5</td>" in section

@@ -97,7 +97,7 @@ from runpod_testkit.loadtest.webui import install_web_ui
 from runpod_testkit.operations import OPERATIONS, JobStatus, RateLimit
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator
-from runpod_testkit.slo import Slo, slo_line
+from runpod_testkit.slo import Slo, slo_html, slo_line
 from runpod_testkit.thresholds import ThresholdResult, evaluate
 
 __all__ = [
@@ -414,6 +414,11 @@ class LoadRun:
             extra["cost"] = self.cost.to_json()
         if settings.baseline:
             extra["baseline"] = self._compare_with_baseline(run_json, results)
+        sections = [
+            *([slo_html(self.slo_summary)] if self.slo_summary is not None else []),
+            *([self.cost.html_section()] if self.cost is not None else []),
+            *([self.comparison.html_section()] if self.comparison is not None else []),
+        ]
         problems = write_outputs(
             self.stats,
             results,
@@ -422,6 +427,7 @@ class LoadRun:
             html_path=settings.job_stats_html,
             run=run_json,
             extra=extra,
+            html_sections=sections,
         )
         for problem in problems:
             logger.error(problem)

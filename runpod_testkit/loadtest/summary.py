@@ -61,6 +61,7 @@ def write_outputs(
     html_path: str | None,
     run: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    html_sections: Sequence[str] = (),
 ) -> list[str]:
     """Write the files asked for; returns one message per file that could not be written.
     `run` and `extra` go into the JSON document (see `job_stats_document`)."""
@@ -80,7 +81,11 @@ def write_outputs(
             "--job-stats-html",
             html_path,
             lambda path: write_html_report(
-                stats, path, title="Load run: job statistics", thresholds=results
+                stats,
+                path,
+                title="Load run: job statistics",
+                thresholds=results,
+                sections=html_sections,
             ),
         ),
     )
