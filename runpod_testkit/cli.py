@@ -1,4 +1,5 @@
-"""The `runpod-testkit` command: `emulator` serves a local endpoint; `check` validates one."""
+"""The `runpod-testkit` command: `emulator` serves a local endpoint; `check` validates one;
+`compare` sets a load run against a baseline."""
 
 from __future__ import annotations
 
@@ -132,6 +133,13 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         help="append one JSON line per job that reaches a terminal state",
     )
     parser.add_argument(
+        "--worker-log",
+        default=None,
+        metavar="FILE",
+        help="append one JSON line per worker that stops: its start, stop and billed seconds "
+        "(rounded up); workers still up are written as the emulator stops",
+    )
+    parser.add_argument(
         "--worker",
         default=None,
         metavar="COMMAND",
@@ -219,13 +227,16 @@ def _run_emulator(args: argparse.Namespace) -> int:
             api_key=args.api_key,
             rate_limits=args.rate_limits,
             job_log=args.job_log,
+            worker_log=args.worker_log,
             endpoint_ids=endpoint_ids,
             worker=args.worker,
             webhook_retry_delay_s=args.webhook_retry_delay_s,
             webhook_timeout_s=args.webhook_timeout_s,
         )
     except OSError as exc:
-        return _fail(f"--job-log: cannot append to {args.job_log!r}: {_reason(exc)}")
+        which = "--job-log" if exc.filename == args.job_log else "--worker-log"
+        path = args.job_log if which == "--job-log" else args.worker_log
+        return _fail(f"{which}: cannot append to {path!r}: {_reason(exc)}")
     try:
         # Bound here, not by uvicorn, so that a bad --host or a taken --port gets a reason that
         # names the option.
@@ -233,6 +244,8 @@ def _run_emulator(args: argparse.Namespace) -> int:
     except OSError as exc:
         if app.job_log is not None:
             app.job_log.close()
+        if app.worker_log is not None:
+            app.worker_log.close()
         return _fail(f"cannot listen on --host {args.host!r} --port {args.port}: {_reason(exc)}")
     server = EmulatorServer(
         app,
@@ -363,6 +376,9 @@ def build_parser() -> OneLineParser:
     from runpod_testkit.check_command import add_check_command
 
     add_check_command(commands)
+    from runpod_testkit.compare_command import add_compare_command
+
+    add_compare_command(commands)
     return parser
 
 

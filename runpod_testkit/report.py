@@ -64,10 +64,16 @@ def write_html_report(
     thresholds: Sequence[ThresholdResult] = (),
     generated_at: datetime | None = None,
     warnings: Sequence[str] = (),
+    sections: Sequence[str] = (),
 ) -> None:
     """Write `render_html_report(...)` to `path` (UTF-8)."""
     html = render_html_report(
-        stats, title=title, thresholds=thresholds, generated_at=generated_at, warnings=warnings
+        stats,
+        title=title,
+        thresholds=thresholds,
+        generated_at=generated_at,
+        warnings=warnings,
+        sections=sections,
     )
     Path(path).write_text(html, encoding="utf-8")
 
@@ -79,9 +85,11 @@ def render_html_report(
     thresholds: Sequence[ThresholdResult] = (),
     generated_at: datetime | None = None,
     warnings: Sequence[str] = (),
+    sections: Sequence[str] = (),
 ) -> str:
     """The whole report as one HTML document; `warnings` (e.g. a worker lost in a distributed
-    run) are listed first, in a section of their own."""
+    run) are listed first, in a section of their own. `sections`: more `<section>` elements,
+    already escaped (SLO, cost, the comparison with a baseline), placed after the thresholds."""
     series = stats.series_json(max_points=METRIC_CHART_POINTS)
     jobs = stats.series_json(max_points=JOBS_CHART_POINTS)["jobs"]
     health = stats.series_json(max_points=HEALTH_CHART_POINTS)["health"]["points"]
@@ -100,6 +108,7 @@ def render_html_report(
         '<section id="thresholds"><h2>Thresholds</h2>',
         _thresholds_table(thresholds),
         "</section>",
+        *sections,
         '<section id="percentiles"><h2>Latency percentiles (ms)</h2>',
         _percentile_table(stats),
         _stream_summary(stats),

@@ -9,6 +9,7 @@ Forms (OP is one of < <= > >= ==):
   jobs:count OP N        jobs submitted
   jobs:OUTCOME OP N      jobs counted under one outcome (COMPLETED, FAILED, dropped,
                          interrupted, ...)
+  slo:attainment OP R    the share of ended jobs that met the --slo, as 0..1 or "99%"
 
 Ended jobs include the client-side outcomes "error" and "timeout" (see runpod_testkit.jobstats);
 "interrupted" jobs (in flight at stop, cancelled by the run) are counted but are not failures.
@@ -53,7 +54,7 @@ VALID_FORMS = (
     + ", ".join(METRICS)
     + " and STAT one of count, min, max, mean, pNN (e.g. p95, p99.9), limit in ms or with"
     " an s suffix; failures:rate<OP>RATIO (0..1 or N%); failures:count<OP>N; jobs:count<OP>N;"
-    " jobs:OUTCOME<OP>N; OP one of <, <=, >, >=, =="
+    " jobs:OUTCOME<OP>N; slo:attainment<OP>RATIO; OP one of <, <=, >, >=, =="
 )
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -68,6 +69,7 @@ _OPERATOR_RE = re.compile(r"<=|>=|==|!=|=<|=>|<|>|=")
 _NUMBER_RE = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(ms|s|%)?")
 _PERCENTILE_RE = re.compile(r"p(\d+(?:\.\d+)?)")
 _METRIC_STATS = ("count", "min", "max", "mean")
+_RATIOS = ("rate", "attainment")
 _JOB_OUTCOMES = (
     *sorted(JobStatus.TERMINAL),
     CLIENT_ERROR,
@@ -116,7 +118,7 @@ class Threshold:
         subject_text, colon, rest = rule.partition(":")
         if not colon:
             raise ThresholdError(text, "missing ':' between the metric and the statistic")
-        subject = _canonical(subject_text.strip(), (*METRICS, "failures", "jobs"))
+        subject = _canonical(subject_text.strip(), (*METRICS, "failures", "jobs", "slo"))
         if subject is None:
             raise ThresholdError(text, f"unknown metric {subject_text.strip()!r}")
         match = _OPERATOR_RE.search(rest)
@@ -140,6 +142,11 @@ class Threshold:
             if self.stat == "count":
                 return stats.submitted, ""
             return stats.outcomes.get(self.stat, 0), ""
+        if self.subject == "slo":
+            if not stats.slo:
+                return None, "no --slo given"
+            ended = stats.terminal_count
+            return (stats.slo_met / ended if ended else None), "no ended jobs, so no attainment"
         missing = f"no samples of {self.subject}"
         if self.stat == "count":
             return stats.count(self.subject), ""
@@ -159,7 +166,7 @@ class Threshold:
             return ThresholdResult(self.rule, None, False, f"{missing}: fails")
         passed = _OPERATORS[self.op](value, self.limit)
         unit = " ms" if self.subject in METRICS and self.stat != "count" else ""
-        if self.stat == "rate":
+        if self.stat in _RATIOS:
             shown = f"{_format_number(value)} ({value:.2%})"
         else:
             shown = f"{_format_number(value)}{unit}"
@@ -199,6 +206,11 @@ def _parse_stat(text: str, subject: str, stat_text: str) -> str:
         if stat is None:
             raise ThresholdError(text, f"unknown failures statistic {stat_text!r}")
         return stat
+    if subject == "slo":
+        stat = _canonical(stat_text, ("attainment",))
+        if stat is None:
+            raise ThresholdError(text, f"unknown slo statistic {stat_text!r}")
+        return stat
     if subject == "jobs":
         stat = _canonical(stat_text, ("count", SUBMITTED, *_JOB_OUTCOMES))
         if stat is None:
@@ -228,8 +240,8 @@ def _parse_limit(text: str, subject: str, stat: str, limit_text: str) -> float:
     is_time = subject in METRICS and stat != "count"
     if unit in ("ms", "s") and not is_time:
         raise ThresholdError(text, f"unit {unit!r} only applies to time statistics")
-    if unit == "%" and stat != "rate":
-        raise ThresholdError(text, "'%' only applies to failures:rate")
+    if unit == "%" and stat not in _RATIOS:
+        raise ThresholdError(text, "'%' only applies to failures:rate and slo:attainment")
     if unit == "s":
         return value * 1000
     if unit == "%":

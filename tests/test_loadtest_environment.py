@@ -3,6 +3,7 @@ worker in a container or pod gets them, read the same as from the command line."
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,8 +40,17 @@ VALUES = {
     "--emulator-job-log": "out/jobs.log",
     "--emulator-faults": '{"seed": 3}',
     "--emulator-worker": "python handler.py",
+    "--emulator-worker-log": "out/workers.log",
+    "--gpu-price-per-s": "0.00031",
+    "--baseline": "out/baseline.json",
 }
 RULES = ("e2e:p95<5s", "failures:rate<1%")
+REPEATED = {
+    "--threshold": RULES,
+    "--slo": ("e2e<5s", "ttfc<800ms"),
+    "--regression": ("e2e:p95:+10%",),
+}
+"""The repeatable options, each with two values where it takes them."""
 
 
 class Parser(configargparse.ArgumentParser):
@@ -54,14 +64,15 @@ def from_command_line() -> Settings:
     parser = Parser(prog="locust")
     add_options(parser)
     args = [part for flag, value in VALUES.items() for part in (flag, value)]
-    for rule in RULES:
-        args += ["--threshold", rule]
+    for flag, rules in REPEATED.items():
+        for rule in rules:
+            args += [flag, rule]
     return Settings.from_options(parser.parse_args(args))
 
 
 def test_every_option_has_a_value_here() -> None:
     """A new option must be added to VALUES (and so to the environment and config tests)."""
-    assert set(VALUES) | {"--threshold"} == {option.flag for option in OPTIONS}
+    assert set(VALUES) | set(REPEATED) == {option.flag for option in OPTIONS}
 
 
 def test_env_var_names_follow_locust() -> None:
@@ -72,9 +83,10 @@ def test_env_var_names_follow_locust() -> None:
 
 def test_every_option_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for option in OPTIONS:
-        if option.flag != "--threshold":
+        if option.flag in REPEATED:
+            monkeypatch.setenv(option.env_var, json.dumps(list(REPEATED[option.flag])))
+        else:
             monkeypatch.setenv(option.env_var, VALUES[option.flag])
-    monkeypatch.setenv("LOCUST_THRESHOLD", '["e2e:p95<5s", "failures:rate<1%"]')
     parser = Parser(prog="locust")
     add_options(parser)
     from_env = Settings.from_options(parser.parse_args([]))
@@ -111,7 +123,7 @@ def test_every_option_is_read_from_locust_conf(tmp_path: Path) -> None:
     conf = tmp_path / "locust.conf"
     in_file = {**VALUES, "--probe-input": f"@{inputs}"}
     lines = [f"{flag[2:]} = {value}" for flag, value in in_file.items()]
-    lines.append('threshold = ["e2e:p95<5s", "failures:rate<1%"]')
+    lines += [f"{flag[2:]} = {json.dumps(list(rules))}" for flag, rules in REPEATED.items()]
     conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
     parser = Parser(prog="locust", default_config_files=[str(conf)])
     add_options(parser)

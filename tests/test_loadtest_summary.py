@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+from hdrh.histogram import HdrHistogram
+
 from runpod_testkit.jobstats import INTERRUPTED, JobStats
 from runpod_testkit.loadtest.summary import (
     EXIT_THRESHOLD_FAILED,
@@ -61,12 +63,33 @@ def test_json_document_keeps_the_design_shape_and_adds_interrupted_and_stream() 
     stats = sample()
     results = evaluate(["e2e:p50<=1100"], stats)
     document = job_stats_document(stats, results)
-    assert list(document) == ["metrics", "jobs", "thresholds", "stream", "requests", "pacing"]
+    assert list(document) == [
+        "metrics",
+        "jobs",
+        "thresholds",
+        "stream",
+        "requests",
+        "pacing",
+        "histograms",
+    ]
     assert document["metrics"] == stats.to_json()["metrics"]
     assert document["metrics"]["chunkGap"]["count"] == 3
     assert document["jobs"] == {"submitted": 11, "COMPLETED": 10, "interrupted": 1}
     assert document["thresholds"] == [{"rule": "e2e:p50<=1100", "value": 1000, "passed": True}]
     assert document["stream"] == {"streams": 1, "chunks": 4, "chunksPerStream": 4.0}
+    # Each metric with samples has its HDR histogram, which decodes to the same counts.
+    assert set(document["histograms"]) == {"delayTime", "executionTime", "e2e", "chunkGap"}
+    for metric, encoded in document["histograms"].items():
+        hdr = HdrHistogram.decode(encoded)
+        assert hdr.get_total_count() == document["metrics"][metric]["count"]
+
+
+def test_json_document_adds_the_run_object_and_extra_keys_after_the_others() -> None:
+    run = {"host": "embedded", "users": 3}
+    document = job_stats_document(sample(), run=run, extra={"baseline": {"file": "b.json"}})
+    assert list(document)[-3:] == ["run", "histograms", "baseline"]
+    assert document["run"] == run
+    assert document["baseline"] == {"file": "b.json"}
 
 
 def test_write_outputs(tmp_path: Path) -> None:

@@ -307,3 +307,28 @@ def test_throttling_errors_retries_and_pacing_have_their_own_table() -> None:
         unknown = re.search(r'title="([^"]*)"><th scope="row">unknown</th>', html)
         assert unknown is not None
         assert "not resubmitted" in unknown.group(1)
+
+
+def test_slo_cost_and_compare_sections_nest_after_the_thresholds() -> None:
+    from runpod_testkit.compare import RunDocument, compare
+    from runpod_testkit.cost import estimate_cost
+    from runpod_testkit.loadtest.summary import job_stats_document
+    from runpod_testkit.slo import Slo, slo_html
+
+    stats = loaded_stats()
+    stats.slo = Slo(["e2e<3s"])
+    stats.record_terminal("COMPLETED", e2e_ms=100, at=T0 + 119.9)
+    cost = estimate_cost(stats.health_samples(), completed_jobs=1, price_per_s=0.001)
+    assert cost is not None
+    run = RunDocument.from_json(job_stats_document(stats), "run")
+    sections = [
+        slo_html(stats.slo_summary(120.0) or {}),
+        cost.html_section(),
+        compare(run, run, ["e2e:p95:+10%"]).html_section(),
+    ]
+    html = render_html_report(stats, generated_at=GENERATED, sections=sections)
+    parsed = outline(html)
+    for table_id in ("slo-table", "cost-table", "compare-table"):
+        assert parsed.ids[table_id] == "table", table_id
+    assert parsed.ids["compare-rules"] == "ul"
+    assert html.index('id="thresholds"') < html.index('id="slo"') < html.index('id="percentiles"')

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import socket
 import struct
 import time
@@ -29,7 +30,7 @@ from starlette.routing import Route
 
 from runpod_testkit.emulator.factory import build_service
 from runpod_testkit.emulator.faults import FaultCounts
-from runpod_testkit.emulator.model import EmulatorConfig, Job, WorkerRuntime
+from runpod_testkit.emulator.model import EmulatorConfig, Job, Worker, WorkerRuntime
 from runpod_testkit.emulator.service import (
     Call,
     Hold,
@@ -80,6 +81,33 @@ class JobLog:
         self._file.close()
 
 
+class WorkerLog:
+    """--worker-log: one JSON line per worker that stops (its billing): endpointId, workerId,
+    startedAt and stoppedAt (epoch ms), seconds (exact) and billedSeconds (rounded up, as Runpod
+    bills). Workers still up when the emulator stops are written then, with "atShutdown"."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file: IO[str] = self.path.open("a", encoding="utf-8", buffering=1)
+
+    def write(self, worker: Worker, stopped_at: float, *, at_shutdown: bool = False) -> None:
+        seconds = max(0.0, stopped_at - worker.started_at)
+        record: dict[str, Any] = {
+            "endpointId": worker.endpoint.id,
+            "workerId": worker.id,
+            "startedAt": round(worker.started_at * 1000),
+            "stoppedAt": round(stopped_at * 1000),
+            "seconds": round(seconds, 3),
+            "billedSeconds": math.ceil(round(seconds, 6)),
+        }
+        if at_shutdown:
+            record["atShutdown"] = True
+        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class EmulatorApp:
     """Holds the model, the service and the timer; `starlette` is the ASGI app to serve."""
 
@@ -90,6 +118,7 @@ class EmulatorApp:
         api_key: str | None = None,
         rate_limits: bool = False,
         job_log: str | Path | None = None,
+        worker_log: str | Path | None = None,
         clock: Callable[[], float] | None = None,
         endpoint_ids: Collection[str] | None = None,
         worker: str | None = None,
@@ -120,6 +149,9 @@ class EmulatorApp:
             runtime=runtime,
         )
         self.model = self.service.model
+        self.worker_log = WorkerLog(worker_log) if worker_log else None
+        if self.worker_log is not None:
+            self.model.on_worker_stopped = self.worker_log.write
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._held = 0
         self._stopping = False
@@ -205,6 +237,12 @@ class EmulatorApp:
             await self.webhooks.aclose()
             if self.job_log is not None:
                 self.job_log.close()
+            if self.worker_log is not None:
+                now = self.clock()
+                for endpoint in self.model.endpoints.values():
+                    for worker in endpoint.live_workers():
+                        self.worker_log.write(worker, now, at_shutdown=True)
+                self.worker_log.close()
 
     async def _http_error(self, _request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -106,6 +106,8 @@ class Worker:
     retire_pending: bool = False
     """True while a WORKER_RETIRE event is in the heap: one per worker, re-checked when it
     fires, instead of one per job the worker finished."""
+    started_at: float = 0.0
+    """When the worker was started (model time): billing counts from here."""
     slots: int = 0
     """How many queued jobs the worker takes right now: 1 while a simulated worker is idle,
     the open job-take poll's batch size for a worker process, else 0."""
@@ -291,6 +293,9 @@ class EndpointState:
             self.jobs = dict(self.jobs)
             self.peak_jobs = size
 
+    def live_workers(self) -> list[Worker]:
+        return list(self.workers.values())
+
     def count_workers(self, state: WorkerState) -> int:
         return sum(1 for worker in self.workers.values() if worker.state is state)
 
@@ -449,6 +454,8 @@ class Model:
         """Called once each time a job reaches a terminal state (the job log)."""
         self.on_change = on_change
         """Called whenever a job changes state or is removed (wakes waiting requests)."""
+        self.on_worker_stopped: Callable[[Worker, float], None] | None = None
+        """Called with a worker and the model time it stopped (the worker log)."""
         self.fault_counts = FaultCounts()
         """Every injected fault by kind, the operation faults of the service included."""
         faults = self.config.faults
@@ -540,7 +547,7 @@ class Model:
                 if retire_at > at:
                     self._schedule_retire(worker, retire_at)  # it worked since: look again
                     return
-                self._drop_worker(worker)
+                self._drop_worker(worker, at)
                 self.runtime.retire_worker(worker)
         elif kind == _Event.JOB_TIMEOUT:
             self._end(subject, at, JobStatus.TIMED_OUT)
@@ -581,15 +588,19 @@ class Model:
 
     def _start_worker(self, endpoint: EndpointState, now: float, *, warm: bool = False) -> Worker:
         worker = Worker(self._new_worker_id(), endpoint, WorkerState.INITIALIZING)
+        worker.started_at = now
         endpoint.workers[worker.id] = worker
         self._worker_count += 1
         self.runtime.start_worker(worker, now, warm=warm)
         return worker
 
-    def _drop_worker(self, worker: Worker) -> None:
-        """Take a worker off its endpoint's list (it no longer counts in /health)."""
+    def _drop_worker(self, worker: Worker, at: float) -> None:
+        """Take a worker off its endpoint's list (it no longer counts in /health) at model
+        time `at`."""
         if worker.endpoint.workers.pop(worker.id, None) is not None:
             self._worker_count -= 1
+            if self.on_worker_stopped is not None:
+                self.on_worker_stopped(worker, at)
         worker.generation += 1
         worker.slots = 0
         worker.retire_pending = False  # its pending retire event, if any, is now stale
@@ -700,7 +711,7 @@ class Model:
         self.fault_counts["jobs.worker_crash"] += 1
         worker = endpoint.workers.get(lost_id) if lost_id is not None else None
         if worker is not None:
-            self._drop_worker(worker)
+            self._drop_worker(worker, at)
         self._requeue_or_fail(
             job,
             at,
@@ -753,7 +764,7 @@ class Model:
         a throttled one takes jobs again."""
         endpoint = worker.endpoint
         if worker.state is WorkerState.UNHEALTHY:
-            self._drop_worker(worker)
+            self._drop_worker(worker, at)
             self._replace_lost_capacity(endpoint, at)
         else:
             worker.state = _IDLE
@@ -862,7 +873,7 @@ class Model:
         the queue get the workers they need."""
         now = self.advance()
         endpoint = worker.endpoint
-        self._drop_worker(worker)
+        self._drop_worker(worker, now)
         for job in list(lost_jobs):
             if job.status == JobStatus.IN_PROGRESS and job.worker_id == worker.id:
                 self._requeue_or_fail(job, now, reason or "worker lost")

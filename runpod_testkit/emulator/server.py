@@ -171,11 +171,14 @@ class EmulatorProcess:
         startup_timeout_s: float = 20.0,
         job_log: str | Path | None = None,
         worker: str | None = None,
+        worker_log: str | Path | None = None,
     ) -> None:
         self.command = [sys.executable, "-m", "runpod_testkit", "emulator", "--host", host]
         self.command += ["--port", "0", *args]
         if job_log is not None:
             self.command += ["--job-log", str(job_log)]
+        if worker_log is not None:
+            self.command += ["--worker-log", str(worker_log)]
         if worker is not None:  # real worker processes of this command line
             self.command += ["--worker", worker]
         self.startup_timeout_s = startup_timeout_s

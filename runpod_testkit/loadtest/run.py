@@ -27,9 +27,12 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import gevent
@@ -56,6 +59,7 @@ from runpod_testkit.ci_results import (
     load_run_markdown,
     write_thresholds_junit,
 )
+from runpod_testkit.compare import CompareError, Comparison, RunDocument, compare, load_run
 from runpod_testkit.config import (
     ENV_API_KEY,
     ENV_ENDPOINT_ID,
@@ -65,8 +69,9 @@ from runpod_testkit.config import (
     validate_api_key,
     validate_endpoint_url,
 )
+from runpod_testkit.cost import CostEstimate, EmulatorUsage, estimate_cost, read_worker_log
 from runpod_testkit.emulator.server import EmulatorProcess
-from runpod_testkit.jobstats import JobStats, JobStatsFormatError
+from runpod_testkit.jobstats import HealthSample, JobStats, JobStatsFormatError
 from runpod_testkit.loadtest.arrivals import Arrivals
 from runpod_testkit.loadtest.caller import DriftLog, EndpointCaller
 from runpod_testkit.loadtest.failsafe import (
@@ -83,19 +88,22 @@ from runpod_testkit.loadtest.preflight import (
     check_target,
     install_swarm_guard,
 )
+from runpod_testkit.loadtest.runinfo import RunInfo, host_kind
 from runpod_testkit.loadtest.settings import Settings, SettingsError, add_options
 from runpod_testkit.loadtest.summary import (
     EXIT_BAD_SETUP,
     exit_status,
     final_table,
+    job_stats_document,
     write_outputs,
 )
 from runpod_testkit.loadtest.tracker import JobTracker
 from runpod_testkit.loadtest.webui import install_web_ui
 from runpod_testkit.loadtest.workers import WorkerLedger
-from runpod_testkit.operations import OPERATIONS, RateLimit
+from runpod_testkit.operations import OPERATIONS, JobStatus, RateLimit
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator
+from runpod_testkit.slo import Slo, slo_html, slo_line
 from runpod_testkit.thresholds import ThresholdResult, evaluate
 
 __all__ = [
@@ -166,6 +174,16 @@ class LoadRun:
         self.safeguards = Safeguards(self.stats, breaker=RefusalBreaker(0, self.on_refusals))
         self._configure_safeguards()
         self.final_results: list[ThresholdResult] = []
+        self.run_info = RunInfo()
+        """The settings written as the "run" object of --job-stats-json."""
+        self.slo_summary: dict[str, Any] | None = None
+        """With --slo: the "slo" object of --job-stats-json, once the run has finished."""
+        self.worker_log: tuple[str, float] | None = None
+        """The embedded emulator's --worker-log and when it was started (epoch s)."""
+        self.cost: CostEstimate | None = None
+        """The run's worker-seconds (and dollars) from the /health series, once finished."""
+        self.comparison: Comparison | None = None
+        """With --baseline: this run against it, once the run has finished."""
         self._finals: set[str] = set()
         self._bad_reports = 0
         self.workers = WorkerLedger()
@@ -242,13 +260,38 @@ class LoadRun:
     # ---- the embedded emulator
 
     def start_emulator(self) -> str:
+        worker_log = self.settings.emulator.worker_log
+        if worker_log is None:  # the emulator's accounting, for the cost (removed at exit)
+            folder = tempfile.mkdtemp(prefix="runpod-testkit-")
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            worker_log = str(Path(folder) / "workers.log")
+        self.worker_log = (worker_log, time.time())
         emulator = EmulatorProcess(
-            self.settings.emulator.args(), job_log=self.settings.emulator.job_log
+            self.settings.emulator.args(),
+            job_log=self.settings.emulator.job_log,
+            worker_log=worker_log,
         )
         base_url = emulator.start()
         self.emulator = emulator
         atexit.register(emulator.stop)
         return f"{base_url}/{EMBEDDED_ENDPOINT_ID}"
+
+    def emulator_usage(self, samples: list[HealthSample]) -> EmulatorUsage | None:
+        """The stopped embedded emulator's accounting of the run's workers (None: no
+        embedded emulator, or its worker log could not be read)."""
+        if self.worker_log is None or self.emulator is not None or len(samples) < 2:
+            return None
+        path, since = self.worker_log
+        try:
+            return read_worker_log(
+                path,
+                endpoint_id=EMBEDDED_ENDPOINT_ID,
+                since_s=since,
+                span=(samples[0].t, samples[-1].t),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("no cost from the emulator's accounting: %s", exc)
+            return None
 
     def stop_emulator(self) -> None:
         if self.emulator is not None:
@@ -340,6 +383,8 @@ class LoadRun:
         self._finals.clear()
         self.workers.clear()
         self._configure_safeguards()
+        self.run_info.started_at, self.run_info.ended_at = time.time(), None
+        self.stats.slo = Slo(self.settings.slo) if self.settings.slo else None
         settings = self.settings
         if self.role != "master":
             self.tracker.start()
@@ -370,6 +415,7 @@ class LoadRun:
         if self.health is not None:
             self.health.stop(last_sample=True)  # the state the run left behind
             self.health = None
+        self.run_info.ended_at = time.time()
 
     def finish(self) -> None:
         """The end of the run (master or single process): thresholds and exit status, files."""
@@ -383,6 +429,31 @@ class LoadRun:
             # The load was not the one asked for: that outranks what it measured.
             environment.process_exit_code = EXIT_BAD_SETUP
         settings = self.settings
+        self.run_info.user_classes = tuple(user.__name__ for user in environment.user_classes)
+        run_json = self.run_info.to_json(settings)
+        extra: dict[str, Any] = {}
+        started, ended = self.run_info.started_at, self.run_info.ended_at
+        duration = ended - started if started is not None and ended is not None else None
+        self.slo_summary = self.stats.slo_summary(duration)
+        if self.slo_summary is not None:
+            extra["slo"] = self.slo_summary
+        samples = self.stats.health_samples()
+        self.cost = estimate_cost(
+            samples,
+            completed_jobs=self.stats.outcomes.get(JobStatus.COMPLETED, 0),
+            price_per_s=settings.gpu_price_per_s,
+            duration_s=duration,
+            emulator=self.emulator_usage(samples),
+        )
+        if self.cost is not None:
+            extra["cost"] = self.cost.to_json()
+        if settings.baseline:
+            extra["baseline"] = self._compare_with_baseline(run_json, results)
+        sections = [
+            *([slo_html(self.slo_summary)] if self.slo_summary is not None else []),
+            *([self.cost.html_section()] if self.cost is not None else []),
+            *([self.comparison.html_section()] if self.comparison is not None else []),
+        ]
         problems = write_outputs(
             self.stats,
             results,
@@ -391,6 +462,9 @@ class LoadRun:
             json_path=settings.job_stats_json,
             csv_path=settings.job_stats_csv,
             html_path=settings.job_stats_html,
+            run=run_json,
+            extra=extra,
+            html_sections=sections,
         )
         problems += self.write_ci_results(results)
         for problem in problems:
@@ -412,6 +486,36 @@ class LoadRun:
         if problem is not None:
             problems.append(problem)
         return problems
+
+    def _compare_with_baseline(
+        self, run_json: dict[str, Any], results: list[ThresholdResult]
+    ) -> dict[str, Any]:
+        """--baseline: compare, keep the comparison for the final table, set exit status 4
+        for a broken --regression rule (2 when the workloads differ); the "baseline" object
+        of --job-stats-json."""
+        settings = self.settings
+        assert settings.baseline is not None
+        current = job_stats_document(self.stats, results, run=run_json)
+        try:
+            comparison = compare(
+                load_run(settings.baseline),
+                RunDocument.from_json(current, "this run"),
+                settings.regressions,
+            )
+        except CompareError as exc:
+            logger.error("--baseline: %s", exc)
+            if self.environment.process_exit_code is None:
+                self.environment.process_exit_code = EXIT_BAD_SETUP
+            return {"file": settings.baseline, "error": str(exc)}
+        self.comparison = comparison
+        status = comparison.exit_status()
+        if status and self.environment.process_exit_code is None:
+            self.environment.process_exit_code = status
+        return {
+            "file": settings.baseline,
+            "notComparable": comparison.not_comparable,
+            "regressions": [result.to_json() for result in comparison.rules],
+        }
 
 
 def documented_rate_limits() -> dict[str, RateLimit]:
@@ -504,6 +608,15 @@ def _on_init(
         _check_host(environment, settings)
     elif not any(user.host for user in environment.user_classes):
         _start_embedded_emulator(environment, run)
+    run.run_info.host = host_kind(environment.host, embedded=run.emulator is not None)
+    if settings.baseline:
+        try:
+            load_run(settings.baseline)  # a bad file is found before the run, not after it
+        except CompareError as exc:
+            _release_workers(environment)
+            run.stop_emulator()
+            _fail_setup(f"--baseline: {exc}")
+            return
     if environment.host:
         # Once, here, before the first user spawns (and on the embedded emulator too, so
         # that every run takes the same path).
@@ -518,7 +631,7 @@ def _check_host(environment: Environment, settings: Settings) -> None:
         _release_workers(environment)
         _fail_setup(str(exc))
         return
-    if settings.emulator.args() or settings.emulator.job_log:
+    if settings.emulator.args() or settings.emulator.job_log or settings.emulator.worker_log:
         logger.warning("the --emulator-* options are ignored: --host names the endpoint")
     if Target(environment.host).is_production:
         logger.info("target %s: every job runs on the endpoint's workers", environment.host)
@@ -617,6 +730,9 @@ def _on_spawning_complete(user_count: int, **_kwargs: Any) -> None:
     if run.environment.reset_stats:
         # --reset-stats: Locust resets its request statistics here, on every process; so do we.
         run.stats.reset()
+    run.run_info.users = user_count
+    spawn_rate = getattr(run.environment.parsed_options, "spawn_rate", None)
+    run.run_info.spawn_rate = float(spawn_rate) if spawn_rate is not None else None
     if run.role == "master":
         _send_total_users(run, user_count)
 
@@ -701,8 +817,8 @@ def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
     runner = run.runner
     if run.role == "local" and runner.state in (STATE_SPAWNING, STATE_RUNNING):
         runner.stop()  # Ctrl-C reaches here with users running: cancel what they left
+    run.stop_emulator()  # first: its worker log is whole once it has stopped (the cost)
     run.finish()
-    run.stop_emulator()
 
 
 def _on_quit(**_kwargs: Any) -> None:
@@ -713,6 +829,12 @@ def _on_quit(**_kwargs: Any) -> None:
     # --json prints Locust's statistics as JSON on stdout: keep stdout parseable then.
     stream = sys.stderr if options is not None and getattr(options, "json", False) else sys.stdout
     stream.write("\n" + final_table(run.stats, run.final_results))
+    if run.slo_summary is not None:
+        stream.write(slo_line(run.slo_summary))
+    if run.cost is not None:
+        stream.write(run.cost.line())
+    if run.comparison is not None:
+        stream.write("\nCompared with the baseline (--baseline)\n" + run.comparison.format_text())
     if run.refusal is not None:
         stream.write(f"run stopped early (exit status {EXIT_BAD_SETUP}): {run.refusal}\n")
     lost = run.workers.verdict_lines()

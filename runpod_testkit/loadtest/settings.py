@@ -26,6 +26,7 @@ import orjson
 from runpod_testkit.loadtest.failsafe import DEFAULT_MAX_RETRIES, DEFAULT_REFUSAL_LIMIT
 from runpod_testkit.operations import operation
 from runpod_testkit.probe_protocol import ProbeInputError, check_probe_input
+from runpod_testkit.slo import SloError
 from runpod_testkit.thresholds import Threshold, ThresholdError
 
 __all__ = [
@@ -173,6 +174,25 @@ def _threshold_text(raw: object) -> str:
     return text
 
 
+def _regression_text(raw: object) -> str:
+    from runpod_testkit.compare import CompareError, CompareRule
+
+    text = str(raw).strip()
+    try:
+        CompareRule.parse(text)
+    except CompareError as exc:
+        raise SettingsError(str(exc)) from None
+    return text
+
+
+def _slo_text(raw: object) -> str:
+    from runpod_testkit.slo import SloRule
+
+    text = str(raw).strip()
+    SloRule.parse(text)  # SloError is an ArgumentTypeError: argparse shows its message
+    return text
+
+
 def _pacing(raw: object) -> str:
     text = str(raw).strip().lower()
     if text not in PACING_CHOICES:
@@ -309,6 +329,46 @@ OPTIONS: tuple[_Option, ...] = (
         repeatable=True,
     ),
     _Option(
+        "--slo",
+        _slo_text,
+        None,
+        "a service-level objective per job, repeatable, e.g. 'e2e<5s', 'ttfc<800ms': a job "
+        "meets the SLO when it COMPLETED and meets every rule; the end shows attainment (the "
+        "share of ended jobs that met it) and goodput (such jobs per second)",
+        "RULE",
+        in_web_ui=False,
+        repeatable=True,
+    ),
+    _Option(
+        "--gpu-price-per-s",
+        _optional(_bounded(float, 0.0)),
+        None,
+        "dollars per worker-second (your GPU's serverless price): the end shows the run's "
+        "estimated cost, per completed job and per 1,000 jobs, beside its worker-seconds",
+        "DOLLARS",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--baseline",
+        _path_or_none,
+        None,
+        "a --job-stats-json file of an earlier run: at the end, compare this run with it "
+        "(as `runpod-testkit compare` does) and apply the --regression rules",
+        "FILE",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--regression",
+        _regression_text,
+        None,
+        "with --baseline, repeatable: a metric may grow by this much, e.g. "
+        "'delayTime:p95:+10%%' or 'e2e:p50:+200ms'; a rule broken beyond run-to-run noise "
+        "ends the run with exit status 4",
+        "RULE",
+        in_web_ui=False,
+        repeatable=True,
+    ),
+    _Option(
         "--job-stats-json",
         _path_or_none,
         None,
@@ -390,6 +450,15 @@ OPTIONS: tuple[_Option, ...] = (
         in_web_ui=False,
     ),
     _Option(
+        "--emulator-worker-log",
+        _path_or_none,
+        None,
+        "embedded emulator: append one JSON line per worker that stops (start, stop, billed "
+        "seconds); the run's cost is then also taken from it, exactly",
+        "FILE",
+        in_web_ui=False,
+    ),
+    _Option(
         "--emulator-faults",
         _optional(_faults_text),
         None,
@@ -452,6 +521,7 @@ class EmulatorSettings:
     idle_timeout_s: float | None = None
     queue_delay_s: float | None = None
     job_log: str | None = None
+    worker_log: str | None = None
     faults: str | None = None
     """The --faults document as compact JSON text."""
     worker: str | None = None
@@ -489,6 +559,10 @@ class Settings:
     max_retries: int = DEFAULT_MAX_RETRIES
     refusal_limit: int = DEFAULT_REFUSAL_LIMIT
     thresholds: tuple[Threshold, ...] = ()
+    slo: tuple[str, ...] = ()
+    gpu_price_per_s: float | None = None
+    baseline: str | None = None
+    regressions: tuple[str, ...] = ()
     job_stats_json: str | None = None
     job_stats_csv: str | None = None
     job_stats_html: str | None = None
@@ -513,7 +587,7 @@ class Settings:
                     values[option.dest] = option.default
                 else:
                     values[option.dest] = option.parse(raw)
-            except (SettingsError, ThresholdError) as exc:
+            except (SettingsError, ThresholdError, SloError) as exc:
                 raise SettingsError(f"{option.flag}: {exc}") from None
         probe = values["probe_input"]
         return cls(
@@ -528,6 +602,10 @@ class Settings:
             max_retries=values["max_retries"],
             refusal_limit=values["refusal_limit"],
             thresholds=tuple(Threshold.parse(text) for text in values["threshold"]),
+            slo=tuple(values["slo"]),
+            gpu_price_per_s=values["gpu_price_per_s"],
+            baseline=values["baseline"],
+            regressions=tuple(values["regression"]),
             job_stats_json=values["job_stats_json"],
             job_stats_csv=values["job_stats_csv"],
             job_stats_html=values["job_stats_html"],
@@ -539,6 +617,7 @@ class Settings:
                 idle_timeout_s=values["emulator_idle_timeout_s"],
                 queue_delay_s=values["emulator_queue_delay_s"],
                 job_log=values["emulator_job_log"],
+                worker_log=values["emulator_worker_log"],
                 faults=values["emulator_faults"],
                 worker=values["emulator_worker"],
             ),

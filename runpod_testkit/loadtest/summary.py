@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +37,23 @@ def job_stats_document(
     stats: JobStats,
     results: Sequence[ThresholdResult] = (),
     workers: dict[str, Any] | None = None,
+    *,
+    run: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The --job-stats-json document: JobStats' shape (docs/interfaces.md#job-stats-json;
-    "interrupted" among the "jobs" when any, and a "stream" object); a distributed run's
-    master adds "workers" (loadtest/workers.py: every worker that reported, and the lost
-    ones)."""
+    "interrupted" among the "jobs" when any, and a "stream" object), then "run" (the run's
+    settings, see loadtest/runinfo.py) when given, "histograms" (each metric's encoded HDR
+    histogram, for `runpod-testkit compare`), "workers" in a distributed run's master
+    (loadtest/workers.py: every worker that reported, and the lost ones) and any `extra`
+    keys."""
     document = stats.to_json(results)
+    if run is not None:
+        document["run"] = dict(run)
+    document["histograms"] = stats.encoded_histograms()
     if workers is not None:
         document["workers"] = workers
+    document.update(extra or {})
     return document
 
 
@@ -57,15 +66,22 @@ def write_outputs(
     json_path: str | None,
     csv_path: str | None,
     html_path: str | None,
+    run: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    html_sections: Sequence[str] = (),
 ) -> list[str]:
-    """Write the files asked for; returns one message per file that could not be written."""
+    """Write the files asked for; returns one message per file that could not be written.
+    `run` and `extra` go into the JSON document (see `job_stats_document`)."""
     problems: list[str] = []
+    document = (
+        job_stats_document(stats, results, workers, run=run, extra=extra) if json_path else {}
+    )
     writers = (
         (
             "--job-stats-json",
             json_path,
             lambda path: Path(path).write_text(
-                json.dumps(job_stats_document(stats, results, workers), indent=2) + "\n",
+                json.dumps(document, indent=2) + "\n",
                 encoding="utf-8",
             ),
         ),
@@ -79,6 +95,7 @@ def write_outputs(
                 title="Load run: job statistics",
                 thresholds=results,
                 warnings=warnings,
+                sections=html_sections,
             ),
         ),
     )

@@ -1,0 +1,132 @@
+"""Self-tests of runpod_testkit.slo and JobStats' SLO count: the rule parser, which jobs meet
+an SLO, attainment and goodput, and the count's trip from a Locust worker to the master."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from runpod_testkit.jobstats import CLIENT_TIMEOUT, INTERRUPTED, JobStats
+from runpod_testkit.loadtest.settings import Settings, SettingsError
+from runpod_testkit.slo import Slo, SloError, SloRule, slo_html, slo_line
+from runpod_testkit.thresholds import Threshold, ThresholdError, evaluate
+
+
+@pytest.mark.parametrize(
+    ("text", "metric", "op", "limit"),
+    [
+        ("e2e<5s", "e2e", "<", 5000.0),
+        (" TTFC <= 800ms ", "ttfc", "<=", 800.0),
+        ("delayTime<1500", "delayTime", "<", 1500.0),
+        ("executionTime<0.5s", "executionTime", "<", 500.0),
+    ],
+)
+def test_rule_parser_accepts(text: str, metric: str, op: str, limit: float) -> None:
+    rule = SloRule.parse(text)
+    assert (rule.metric, rule.op, rule.limit_ms) == (metric, op, limit)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("e2e>5s", "not a rule"),
+        ("e2e<", "not a rule"),
+        ("e2e<5m", "not a rule"),
+        ("latency<5s", "unknown metric 'latency'"),
+        ("chunkGap<100", "unknown metric 'chunkGap'"),
+    ],
+)
+def test_rule_parser_names_the_problem(text: str, problem: str) -> None:
+    with pytest.raises(SloError, match="invalid SLO") as caught:
+        SloRule.parse(text)
+    assert problem in str(caught.value)
+
+
+def test_a_job_must_meet_every_rule_that_applies_to_it() -> None:
+    slo = Slo(["e2e<5s", "ttfc<=800"])
+    assert slo.met(10, 100, 4999, 800)
+    assert not slo.met(10, 100, 5000, 800)  # < is strict
+    assert not slo.met(10, 100, 4000, 801)
+    assert slo.met(10, 100, 4000, None)  # not streamed: the ttfc rule does not apply
+    assert slo.describe() == "e2e<5s, ttfc<=800"
+    assert not Slo([])
+
+
+def test_attainment_counts_every_ended_job_and_goodput_divides_by_the_duration() -> None:
+    stats = JobStats()
+    stats.slo = Slo(["e2e<1000"])
+    stats.record_terminal("COMPLETED", e2e_ms=500)  # met
+    stats.record_terminal("COMPLETED", e2e_ms=1500)  # too slow
+    stats.record_terminal("COMPLETED")  # e2e unknown: no rule applies, met
+    stats.record_terminal("FAILED", e2e_ms=100)  # fast, but failed
+    stats.record_outcome(CLIENT_TIMEOUT)  # ended for the client: missed
+    stats.record_outcome(INTERRUPTED)  # the run's own cancel: not counted
+    assert stats.slo_met == 2
+    assert stats.slo_summary(4.0) == {
+        "rules": ["e2e<1000"],
+        "jobs": 5,
+        "met": 2,
+        "attainment": 0.4,
+        "goodputPerS": 0.5,
+    }
+    assert stats.slo_summary(None)["goodputPerS"] is None  # type: ignore[index]
+    line = slo_line(stats.slo_summary(4.0))  # type: ignore[arg-type]
+    assert (
+        line == "SLO e2e<1000: 2 of 5 ended jobs met it (attainment 40.00%, goodput 0.5 jobs/s)\n"
+    )
+    stats.reset()
+    assert stats.slo_met == 0
+    assert stats.slo is not None  # the rules outlive a reset (a new test, --reset-stats)
+
+
+def test_without_an_slo_nothing_is_counted() -> None:
+    stats = JobStats()
+    stats.record_terminal("COMPLETED", e2e_ms=1)
+    assert stats.slo_met == 0
+    assert stats.slo_summary(1.0) is None
+
+
+def test_the_count_travels_from_workers_to_the_master() -> None:
+    master = JobStats()
+    master.slo = Slo(["delayTime<100"])
+    for delays in ([10, 20, 300], [50, 500]):
+        worker = JobStats()
+        worker.slo = Slo(["delayTime<100"])
+        for delay in delays:
+            worker.record_terminal("COMPLETED", delay_time_ms=delay)
+        master.merge_transport(worker.pop_transport())
+        assert worker.slo_met == 0  # shipped and reset
+    assert master.slo_met == 3
+    assert master.terminal_count == 5
+
+
+def test_the_option_is_checked_when_parsed() -> None:
+    good = SimpleNamespace(slo=["e2e<5s", "ttfc<800ms"])
+    assert Settings.from_options(good).slo == ("e2e<5s", "ttfc<800ms")
+    with pytest.raises(SettingsError, match="--slo: invalid SLO 'e2e>5s'"):
+        Settings.from_options(SimpleNamespace(slo=["e2e>5s"]))
+
+
+def test_a_threshold_on_attainment() -> None:
+    stats = JobStats()
+    [rule] = evaluate(["slo:attainment>=99%"], stats)
+    assert (rule.passed, rule.message) == (False, "no --slo given: fails")
+    stats.slo = Slo(["e2e<1s"])
+    for e2e in (100, 200, 300, 2000):
+        stats.record_terminal("COMPLETED", e2e_ms=e2e)
+    high, low = evaluate(["slo:attainment>=99%", "SLO:Attainment>0.7"], stats)
+    assert (high.value, high.passed) == (0.75, False)
+    assert high.message == "observed 0.75 (75.00%), limit >= 0.99"
+    assert low.passed
+    with pytest.raises(ThresholdError, match="unknown slo statistic 'goodput'"):
+        Threshold.parse("slo:goodput>1")
+
+
+def test_the_report_section_escapes_the_rules() -> None:
+    summary = {"rules": ["e2e<5s"], "jobs": 4, "met": 3, "attainment": 0.75, "goodputPerS": 1.5}
+    section = slo_html(summary)
+    assert '<table id="slo-table" class="data">' in section
+    assert "<td>e2e&lt;5s</td>" in section
+    assert "<td>75.00%</td>" in section
+    assert "<td>1.5</td>" in section
