@@ -61,3 +61,11 @@ __all__ = [
     "TransportError",
     "parse_retry_after",
 ]
+
+# Reprs, tracebacks and pickles keep naming the package, as they did before the split (httpx
+# does the same for its own modules).
+for _name in __all__:
+    _member = globals()[_name]
+    if isinstance(_member, type):
+        _member.__module__ = __name__
+del _name, _member
