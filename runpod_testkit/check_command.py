@@ -99,7 +99,7 @@ def _importable(folder: Path) -> Iterator[Path]:
 
 def add_check_command(commands: Any) -> None:
     """Register `check` on the `runpod-testkit` subcommands (an argparse subparsers action)."""
-    from runpod_testkit.cli import bounded
+    from runpod_testkit.argtypes import bounded
 
     parser = commands.add_parser(
         "check",
