@@ -6,8 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+
+LOCUSTFILE = Path(__file__).resolve().parent.parent / "loadtests" / "locustfile.py"
 
 # A blocked module raises ImportError on import, as an uninstalled one does.
 BLOCK_LOCUST = (
@@ -57,3 +60,20 @@ def test_the_load_suite_names_the_extra() -> None:
     assert result.stdout.strip() == (
         "RunPollUser needs Locust, which is not installed: pip install 'runpod-testkit[load]'"
     )
+
+
+@pytest.mark.slow
+def test_the_locustfile_names_the_extra() -> None:
+    """`python loadtests/locustfile.py` (Locust with the suite loaded) exits with one line."""
+    result = run_without_locust(
+        f"""
+        import runpy
+        sys.argv = [{str(LOCUSTFILE)!r}, "--help"]
+        runpy.run_path({str(LOCUSTFILE)!r}, run_name="__main__")
+        """
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "the load suite needs Locust: pip install 'runpod-testkit[load]'"
+    )
+    assert "Traceback" not in result.stderr
