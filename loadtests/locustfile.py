@@ -34,7 +34,12 @@ itself instead, `python loadtests/locustfile.py --help`; it is Locust with the s
 
 import sys
 
-import locust.main  # first: Locust monkey-patches the process at import
+try:
+    import locust.main  # first: Locust monkey-patches the process at import
+except ImportError as error:
+    raise SystemExit(
+        f"the load suite needs Locust: pip install 'runpod-testkit[load]' ({error})"
+    ) from None
 
 from runpod_testkit.loadtest import CancelUser, RunPollUser, RunSyncUser, StreamUser, install
 from runpod_testkit.loadtest.webhooks import WebhookUser

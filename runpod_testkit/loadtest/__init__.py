@@ -59,4 +59,13 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    try:
+        loaded = importlib.import_module(f"{__name__}.{module}")
+    except ImportError as error:
+        if error.name not in ("locust", "gevent"):
+            raise
+        raise ImportError(
+            f"{name} needs Locust, which is not installed: pip install 'runpod-testkit[load]'",
+            name=error.name,
+        ) from None
+    return getattr(loaded, name)
