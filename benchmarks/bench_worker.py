@@ -329,22 +329,29 @@ def verdict(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
 
 
-def pickup_lines(
-    title: str, splits: list[JobSplit], checks: list[dict[str, Any]] | None
-) -> list[str]:
-    added = [s.emulator_pickup_ms for s in splits]
-    target = ""
-    if checks is not None:
-        passed = percentile(added, 0.95) <= TARGET_MS
+def judge(name: str, values: list[float], checks: list[dict[str, Any]]) -> str:
+    """Both the median and the p95 are held to the target; the target column says which met it."""
+    marks = []
+    for label, fraction in (("p50", 0.5), ("p95", 0.95)):
+        value = percentile(values, fraction)
+        passed = value <= TARGET_MS
         checks.append(
             {
-                "name": "pickup added (p95)",
-                "value_ms": percentile(added, 0.95),
+                "name": f"{name} ({label})",
+                "value_ms": value,
                 "target_ms": TARGET_MS,
                 "passed": passed,
             }
         )
-        target = f"<= {TARGET_MS:g} {verdict(passed)}"
+        marks.append(verdict(passed))
+    return f"<= {TARGET_MS:g}: {' '.join(marks)}"
+
+
+def pickup_lines(
+    title: str, splits: list[JobSplit], checks: list[dict[str, Any]] | None
+) -> list[str]:
+    added = [s.emulator_pickup_ms for s in splits]
+    target = judge("pickup added", added, checks) if checks is not None else ""
     return [
         heading(f"{title} ({len(splits)} jobs)"),
         row("delayTime (the emulator's figure)", [float(s.delay_ms) for s in splits]),
@@ -362,15 +369,7 @@ def pickup_lines(
 
 def execution_lines(splits: list[JobSplit], checks: list[dict[str, Any]]) -> list[str]:
     added = [s.emulator_execution_ms for s in splits]
-    passed = percentile(added, 0.95) <= TARGET_MS
-    checks.append(
-        {
-            "name": "execution added (p95)",
-            "value_ms": percentile(added, 0.95),
-            "target_ms": TARGET_MS,
-            "passed": passed,
-        }
-    )
+    target = judge("execution added", added, checks)
     title = f"execution, handler sleeps {EXECUTION_SLEEP_MS} ms ({len(splits)} jobs, idle worker)"
     return [
         heading(title),
@@ -381,7 +380,11 @@ def execution_lines(splits: list[JobSplit], checks: list[dict[str, Any]]) -> lis
             [s.sdk_queue_wait_ms for s in splits],
         ),
         row("  of which: the handler", [s.handler_ms for s in splits]),
-        row("emulator: executionTime - SDK span", added, f"<= {TARGET_MS:g} {verdict(passed)}"),
+        row("emulator: executionTime - SDK span", added, target),
+        row(
+            "  (for information: job-done's round trip at the worker)",
+            [s.done_round_trip_ms for s in splits],
+        ),
     ]
 
 
@@ -511,6 +514,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="a short run (about a minute)")
     parser.add_argument("--clients", type=int, default=None, help="client threads for jobs/s")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the benchmark, the emulator, its workers and the dev server at this niceness "
+        "(negative needs root; other work on a shared machine then disturbs the figures less)",
+    )
     parser.add_argument("--json", metavar="OUT", help="also write every figure as JSON")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else DEFAULT
@@ -518,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.clients < 1:
             parser.error("--clients must be positive")
         plan = Plan(**{**asdict(plan), "clients": args.clients})
+    if args.nice:
+        # Every process started from here on (emulator, workers, dev server) inherits it.
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     try:
         with stop_on_signals():
             return run(plan, args.json)

@@ -41,6 +41,8 @@ class WorkerSpan:
     handler_end: float
     done_sent: float
     """The SDK sent job-done with the result."""
+    done_answered: float
+    """The emulator's answer to job-done reached the SDK."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class JobSplit:
     emulator_execution_ms: float
     """executionTime minus the SDK's span: the job-take answer's and job-done's trips and the
     emulator's handling of both (executionTime is whole milliseconds: +-0.5 ms)."""
+    done_round_trip_ms: float
+    """job-done sent to answered, at the worker (for information: one exchange with the
+    emulator, as a yardstick for the two legs in `emulator_execution_ms`)."""
 
 
 def split_job(client: ClientTimes, worker: WorkerSpan) -> JobSplit:
@@ -98,6 +103,7 @@ def split_job(client: ClientTimes, worker: WorkerSpan) -> JobSplit:
         handler_ms=(worker.handler_end - worker.handler_start) * 1000,
         emulator_execution_ms=client.execution_ms
         - (worker.done_sent - worker.take_answered) * 1000,
+        done_round_trip_ms=(worker.done_answered - worker.done_sent) * 1000,
     )
 
 
@@ -119,12 +125,12 @@ def worker_spans(events: Iterable[Mapping[str, Any]]) -> dict[str, WorkerSpan]:
         elif what == "handler-start" and takes and job_id is not None:
             sent, answered = takes.pop(0)
             partial[job_id] = {"take_sent": sent, "take_answered": answered, "handler_start": t}
-        elif what in ("handler-end", "done-sent") and job_id in partial:
+        elif what in ("handler-end", "done-sent", "done-answered") and job_id in partial:
             partial[job_id].setdefault(what.replace("-", "_"), t)
     return {
         job_id: WorkerSpan(**times)
         for job_id, times in partial.items()
-        if {"handler_end", "done_sent"} <= times.keys()
+        if {"handler_end", "done_sent", "done_answered"} <= times.keys()
     }
 
 

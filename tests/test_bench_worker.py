@@ -37,6 +37,7 @@ TRACE = [
     event("handler-start", 26.100, "b"),
     event("handler-end", 26.100, "b"),
     event("done-sent", 26.101, "b"),
+    event("done-answered", 26.1025, "b", 200),
     event("take-sent", 27.005),
     event("take-answered", 27.006, status=200),
     event("handler-start", 27.010, "c"),  # still running: left out
@@ -49,7 +50,7 @@ def test_each_job_gets_the_take_that_brought_it_and_partial_jobs_are_left_out() 
     assert sorted(spans) == ["a", "b"]
     assert (spans["a"].take_sent, spans["a"].take_answered) == (20.0, 25.002)
     assert (spans["b"].take_sent, spans["b"].take_answered) == (26.003, 26.004)
-    assert spans["a"].done_sent == 25.551
+    assert (spans["a"].done_sent, spans["a"].done_answered) == (25.551, 25.553)
 
 
 def test_a_job_submitted_to_an_idle_worker_owes_the_sdk_nothing() -> None:
@@ -63,6 +64,7 @@ def test_a_job_submitted_to_an_idle_worker_owes_the_sdk_nothing() -> None:
     assert split.sdk_queue_wait_ms == pytest.approx(48.0)
     assert split.handler_ms == pytest.approx(500.0)
     assert split.emulator_execution_ms == pytest.approx(3.0)  # 552 - 549
+    assert split.done_round_trip_ms == pytest.approx(2.0)
 
 
 def test_a_job_submitted_while_the_sdk_sleeps_waits_for_its_next_take() -> None:
