@@ -124,15 +124,17 @@ def open_target(
     check runs, and no job is submitted, against an endpoint that refuses the key or is not
     there: `PreflightError` says why, in one line."""
     if mode == "mock":
-        with MockEndpoint(api_key=SUITE_API_KEY, faults=faults) as mock:
-            yield SuiteTarget(
-                "mock",
-                mock.endpoint_url,
-                SUITE_API_KEY,
-                job_timeout_s,
-                mock=mock,
-                fault_counts=mock.faults_injected,
-            )
+        # Not entered: the suite's clients take the mock's transport, so httpx is not patched for
+        # the rest of the session (tests that share the process keep their own routes).
+        mock = MockEndpoint(api_key=SUITE_API_KEY, faults=faults)
+        yield SuiteTarget(
+            "mock",
+            mock.endpoint_url,
+            SUITE_API_KEY,
+            job_timeout_s,
+            mock=mock,
+            fault_counts=mock.faults_injected,
+        )
     elif mode == "emulator":
         base = _EMULATOR_CONFIG if worker is None else _WORKER_PROCESS_CONFIG
         config = dataclasses.replace(base, faults=faults)
