@@ -125,7 +125,7 @@ def assert_matches_job_log(
         summary = stats["metrics"][metric]
         assert summary["count"] == len(values), metric
         if varied:
-            assert len(set(values)) > 10, f"{metric} should vary: {sorted(set(values))}"
+            assert len(set(values)) > 5, f"{metric} should vary: {sorted(set(values))}"
         for label, percent in (("p50", 50.0), ("p95", 95.0), ("p99", 99.0)):
             exact = hdr_rank_value(values, percent)
             assert summary[label] == pytest.approx(exact, rel=0.01, abs=0), (metric, label)
@@ -381,7 +381,7 @@ def test_ctrl_c_cancels_the_jobs_in_flight(tmp_path: Path, processes: tuple[str,
         ) as process:  # fmt: skip
             wait_until(lambda: in_flight(endpoint) == 4, 30, "4 jobs in flight")
             # (A Ctrl-C while Locust still counts its spawned users fails Locust itself.)
-            wait_until(lambda: "All users spawned" in locust_output(tmp_path), 30, "spawning")
+            wait_until(lambda: "All users spawned" in locust_output(tmp_path), 60, "spawning")
             os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
             assert process.wait(30) == 0
         assert in_flight(endpoint) == 0

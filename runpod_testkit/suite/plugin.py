@@ -60,10 +60,14 @@ class SuiteSettings:
     """The node ids of the tests behind the checks (a check may run as several tests)."""
     target: SuiteTarget | None = None
     preflight_failure: str | None = None
+    jobs_in_workers: int = 0
+    """Under pytest-xdist (mock or emulator mode): the jobs the worker processes submitted, each
+    process to its own target."""
     """Why the preflight stopped the session (then no check ran and no job was submitted)."""
 
 
 _SETTINGS = pytest.StashKey[SuiteSettings]()
+_JOBS_SUBMITTED = "runpod_testkit.jobs_submitted"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -161,6 +165,11 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
+    if mode == "live" and _distributed(config):
+        raise pytest.UsageError(
+            "the contract suite runs in one process against a live endpoint (one preflight, "
+            "one job budget): leave out -n"
+        )
     faults_spec = config.getoption("--emulator-faults", None)
     faults: FaultConfig | None = None
     if faults_spec is not None:
@@ -207,6 +216,13 @@ def pytest_configure(config: pytest.Config) -> None:
         faults=faults,
     )
     config.pluginmanager.register(ContractReporter(settings), "runpod-contract-reporter")
+
+
+def _distributed(config: pytest.Config) -> bool:
+    """Whether pytest-xdist spreads this run over processes (each would have its own target)."""
+    if hasattr(config, "workerinput"):
+        return True
+    return config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
 
 
 def settings_of(config: pytest.Config) -> SuiteSettings:
@@ -386,6 +402,9 @@ class ContractReporter:
         --junitxml writes its file: say there how its tests relate to the checks."""
         if self.suite.target is not None:
             self.suite.ledger.cancel_in_flight()
+        worker_output = getattr(session.config, "workeroutput", None)
+        if worker_output is not None:  # a pytest-xdist worker: tell the controller
+            worker_output[_JOBS_SUBMITTED] = self.suite.ledger.submitted
         xml = session.config.stash.get(junitxml.xml_key, None)
         if xml is not None and self.suite.results:
             checks = len(self.suite.results)
@@ -394,6 +413,11 @@ class ContractReporter:
             xml.add_global_property(
                 "contract.summary", checks_from_tests(checks, len(self.suite.tests))
             )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """pytest-xdist: a worker process ended; count the jobs its target was sent."""
+        self.suite.jobs_in_workers += int(getattr(node, "workeroutput", {}).get(_JOBS_SUBMITTED, 0))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         suite = self.suite
@@ -418,7 +442,9 @@ class ContractReporter:
             tally += " (drift fails under --strict)"
         write(f"checks: {tally}")
         write(checks_from_tests(len(rows), len(suite.tests)))
-        write(f"jobs submitted: {suite.ledger.submitted} (budget: {suite.ledger.budget_text})")
+        submitted = suite.ledger.submitted + suite.jobs_in_workers
+        budget = suite.ledger.budget_text + (" per process" if suite.jobs_in_workers else "")
+        write(f"jobs submitted: {submitted} (budget: {budget})")
         if suite.faults_injected:
             write(suite.faults_injected)
         if suite.ledger.cancelled_at_end:
