@@ -22,12 +22,10 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from runpod_testkit.operations import JobStatus
@@ -44,6 +42,7 @@ from runpod_testkit.stats.snapshot import (
     take_snapshot,
 )
 from runpod_testkit.stats.thresholds import ThresholdResult
+from runpod_testkit.templating import templates
 
 __all__ = [
     "live_charts",
@@ -76,16 +75,6 @@ _OUTCOME_KINDS = {JobStatus.COMPLETED: "ok", SUBMITTED: "", INTERRUPTED: "muted"
 _LABELS = tuple(label for label, _ in REPORTED_PERCENTILES)
 
 Stats = JobStats | RunSnapshot
-
-
-@cache
-def _templates() -> Environment:
-    return Environment(
-        loader=PackageLoader("runpod_testkit", "templates"),
-        autoescape=select_autoescape(["html", "j2"], default_for_string=True),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
 
 
 def _table_args(snap: RunSnapshot) -> dict[str, Any]:
@@ -155,7 +144,7 @@ def render_html_report(
         if section
     ]
     return (
-        _templates()
+        templates()
         .get_template("report.html.j2")
         .render(
             **_page_args(title),
@@ -198,7 +187,7 @@ def render_live_fragment(stats: Stats, thresholds: Sequence[ThresholdResult] = (
     """An HTML fragment (no <html>/<head>) for a Locust web UI tab: tables and live charts."""
     snap = _snapshot(stats, thresholds)
     return (
-        _templates()
+        templates()
         .get_template("fragment.html.j2")
         .render(**_table_args(snap), charts=live_charts(snap))
     )
@@ -214,7 +203,7 @@ def render_live_page(
     """`render_live_fragment` as a whole page that reloads itself every `refresh_s` seconds
     (a page a Locust master serves while a run goes; it loads nothing else either)."""
     return (
-        _templates()
+        templates()
         .get_template("live.html.j2")
         .render(
             **_page_args(title, refresh_s=refresh_s),

@@ -22,6 +22,8 @@ from runpod_testkit.loadtest.webui import (
     sparkline,
     tab_rows,
 )
+from runpod_testkit.loadtest.workers import WorkerLedger
+from runpod_testkit.stats.snapshot import HealthRequests
 from runpod_testkit.thresholds import ThresholdResult, evaluate
 
 T0 = 1_700_000_000.0
@@ -138,9 +140,23 @@ class StubWebUI:
 
 
 @dataclass
+class StubSampler:
+    """LoadRun.health_requests (loadtest/health.py's SamplerRequests imports Locust)."""
+
+    seen: HealthRequests = field(default_factory=HealthRequests)
+
+    def counts(self) -> HealthRequests:
+        return self.seen
+
+
+@dataclass
 class StubRun:
+    """The parts of LoadRun that the web UI reads."""
+
     stats: JobStats
     rules: tuple[str, ...] = ("delayTime:p95<1000",)
+    workers: WorkerLedger = field(default_factory=WorkerLedger)
+    health_requests: StubSampler = field(default_factory=lambda: StubSampler())
 
     def threshold_results(self) -> list[ThresholdResult]:
         return evaluate(self.rules, self.stats)

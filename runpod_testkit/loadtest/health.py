@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import gevent
-from locust.event import EventHook
 
 from runpod_testkit.loadtest.caller import EndpointCaller
 from runpod_testkit.operations import OPERATIONS
@@ -25,18 +24,17 @@ HEALTH = OPERATIONS["health"]
 
 
 class SamplerRequests:
-    """The sampler's own request event: a Locust `EventHook` whose one listener counts what
-    Locust's `request` event would have counted."""
+    """The request event of the sampler's session, in place of Locust's `request` event:
+    FastHttpSession calls `fire(...)` on its request event with the same keywords, and this
+    one only counts (no Locust statistics, no Locust listeners)."""
 
     def __init__(self) -> None:
-        self.event = EventHook()  # type: ignore[no-untyped-call]  # Locust has no hints here
-        self.event.add_listener(self._on_request)  # type: ignore[no-untyped-call]
         self._requests = 0
         self._failures = 0
         self._total_ms = 0.0
 
-    def _on_request(
-        self, response_time: float | None = None, exception: object = None, **_kwargs: Any
+    def fire(
+        self, *, response_time: float | None = None, exception: object = None, **_kwargs: Any
     ) -> None:
         self._requests += 1
         self._failures += exception is not None
@@ -58,7 +56,7 @@ class HealthSampler:
         self.stats = stats
         self.interval_s = interval_s
         self.requests = requests or SamplerRequests()
-        """Counts the sampler's requests when its caller's session fires `requests.event`."""
+        """Counts the sampler's requests when its caller's session fires it."""
         self._greenlet: gevent.Greenlet | None = None
 
     def start(self) -> None:

@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import gevent
 import locust
@@ -407,7 +407,7 @@ class LoadRun:
             # Its own event hook: the sampler's requests stay out of Locust's statistics.
             self.health_requests = SamplerRequests()
             caller = EndpointCaller(
-                _health_session(self.environment, self.health_requests.event),
+                _health_session(self.environment, self.health_requests),
                 self.validator,
                 self.drift,
                 self.safeguards,
@@ -724,10 +724,11 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
         _send_total_users(run, run.runner.target_user_count)
 
 
-def _health_session(environment: Environment, request_event: EventHook) -> FastHttpSession:
+def _health_session(environment: Environment, requests: SamplerRequests) -> FastHttpSession:
     return FastHttpSession(
         environment.host,
-        request_event=request_event,
+        # Not Locust's request event: the sampler's requests stay out of Locust's statistics.
+        request_event=cast("EventHook", requests),  # the session only calls fire()
         user=None,
         insecure=False,
         headers=auth_headers(),

@@ -8,7 +8,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Buckets", "HealthSample", "HealthSlot", "Slot", "Window", "combine_counters"]
+__all__ = [
+    "REPEATED_WORKER_STATES",
+    "Buckets",
+    "HealthSample",
+    "HealthSlot",
+    "Slot",
+    "Window",
+    "combine_counters",
+]
+
+REPEATED_WORKER_STATES = frozenset({"ready"})
+"""/health worker keys that repeat another key's workers ("ready" is "idle")."""
 
 Slot = TypeVar("Slot")
 
@@ -141,6 +152,12 @@ class HealthSample:
     in_queue: int
     in_progress: int
     workers: Mapping[str, int]
+
+    @property
+    def worker_count(self) -> int:
+        """Workers in all states; "ready" repeats "idle" (Runpod's /health lists both, with the
+        same number), so it is not counted again."""
+        return sum(n for state, n in self.workers.items() if state not in REPEATED_WORKER_STATES)
 
     def order_key(self) -> tuple[float, int, int, tuple[tuple[str, int], ...]]:
         return (self.t, self.in_queue, self.in_progress, tuple(sorted(self.workers.items())))

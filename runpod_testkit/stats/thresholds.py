@@ -24,7 +24,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runpod_testkit.operations import JobStatus
@@ -111,6 +111,8 @@ class Threshold:
     stat: str
     op: str
     limit: float
+    limit_text: str = field(default="", compare=False)
+    """The limit as the user wrote it ("1%"): a ratio's message shows it so."""
 
     @classmethod
     def parse(cls, text: str) -> Threshold:
@@ -130,7 +132,7 @@ class Threshold:
         stat_text, limit_text = rest[: match.start()].strip(), rest[match.end() :].strip()
         stat = _parse_stat(text, subject, stat_text)
         limit = _parse_limit(text, subject, stat, limit_text)
-        return cls(rule=rule, subject=subject, stat=stat, op=op, limit=limit)
+        return cls(rule=rule, subject=subject, stat=stat, op=op, limit=limit, limit_text=limit_text)
 
     def observe(self, stats: JobStats) -> tuple[int | float | None, str]:
         """The observed value, and what to say when there is none."""
@@ -162,6 +164,8 @@ class Threshold:
     def evaluate(self, stats: JobStats) -> ThresholdResult:
         value, missing = self.observe(stats)
         limit = _format_number(self.limit)
+        if self.stat in _RATIOS and self.limit_text:
+            limit = self.limit_text  # "1%" stays "1%", not 0.01
         if value is None:
             return ThresholdResult(self.rule, None, False, f"{missing}: fails")
         passed = _OPERATORS[self.op](value, self.limit)

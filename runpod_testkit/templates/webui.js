@@ -1,0 +1,45 @@
+// runpod-testkit: the Job stats tab's charts. Locust's extended tab shows a table only; this
+// puts the charts (rendered on the server, escaped there) under it and refreshes them while
+// the tab is open. Nothing else on the page is touched.
+(() => {
+  const BOX_ID = "rp-job-stats-charts";
+  const REFRESH_MS = 2000;
+  let pending = false;
+
+  function tabIsOpen() {
+    return new URLSearchParams(window.location.search).get("tab") === "job-stats";
+  }
+
+  function jobStatsTable() {
+    return Array.from(document.querySelectorAll("table")).find((table) =>
+      Array.from(table.querySelectorAll("thead th")).some((th) => th.textContent.trim() === "Job statistic"));
+  }
+
+  async function refresh() {
+    let box = document.getElementById(BOX_ID);
+    const table = tabIsOpen() ? jobStatsTable() : undefined;
+    if (!table) {
+      if (box) box.remove();
+      return;
+    }
+    const anchor = table.closest(".MuiTableContainer-root") || table;
+    if (!box || box.previousElementSibling !== anchor) {
+      if (box) box.remove();
+      box = document.createElement("section");
+      box.id = BOX_ID;
+      box.setAttribute("aria-label", "Job stats charts");
+      anchor.after(box);
+    }
+    if (pending) return;
+    pending = true;
+    try {
+      const reply = await fetch("./job-stats/charts", { cache: "no-store" });
+      if (reply.ok) box.innerHTML = await reply.text();
+    } finally {
+      pending = false;
+    }
+  }
+
+  refresh();
+  window.setInterval(refresh, REFRESH_MS);
+})();
