@@ -217,3 +217,26 @@ def test_a_job_stats_instance_still_renders_as_before() -> None:
     assert isinstance(take_snapshot(stats), RunSnapshot)
     assert stats.format_table() == format_table(take_snapshot(stats))
     assert stats.csv_rows() == csv_rows(take_snapshot(stats))
+
+
+def test_coarsened_series_equal_a_merge_into_a_narrow_copy() -> None:
+    stats = run_stats()
+    series = stats._metric_series["e2e"]  # the windows behind the charts
+    for max_points in (1, 3, 7, 50, 1000):
+        # What coarsening did before: merge into a copy that starts at width 1 and doubles.
+        expected = type(series)(max_points, series._new, series._combine)
+        expected.merge(series)
+        got = series.coarsened(max_points)
+        assert got.width == expected.width
+        assert {t: (w.count, w.total, w.max, dict(w.coarse)) for t, w in got.slots.items()} == {
+            t: (w.count, w.total, w.max, dict(w.coarse)) for t, w in expected.slots.items()
+        }
+
+
+def test_a_snapshot_without_charts_has_the_same_numbers() -> None:
+    stats = run_stats()
+    full, light = take_snapshot(stats), take_snapshot(stats, charts=False)
+    assert light.series["health"]["points"] == []
+    assert all(points == () for points in light.distributions.values())
+    assert tab_rows(light) == tab_rows(full)
+    assert json_document(light) == json_document(full)

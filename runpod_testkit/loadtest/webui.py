@@ -13,9 +13,9 @@ Built on the extension points Locust documents for its web UI (its examples/exte
 Locust's tab shows a table only, so the UI's page also loads `job-stats/ui.js` and
 `job-stats/ui.css` (added to Locust's index page by an `after_request` hook): the script puts the
 report's SVG charts (queue depth, workers by state, delayTime and e2e over time; and the lost
-workers of a distributed run) under the tab's table, fetched from `job-stats/charts` at the UI's
-polling rate; the stylesheet lets the start form's custom-parameter labels wrap instead of
-being cut off.
+workers of a distributed run) under the tab's table, fetched from `job-stats/charts` every 5 s
+(the table follows the UI's own polling); the stylesheet lets the start form's custom-parameter
+labels wrap instead of being cut off.
 
 The table has one row per latency metric (count, min, percentiles, max, mean), then the job
 outcomes and the failure rate (and why e2e has fewer samples than jobs ended, when it does),
@@ -213,13 +213,15 @@ def sparkline(values: Sequence[int]) -> str:
 # --------------------------------------------------------------------------- Flask wiring
 
 
-def run_snapshot(run: LoadRun) -> RunSnapshot:
-    """The run as it stands: what every view the UI serves renders."""
+def run_snapshot(run: LoadRun, *, charts: bool = True) -> RunSnapshot:
+    """The run as it stands: what every view the UI serves renders (`charts`: with the chart
+    series; the table polled every couple of seconds does without)."""
     return take_snapshot(
         run.stats,
         run.threshold_results(),
         lost_workers=run.workers.verdict_lines(),
         health_requests=run.health_requests.counts(),
+        charts=charts,
     )
 
 
@@ -282,7 +284,7 @@ def install_web_ui(web_ui: WebUI, run: LoadRun, base_path: str | None = None) ->
         if request.endpoint == "locust.index":
             return _with_assets(response)
         if request.endpoint == "locust.request_stats":
-            return _with_tab_rows(response, tab_rows(run_snapshot(run)))
+            return _with_tab_rows(response, tab_rows(run_snapshot(run, charts=False)))
         return response
 
 

@@ -83,9 +83,19 @@ class Buckets(Generic[Slot]):
         self._fit()
 
     def coarsened(self, max_points: int) -> Buckets[Slot]:
-        """A copy with at most `max_points` windows (for charts)."""
+        """A copy with at most `max_points` windows (for charts): the width is the smallest
+        power-of-two multiple of this one that fits, found on the keys alone, and every slot
+        is combined into the copy once."""
+        if max_points < 1:
+            raise ValueError("max_points must be at least 1")
+        width = self.width
+        keys = list(self.slots)
+        while len({key // width for key in keys}) > max_points:
+            width *= 2
         copy = Buckets(max_points, self._new, self._combine)
-        copy.merge(self)
+        copy.width = width
+        for key in sorted(keys):
+            copy._absorb(copy._key(key), self.slots[key])
         return copy
 
     def clear(self) -> None:

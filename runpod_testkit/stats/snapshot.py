@@ -174,8 +174,11 @@ def take_snapshot(
     comparison: Comparison | None = None,
     lost_workers: Sequence[str] = (),
     health_requests: HealthRequests | None = None,
+    charts: bool = True,
 ) -> RunSnapshot:
-    """Read `stats` once. `duration_s` (the run's length) gives the SLO's goodput."""
+    """Read `stats` once. `duration_s` (the run's length) gives the SLO's goodput. Without
+    `charts` the chart series and distributions are left empty (for a view that draws none:
+    the web UI's table, which is read every couple of seconds)."""
     raw = stats.raw_outcomes()
     skipped = NON_TERMINAL_OUTCOMES | UNJUDGED_OUTCOMES
     ended = sum(n for name, n in raw.items() if name not in skipped)
@@ -198,9 +201,9 @@ def take_snapshot(
         pacing=MappingProxyType(stats.pacing_summary()),
         paced=stats.raw_request_count(PACED),
         thresholds=tuple(thresholds),
-        series=MappingProxyType(_chart_series(stats)),
+        series=MappingProxyType(_chart_series(stats) if charts else _NO_SERIES),
         distributions=MappingProxyType(
-            {name: _distribution(stats, name, metrics[name]) for name in METRICS}
+            {name: _distribution(stats, name, metrics[name]) if charts else () for name in METRICS}
         ),
         health=tuple(stats.health_samples()),
         histograms=MappingProxyType(stats.encoded_histograms()),
@@ -210,6 +213,15 @@ def take_snapshot(
         lost_workers=tuple(lost_workers),
         health_requests=health_requests or HealthRequests(),
     )
+
+
+_NO_SERIES: Mapping[str, Any] = MappingProxyType(
+    {
+        "metrics": {name: {"width": 1, "points": []} for name in METRICS},
+        "jobs": {"width": 1, "points": []},
+        "health": {"width": 1, "points": []},
+    }
+)
 
 
 def _chart_series(stats: JobStats) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 // the tab is open. Nothing else on the page is touched.
 (() => {
   const BOX_ID = "rp-job-stats-charts";
-  const REFRESH_MS = 2000;
+  const REFRESH_MS = 5000; // a chart snapshot of an hour-long run takes about half a second
   let pending = false;
 
   function tabIsOpen() {
