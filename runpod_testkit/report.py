@@ -42,6 +42,7 @@ from runpod_testkit.stats.snapshot import (
     take_snapshot,
 )
 from runpod_testkit.stats.thresholds import ThresholdResult
+from runpod_testkit.stats.views import json_document
 from runpod_testkit.templating import templates
 
 __all__ = [
@@ -215,8 +216,6 @@ def render_live_page(
 
 def live_summary(stats: Stats) -> dict[str, Any]:
     """A JSON-able dict for a web UI tab: the --job-stats-json summary plus the latest health."""
-    from runpod_testkit.stats.views import json_document
-
     snap = _snapshot(stats, ())
     latest = snap.latest_health
     return {
