@@ -501,7 +501,8 @@ class LoadRun:
             except OSError as exc:
                 path = self.settings.junitxml
                 problems.append(f"--junitxml: cannot write {path!r}: {exc.strerror or exc}")
-        problem = append_step_summary(load_run_markdown(self.stats, results, lost))
+        snapshot = self.snapshot or take_snapshot(self.stats, results, charts=False)
+        problem = append_step_summary(load_run_markdown(snapshot, results, lost))
         if problem is not None:
             problems.append(problem)
         return problems
