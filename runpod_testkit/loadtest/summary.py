@@ -28,8 +28,13 @@ EXIT_BAD_SETUP = 2
 """A bad option value, or the embedded emulator would not start."""
 
 
-def _snapshot(stats: JobStats | RunSnapshot, results: Sequence[ThresholdResult]) -> RunSnapshot:
-    return stats if isinstance(stats, RunSnapshot) else take_snapshot(stats, results)
+def _snapshot(
+    stats: JobStats | RunSnapshot, results: Sequence[ThresholdResult], *, charts: bool = False
+) -> RunSnapshot:
+    """A JobStats is read into a snapshot (`charts`: for the HTML report)."""
+    if isinstance(stats, RunSnapshot):
+        return stats
+    return take_snapshot(stats, results, charts=charts)
 
 
 def final_table(stats: JobStats | RunSnapshot, results: Sequence[ThresholdResult] = ()) -> str:
@@ -79,7 +84,7 @@ def write_outputs(
     """Write the files asked for, each a view of `snapshot`; returns one message per file that
     could not be written. `run` and `extra` go into the JSON document (see
     `job_stats_document`). `results` only with a JobStats (a snapshot carries its own)."""
-    snapshot = _snapshot(stats, results)
+    snapshot = _snapshot(stats, results, charts=html_path is not None)
     problems: list[str] = []
     document = job_stats_document(snapshot, workers=workers, run=run, extra=extra)
     writers: tuple[tuple[str, str | None, Callable[[str], object]], ...] = (

@@ -655,14 +655,16 @@ class JobStats:
 
     # ---- output (views of a snapshot: runpod_testkit.stats.views)
 
-    def snapshot(self, thresholds: Iterable[ThresholdResult] = ()) -> RunSnapshot:
+    def snapshot(
+        self, thresholds: Iterable[ThresholdResult] = (), *, charts: bool = True
+    ) -> RunSnapshot:
         """One immutable snapshot of what this object holds (see stats/snapshot.py)."""
-        return take_snapshot(self, thresholds)
+        return take_snapshot(self, thresholds, charts=charts)
 
     def to_json(self, thresholds: Iterable[ThresholdResult] = ()) -> dict[str, Any]:
         """The --job-stats-json document (a stable interface: docs/interfaces.md#job-stats-json),
         plus "stream", "requests" and "pacing" objects after the keys that page names."""
-        return json_document(self.snapshot(thresholds))
+        return json_document(self.snapshot(thresholds, charts=False))
 
     def series_json(
         self,
@@ -730,15 +732,15 @@ class JobStats:
 
     def csv_rows(self) -> list[list[str]]:
         """See runpod_testkit.stats.views.csv_rows."""
-        return csv_rows(self.snapshot())
+        return csv_rows(self.snapshot(charts=False))
 
     def write_csv(self, target: str | Path | IO[str]) -> None:
         """Write `csv_rows()` to a path or an open text file."""
-        write_csv(self.snapshot(), target)
+        write_csv(self.snapshot(charts=False), target)
 
     def format_table(self, thresholds: Iterable[ThresholdResult] = ()) -> str:
         """Plain-text summary for the end of a headless run."""
-        return format_table(self.snapshot(thresholds))
+        return format_table(self.snapshot(thresholds, charts=False))
 
 
 def _ordered_outcomes(counts: Mapping[str, int]) -> dict[str, int]:
