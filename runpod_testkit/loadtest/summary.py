@@ -84,7 +84,7 @@ def write_outputs(
     """Write the files asked for, each a view of `snapshot`; returns one message per file that
     could not be written. `run` and `extra` go into the JSON document (see
     `job_stats_document`). `results` only with a JobStats (a snapshot carries its own)."""
-    snapshot = _snapshot(stats, results, charts=html_path is not None)
+    snapshot = _snapshot(stats, results, charts=bool(html_path))
     problems: list[str] = []
     document = job_stats_document(snapshot, workers=workers, run=run, extra=extra)
     writers: tuple[tuple[str, str | None, Callable[[str], object]], ...] = (
