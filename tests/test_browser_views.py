@@ -46,7 +46,7 @@ def test_web_ui_tab_shows_its_charts_mid_run(page: Page, tmp_path: Path) -> None
         page.goto(web)
         page.get_by_role("tab", name="Job stats").click()
         charts = page.locator("#rp-job-stats-charts")
-        expect(charts).to_be_visible()
+        expect(charts.locator("svg#chart-queue-time")).to_be_visible(timeout=15_000)
         for chart_id in TAB_CHARTS:
             chart = charts.locator(f"svg#{chart_id}")
             expect(chart).to_be_visible()
@@ -67,7 +67,8 @@ def test_web_ui_tab_shows_its_charts_mid_run(page: Page, tmp_path: Path) -> None
         page.get_by_role("tab", name="Statistics").click()
         expect(page.locator("#rp-job-stats-charts")).to_have_count(0)
         page.get_by_role("tab", name="Job stats").click()
-        expect(page.locator("#rp-job-stats-charts svg#chart-queue-time")).to_be_visible()
+        charts_again = page.locator("#rp-job-stats-charts svg#chart-queue-time")
+        expect(charts_again).to_be_visible(timeout=15_000)
 
 
 def test_the_start_forms_custom_parameter_labels_are_not_cut_off(
