@@ -2,7 +2,8 @@
 
 The public entry points; submodules hold the rest (see ARCHITECTURE.md):
 `runpod_testkit.emulator.mock.MockEndpoint` (the emulator inside httpx),
-`runpod_testkit.emulator.server` (the emulator over HTTP), `runpod_testkit.jobstats`.
+`runpod_testkit.emulator.server` (the emulator over HTTP), `runpod_testkit.stats` (job statistics
+and the run snapshot every view renders; `runpod_testkit.jobstats` re-exports the older names).
 """
 
 from runpod_testkit.client import ApiResponse, AsyncRunpodClient, RunpodClient

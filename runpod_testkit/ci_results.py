@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from runpod_testkit.jobstats import JobStats
-from runpod_testkit.thresholds import ThresholdResult
+from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
+from runpod_testkit.stats.thresholds import ThresholdResult
 
 __all__ = [
     "ENV_STEP_SUMMARY",
@@ -72,9 +73,13 @@ def markdown_cell(text: object) -> str:
 
 
 def load_run_markdown(
-    stats: JobStats, results: Sequence[ThresholdResult], lost_workers: Sequence[str] = ()
+    stats: JobStats | RunSnapshot,
+    results: Sequence[ThresholdResult],
+    lost_workers: Sequence[str] = (),
 ) -> str:
-    """The run summary of a load run: verdict, thresholds, job metrics and outcomes."""
+    """The run summary of a load run: verdict, thresholds, job metrics and outcomes (of the
+    run's snapshot; a JobStats is read into one)."""
+    snapshot = stats if isinstance(stats, RunSnapshot) else take_snapshot(stats, charts=False)
     failed = [result for result in results if not result.passed]
     if failed or lost_workers:
         verdict = "❌ failed"
@@ -98,14 +103,14 @@ def load_run_markdown(
     lines += ["| metric (ms) | count | " + " | ".join(_PERCENTILES) + " | max |", "|---|---:|"]
     lines[-1] += "---:|" * (len(_PERCENTILES) + 1)
     for metric in ("delayTime", "executionTime", "e2e", "ttfc"):
-        summary = stats.summary(metric)
+        summary = snapshot.metrics[metric]
         if summary.count == 0:
             continue
         values = [_ms(summary.percentiles.get(label)) for label in _PERCENTILES]
         lines.append(
             f"| {metric} | {summary.count} | " + " | ".join(values) + f" | {_ms(summary.max)} |"
         )
-    lines += ["", _outcomes_line(stats.outcomes), ""]
+    lines += ["", _outcomes_line(snapshot.outcomes.counts), ""]
     return "\n".join(lines)
 
 

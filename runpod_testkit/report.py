@@ -2,16 +2,22 @@
 
 The file loads nothing: no scripts, fonts, stylesheets or images from anywhere (a
 Content-Security-Policy in the page says so too), so it opens offline and can be attached
-to a CI run. Every piece of text, including status and worker-state names that came from
-the endpoint, goes through html.escape.
+to a CI run. The page is a Jinja2 template (runpod_testkit/templates) with autoescaping: every
+piece of text, including status and worker-state names that came from the endpoint, is
+escaped. The SVG charts are built here, each label escaped, and passed in as markup.
+
+Every function renders a `RunSnapshot` (runpod_testkit.stats.snapshot); given a `JobStats`,
+it takes the snapshot first.
 
 Stable element ids (tests and users rely on them):
   job-stats-table, job-outcomes, thresholds-table, stream-summary, chart-<metric>-time,
-  chart-<metric>-dist, chart-jobs-time, chart-queue-time, chart-workers-time.
+  chart-<metric>-dist, chart-jobs-time, chart-queue-time, chart-workers-time; with a
+  snapshot that has them: slo, cost, compare, lost-workers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,18 +26,27 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from runpod_testkit.jobstats import (
+from markupsafe import Markup
+
+from runpod_testkit.operations import JobStatus
+from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.names import (
     INTERRUPTED,
     METRICS,
     REPORTED_PERCENTILES,
     SUBMITTED,
-    UNKNOWN_OUTCOME,
-    JobStats,
 )
-from runpod_testkit.operations import JobStatus
-from runpod_testkit.thresholds import ThresholdResult
+from runpod_testkit.stats.snapshot import (
+    DISTRIBUTION_PERCENT_TICKS,
+    RunSnapshot,
+    take_snapshot,
+)
+from runpod_testkit.stats.thresholds import ThresholdResult
+from runpod_testkit.stats.views import json_document
+from runpod_testkit.templating import templates
 
 __all__ = [
+    "live_charts",
     "live_summary",
     "render_html_report",
     "render_live_fragment",
@@ -40,11 +55,6 @@ __all__ = [
 ]
 
 CHART_METRICS = METRICS  # delayTime, ..., chunkGap, webhookDelay: over time, as a curve
-# Windows per time chart: latency lines stay readable at ~200, per-window job rates need
-# coarser windows to be more than noise; /health is sampled, not summed, so it keeps more.
-METRIC_CHART_POINTS = 200
-JOBS_CHART_POINTS = 100
-HEALTH_CHART_POINTS = 600
 _PALETTE = ("#2563eb", "#ea580c", "#dc2626", "#16a34a", "#7c3aed", "#0891b2", "#db2777", "#65a30d")
 _METRIC_TITLES = {
     "delayTime": "delayTime (queue wait, server-reported)",
@@ -54,10 +64,40 @@ _METRIC_TITLES = {
     "chunkGap": "gap between stream chunks (client)",
     "webhookDelay": "job end to webhook arrival (WebhookUser, client)",
 }
+_REQUEST_ROWS = (
+    ("throttled", "throttled (HTTP 429)", "bad"),
+    ("serverError", "server error (HTTP 5xx)", "bad"),
+    ("connectionError", "connection error", "bad"),
+    ("refused", "refused (HTTP 401/403)", "bad"),
+    ("retried", "retried", ""),
+)
+# Row class of an outcome: completed green, submitted plain, interrupted grey, the rest red.
+_OUTCOME_KINDS = {JobStatus.COMPLETED: "ok", SUBMITTED: "", INTERRUPTED: "muted"}
+_LABELS = tuple(label for label, _ in REPORTED_PERCENTILES)
+
+Stats = JobStats | RunSnapshot
+
+
+def _table_args(snap: RunSnapshot) -> dict[str, Any]:
+    return {
+        "snap": snap,
+        "metrics": METRICS,
+        "labels": _LABELS,
+        "kinds": _OUTCOME_KINDS,
+        "request_rows": _REQUEST_ROWS,
+    }
+
+
+def _snapshot(stats: Stats, thresholds: Sequence[ThresholdResult]) -> RunSnapshot:
+    """A JobStats is read into a snapshot (without its SLO: callers of this older form pass
+    the SLO section themselves)."""
+    if isinstance(stats, RunSnapshot):
+        return stats
+    return dataclasses.replace(take_snapshot(stats, thresholds), slo=None)
 
 
 def write_html_report(
-    stats: JobStats,
+    stats: Stats,
     path: str | Path,
     *,
     title: str = "Job statistics",
@@ -79,7 +119,7 @@ def write_html_report(
 
 
 def render_html_report(
-    stats: JobStats,
+    stats: Stats,
     *,
     title: str = "Job statistics",
     thresholds: Sequence[ThresholdResult] = (),
@@ -88,72 +128,74 @@ def render_html_report(
     sections: Sequence[str] = (),
 ) -> str:
     """The whole report as one HTML document; `warnings` (e.g. a worker lost in a distributed
-    run) are listed first, in a section of their own. `sections`: more `<section>` elements,
-    already escaped (SLO, cost, the comparison with a baseline), placed after the thresholds."""
-    series = stats.series_json(max_points=METRIC_CHART_POINTS)
-    jobs = stats.series_json(max_points=JOBS_CHART_POINTS)["jobs"]
-    health = stats.series_json(max_points=HEALTH_CHART_POINTS)["health"]["points"]
+    run) are listed first, in a section of their own. The snapshot's SLO, cost and comparison
+    follow the thresholds; `sections`: more `<section>` elements, already escaped, after them.
+    `thresholds` is used only when `stats` is a JobStats (a snapshot carries its own)."""
+    snap = _snapshot(stats, thresholds)
+    series = snap.series
     origin = _series_origin(series)
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M:%S %Z")
-    over_time = [
-        _metric_time_chart(name, series["metrics"][name], origin) for name in CHART_METRICS
+    run_start, run_length = _run_window(series, origin)
+    snapshot_sections = [
+        Markup(section)  # built with html.escape by cost.py / compare.py
+        for section in (
+            snap.cost.html_section() if snap.cost is not None else None,
+            snap.comparison.html_section() if snap.comparison is not None else None,
+        )
+        if section
     ]
-    curves = [_metric_distribution_chart(stats, name) for name in CHART_METRICS]
-    body = [
-        f"<header><h1>{escape(title)}</h1>",
-        f'<p class="meta">Generated {escape(when.strip())}{_run_window(series, origin)}</p>',
-        "</header>",
-        _warnings(warnings),
-        _summary_cards(stats, thresholds),
-        '<section id="thresholds"><h2>Thresholds</h2>',
-        _thresholds_table(thresholds),
-        "</section>",
-        *sections,
-        '<section id="percentiles"><h2>Latency percentiles (ms)</h2>',
-        _percentile_table(stats),
-        _stream_summary(stats),
-        "</section>",
-        '<section id="outcomes"><h2>Job outcomes</h2>',
-        _outcomes_table(stats),
-        "</section>",
-        '<section id="requests"><h2>Throttling, errors, retries and pacing</h2>',
-        _requests_table(stats),
-        "</section>",
-        '<section id="over-time"><h2>Over time</h2><div class="grid">',
-        _jobs_chart(jobs, origin),
-        _queue_chart(health, origin),
-        _workers_chart(health, origin),
-        *over_time,
-        "</div></section>",
-        '<section id="distributions"><h2>Distributions</h2><div class="grid">',
-        *curves,
-        "</div></section>",
-    ]
-    return _page(title, "\n".join(body))
+    return (
+        templates()
+        .get_template("report.html.j2")
+        .render(
+            **_page_args(title),
+            **_table_args(snap),
+            generated=when.strip(),
+            run_start=run_start,
+            run_length=run_length,
+            warnings=warnings,
+            cards=_summary_cards(snap),
+            snapshot_sections=snapshot_sections,
+            sections=[Markup(section) for section in sections],  # escaped by callers
+            over_time=[
+                _jobs_chart(series["jobs"], origin),
+                _queue_chart(series["health"]["points"], origin),
+                _workers_chart(series["health"]["points"], origin),
+                *(
+                    _metric_time_chart(name, series["metrics"][name], origin)
+                    for name in CHART_METRICS
+                ),
+            ],
+            distributions=[_metric_distribution_chart(snap, name) for name in CHART_METRICS],
+        )
+    )
 
 
-def render_live_fragment(stats: JobStats, thresholds: Sequence[ThresholdResult] = ()) -> str:
-    """An HTML fragment (no <html>/<head>) for a Locust web UI tab: tables and queue chart."""
-    series = stats.series_json(max_points=HEALTH_CHART_POINTS)
+def live_charts(snap: RunSnapshot) -> list[Markup]:
+    """The charts a live view shows: queue depth, workers by state, delayTime and e2e over
+    time."""
+    series = snap.series
     origin = _series_origin(series)
-    parts = [
-        '<div class="rp-job-stats">',
-        _percentile_table(stats),
-        _stream_summary(stats),
-        _outcomes_table(stats),
-        _requests_table(stats),
-        _thresholds_table(thresholds) if thresholds else "",
-        '<div class="grid">',
+    return [
         _queue_chart(series["health"]["points"], origin),
         _workers_chart(series["health"]["points"], origin),
-        "</div>",
-        "</div>",
+        _metric_time_chart("delayTime", series["metrics"]["delayTime"], origin),
+        _metric_time_chart("e2e", series["metrics"]["e2e"], origin),
     ]
-    return "\n".join(part for part in parts if part)
+
+
+def render_live_fragment(stats: Stats, thresholds: Sequence[ThresholdResult] = ()) -> str:
+    """An HTML fragment (no <html>/<head>) for a Locust web UI tab: tables and live charts."""
+    snap = _snapshot(stats, thresholds)
+    return (
+        templates()
+        .get_template("fragment.html.j2")
+        .render(**_table_args(snap), charts=live_charts(snap))
+    )
 
 
 def render_live_page(
-    stats: JobStats,
+    stats: Stats,
     thresholds: Sequence[ThresholdResult] = (),
     *,
     title: str = "Job statistics (live)",
@@ -161,172 +203,41 @@ def render_live_page(
 ) -> str:
     """`render_live_fragment` as a whole page that reloads itself every `refresh_s` seconds
     (a page a Locust master serves while a run goes; it loads nothing else either)."""
-    when = datetime.now(timezone.utc).strftime("%H:%M:%S UTC")
-    body = (
-        f"<header><h1>{escape(title)}</h1>"
-        f'<p class="meta">As of {when}; reloads every {refresh_s} s</p></header>\n'
-        f"{render_live_fragment(stats, thresholds)}"
+    return (
+        templates()
+        .get_template("live.html.j2")
+        .render(
+            **_page_args(title, refresh_s=refresh_s),
+            when=datetime.now(timezone.utc).strftime("%H:%M:%S UTC"),
+            fragment=Markup(render_live_fragment(stats, thresholds)),  # a template's
+        )
     )
-    return _page(title, body, refresh_s=refresh_s)
 
 
-def live_summary(stats: JobStats) -> dict[str, Any]:
+def live_summary(stats: Stats) -> dict[str, Any]:
     """A JSON-able dict for a web UI tab: the --job-stats-json summary plus the latest health."""
-    samples = stats.health_samples()
+    snap = _snapshot(stats, ())
+    latest = snap.latest_health
     return {
-        **stats.to_json(),
-        "failureRate": stats.failure_rate,
-        "health": samples[-1].to_json() if samples else None,
+        **json_document(snap),
+        "failureRate": snap.outcomes.failure_rate,
+        "health": latest.to_json() if latest else None,
     }
 
 
-# --------------------------------------------------------------------------- tables
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return '<td class="num none">&ndash;</td>'
-    if isinstance(value, float):
-        return f'<td class="num">{value:.1f}</td>'
-    return f'<td class="num">{escape(str(value))}</td>'
-
-
-def _percentile_table(stats: JobStats) -> str:
-    labels = [label for label, _ in REPORTED_PERCENTILES]
-    head = "".join(f"<th>{escape(h)}</th>" for h in ["metric", "count", "min", *labels])
-    rows = []
-    for name in METRICS:
-        s = stats.summary(name)
-        cells = [s.count, s.min, *(s.percentiles[label] for label in labels), s.max, s.mean]
-        rows.append(f'<tr><th scope="row">{escape(name)}</th>{"".join(map(_cell, cells))}</tr>')
-    return (
-        '<table id="job-stats-table" class="data">'
-        f"<thead><tr>{head}<th>max</th><th>mean</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
-
-
-_OUTCOME_TITLES = {
-    SUBMITTED: "jobs the endpoint accepted",
-    INTERRUPTED: "in flight when the run stopped, and cancelled by it: not a failure",
-    UNKNOWN_OUTCOME: "the submission got a 5xx or lost its connection: a job may exist; "
-    "it was not resubmitted",
-}
-_REQUEST_ROWS = (
-    ("throttled", "throttled (HTTP 429)", "bad"),
-    ("serverError", "server error (HTTP 5xx)", "bad"),
-    ("connectionError", "connection error", "bad"),
-    ("refused", "refused (HTTP 401/403)", "bad"),
-    ("retried", "retried", ""),
-)
-
-
-def _outcome_kind(name: str) -> str:
-    """Row class: completed green, failures red, submitted plain, interrupted grey."""
-    return {JobStatus.COMPLETED: "ok", SUBMITTED: "", INTERRUPTED: "muted"}.get(name, "bad")
-
-
-def _outcomes_table(stats: JobStats) -> str:
-    outcomes = stats.outcomes or {SUBMITTED: 0}
-    rows = []
-    for name, n in outcomes.items():
-        hint = _OUTCOME_TITLES.get(name)
-        title = f' title="{escape(hint)}"' if hint else ""
-        rows.append(
-            f'<tr class="{_outcome_kind(name)}"{title}><th scope="row">{escape(name)}</th>'
-            f'<td class="num">{n}</td></tr>'
-        )
-    rate = stats.failure_rate
-    note = " (interrupted jobs not counted)" if stats.interrupted else ""
-    foot = (
-        f'<tfoot><tr><th scope="row">failure rate{note}</th>'
-        f'<td class="num">{rate:.2%}</td></tr></tfoot>'
-        if rate is not None
-        else ""
-    )
-    return (
-        '<table id="job-outcomes" class="data narrow">'
-        "<thead><tr><th>outcome</th><th>jobs</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody>{foot}</table>"
-    )
-
-
-def _requests_table(stats: JobStats) -> str:
-    """Answers that were not contract failures but kept a request from its answer, the
-    retries they caused, and what client pacing held back."""
-    counts = stats.request_counts()
-    rows = [
-        f'<tr class="{kind if counts[key] else ""}"><th scope="row">{escape(label)}</th>'
-        f'<td class="num">{counts[key]}</td></tr>'
-        for key, label, kind in _REQUEST_ROWS
-    ]
-    pacing = stats.pacing_summary()
-    rows.append(
-        f'<tr><th scope="row">held back by pacing</th><td class="num">{pacing["held"]} '
-        f"({pacing['waitS']:g} s)</td></tr>"
-    )
-    return (
-        '<table id="request-counts" class="data narrow">'
-        "<thead><tr><th>requests (not contract failures)</th><th>count</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
-
-
-def _stream_summary(stats: JobStats) -> str:
-    """One line on the streams (their gaps are the chunkGap row); nothing without streams."""
-    if not stats.streams:
-        return ""
-    per_stream = stats.stream_summary()["chunksPerStream"]
-    return (
-        f'<p id="stream-summary" class="muted">Streams followed to the end: {stats.streams}, '
-        f"carrying {stats.chunks} chunks ({per_stream:g} per stream); chunkGap is the time "
-        "between chunk arrivals as the client saw them.</p>"
-    )
-
-
-def _warnings(warnings: Sequence[str]) -> str:
-    if not warnings:
-        return ""
-    items = "".join(f"<li>{escape(warning)}</li>" for warning in warnings)
-    return f'<section id="warnings"><h2>Warnings</h2><ul>{items}</ul></section>'
-
-
-def _thresholds_table(thresholds: Sequence[ThresholdResult]) -> str:
-    if not thresholds:
-        return '<p id="thresholds-table" class="muted">No thresholds were set.</p>'
-    rows = []
-    for result in thresholds:
-        verdict = "PASS" if result.passed else "FAIL"
-        value = "&ndash;" if result.value is None else escape(f"{result.value:g}")
-        rows.append(
-            f'<tr class="{verdict.lower()}"><td><span class="badge {verdict.lower()}">'
-            f"{verdict}</span></td><td><code>{escape(result.rule)}</code></td>"
-            f'<td class="num">{value}</td><td>{escape(result.message)}</td></tr>'
-        )
-    return (
-        '<table id="thresholds-table" class="data">'
-        "<thead><tr><th>result</th><th>rule</th><th>value</th><th>detail</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
-
-
-def _summary_cards(stats: JobStats, thresholds: Sequence[ThresholdResult]) -> str:
+def _summary_cards(snap: RunSnapshot) -> list[tuple[str, str, str]]:
+    thresholds = snap.thresholds
     passed = sum(1 for r in thresholds if r.passed)
-    rate = stats.failure_rate
+    rate = snap.outcomes.failure_rate
     cards = [
-        ("submitted", str(stats.submitted), ""),
-        ("completed", str(stats.outcomes.get(JobStatus.COMPLETED, 0)), ""),
+        ("submitted", str(snap.outcomes.counts.get(SUBMITTED, 0)), ""),
+        ("completed", str(snap.outcomes.completed), ""),
         ("failure rate", "n/a" if rate is None else f"{rate:.2%}", "bad" if rate else ""),
     ]
     if thresholds:
         verdict = "pass" if passed == len(thresholds) else "fail"
         cards.append(("thresholds passed", f"{passed} / {len(thresholds)}", verdict))
-    items = "".join(
-        f'<div class="card {kind}"><div class="value">{escape(value)}</div>'
-        f'<div class="label">{escape(label)}</div></div>'
-        for label, value, kind in cards
-    )
-    return f'<section id="summary" class="cards">{items}</section>'
+    return cards
 
 
 # --------------------------------------------------------------------------- charts
@@ -337,7 +248,10 @@ class _Line:
     label: str
     points: list[tuple[float, float]]
     color: str
-    dashed: bool = False
+    dash: str | None = None
+    """An SVG stroke-dasharray, None for a solid line."""
+    width: float = 2.0
+    opacity: float = 1.0
 
 
 def _series_origin(series: Mapping[str, Any]) -> float:
@@ -348,14 +262,15 @@ def _series_origin(series: Mapping[str, Any]) -> float:
     return float(min(times)) if times else 0.0
 
 
-def _run_window(series: Mapping[str, Any], origin: float) -> str:
+def _run_window(series: Mapping[str, Any], origin: float) -> tuple[str | None, str | None]:
+    """(start, length) of the run as the series saw it; (None, None) without samples."""
     ends = [p["t"] + m["width"] for m in series["metrics"].values() for p in m["points"]]
     ends += [p["t"] + series["jobs"]["width"] for p in series["jobs"]["points"]]
     ends += [p["t"] for p in series["health"]["points"]]
     if not ends:
-        return ""
+        return None, None
     start = datetime.fromtimestamp(origin, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f" &middot; run from {escape(start)}, {escape(_clock(max(ends) - origin))} long"
+    return start, _clock(max(ends) - origin)
 
 
 def _clock(seconds: float) -> str:
@@ -372,17 +287,27 @@ def _ms(value: float, top: float) -> str:
     return f"{value:g} ms"
 
 
-def _metric_time_chart(name: str, data: Mapping[str, Any], origin: float) -> str:
+# (label, colour, dash, width, opacity). max is drawn first, wide and pale, and p95 on top of
+# it, thin and dashed: where the two are equal (a window with few samples) both stay visible.
+_TIME_LINES = (
+    ("max", 2, None, 6.0, 0.35),
+    ("p50", 0, None, 2.0, 1.0),
+    ("p95", 1, "6 3", 2.0, 1.0),
+)
+
+
+def _metric_time_chart(name: str, data: Mapping[str, Any], origin: float) -> Markup:
     width = data["width"]
-    stats = (("p50", 0, False), ("p95", 1, False), ("max", 2, True))
     lines = [
         _Line(
             label,
             [(p["t"] - origin + width / 2, p[label]) for p in data["points"]],
             _PALETTE[color],
-            dashed,
+            dash,
+            stroke,
+            opacity,
         )
-        for label, color, dashed in stats
+        for label, color, dash, stroke, opacity in _TIME_LINES
     ]
     per = f"per {width} s window" if width > 1 else "per second"
     return _chart(
@@ -395,49 +320,35 @@ def _metric_time_chart(name: str, data: Mapping[str, Any], origin: float) -> str
     )
 
 
-def _percentile_axis(percent: float) -> float:
-    """HDR-style x axis: log10(1 / (1 - p)), so 90% -> 1, 99% -> 2, 99.9% -> 3."""
-    return math.log10(100 / (100 - percent)) if percent < 100 else 6.0
-
-
-def _metric_distribution_chart(stats: JobStats, name: str) -> str:
-    count = stats.count(name)
-    # Enough resolution to be smooth, no further out than the samples allow (1 in count).
-    top = min(5.0, math.log10(count)) if count > 1 else 0.0
-    steps = [i / 20 for i in range(int(top * 20) + 1)]
-    percents = [100 * (1 - 10**-x) for x in steps]
-    values = stats.percentiles(name, percents)
-    points = [(x, float(values[p])) for x, p in zip(steps, percents, strict=True) if p in values]
-    if points and count > 1:
-        summary_max = stats.summary(name).max
-        points.append((top, float(summary_max if summary_max is not None else points[-1][1])))
-    ticks = [(x, label) for x, label in _PERCENT_TICKS if x <= max(top, 1.0)]
+def _metric_distribution_chart(snap: RunSnapshot, name: str) -> Markup:
+    points = list(snap.distributions[name])
+    top = points[-1][0] if points else 0.0
+    if points:
+        # Past 1 - 1/count every percentile is the maximum: carry it on to p99.9, so that
+        # p50, p90, p99 and p99.9 can be read off every chart.
+        points.append((max(top, _LAST_TICK), points[-1][1]))
+    ticks = [x for x, _ in DISTRIBUTION_PERCENT_TICKS if x <= max(top, _LAST_TICK)]
     return _chart(
         f"chart-{name}-dist",
         f"{_METRIC_TITLES[name]}: value at percentile",
         [_Line(name, points, _PALETTE[0])],
         x_format=_percent_label,
         y_format=_ms,
-        x_ticks=[x for x, _ in ticks],
+        x_ticks=ticks,
         step=True,
     )
 
 
-_PERCENT_TICKS = (
-    (0.0, "0%"),
-    (1.0, "90%"),
-    (2.0, "99%"),
-    (3.0, "99.9%"),
-    (4.0, "99.99%"),
-    (5.0, "99.999%"),
-)
+_LAST_TICK = 3.0  # 99.9%
 
 
 def _percent_label(x: float) -> str:
-    return next((label for tick, label in _PERCENT_TICKS if abs(tick - x) < 1e-9), f"{x:g}")
+    return next(
+        (label for tick, label in DISTRIBUTION_PERCENT_TICKS if abs(tick - x) < 1e-9), f"{x:g}"
+    )
 
 
-def _jobs_chart(data: Mapping[str, Any], origin: float) -> str:
+def _jobs_chart(data: Mapping[str, Any], origin: float) -> Markup:
     width = data["width"]
     names = sorted({k for p in data["points"] for k in p if k != "t"}, key=_outcome_order)
     lines = [
@@ -461,7 +372,7 @@ def _rate(value: float, top: float) -> str:
     return f"{value:g}/s"
 
 
-def _queue_chart(points: Sequence[Mapping[str, Any]], origin: float) -> str:
+def _queue_chart(points: Sequence[Mapping[str, Any]], origin: float) -> Markup:
     lines = [
         _Line(key, [(p["t"] - origin, p[key]) for p in points], _PALETTE[i])
         for i, key in enumerate(("inQueue", "inProgress"))
@@ -476,7 +387,7 @@ def _queue_chart(points: Sequence[Mapping[str, Any]], origin: float) -> str:
     )
 
 
-def _workers_chart(points: Sequence[Mapping[str, Any]], origin: float) -> str:
+def _workers_chart(points: Sequence[Mapping[str, Any]], origin: float) -> Markup:
     states = sorted({state for p in points for state in p["workers"]})
     lines = [
         _Line(
@@ -548,7 +459,7 @@ def _chart(
     gap: float | None = None,
     step: bool = False,
     whole: bool = False,
-) -> str:
+) -> Markup:
     """A line chart as a <figure> holding an inline <svg id=chart_id>; `whole`: the y axis
     counts things (ticks at whole numbers)."""
     caption = f"<figcaption>{escape(title)}</figcaption>"
@@ -559,7 +470,7 @@ def _chart(
             f"<title>{escape(title)}: no samples</title>"
             f'<text x="{_W / 2}" y="34" text-anchor="middle">no samples</text></svg>'
         )
-        return f'<figure class="chart">{caption}{svg}</figure>'
+        return Markup(f'<figure class="chart">{caption}{svg}</figure>')
     xs = [x for line in drawn for x, _ in line.points]
     ys = [y for line in drawn for _, y in line.points]
     x_low, x_high = min(0.0, *xs), max(xs)
@@ -592,12 +503,12 @@ def _chart(
             f"{escape(x_format(x))}</text>"
         )
     for line in drawn:
-        dash = ' stroke-dasharray="5 4"' if line.dashed else ""
+        dash = _stroke(line)
         for segment in _segments(line.points, gap):
             coords = _step(segment) if step else segment
             path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in coords)
             parts.append(
-                f'<polyline fill="none" stroke="{line.color}" stroke-width="2"{dash} '
+                f'<polyline fill="none" stroke="{line.color}"{dash} '
                 f'points="{path}"><title>{escape(line.label)}</title></polyline>'
             )
             if len(segment) == 1:  # a lone point draws no line; show a dot
@@ -609,12 +520,25 @@ def _chart(
         f'<line class="axis" x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{_TOP + plot_h}" '
         f'y2="{_TOP + plot_h}"/></svg>'
     )
+    # Each key draws its line's own stroke, so a dashed or pale line is told apart in it too.
     legend = "".join(
-        f'<span><i style="background:{line.color}"></i>{escape(line.label)}</span>'
+        f'<span class="key"><svg width="22" height="8" aria-hidden="true"><line x1="1" x2="21" '
+        f'y1="4" y2="4" stroke="{line.color}"{_stroke(line)}/></svg>{escape(line.label)}</span>'
         for line in drawn
     )
     legend_html = f'<div class="legend">{legend}</div>'
-    return f'<figure class="chart">{caption}{"".join(parts)}{legend_html}</figure>'
+    figure = f'<figure class="chart">{caption}{"".join(parts)}{legend_html}</figure>'
+    return Markup(figure)  # every text in it went through html.escape
+
+
+def _stroke(line: _Line) -> str:
+    """The stroke attributes of a line (after its colour)."""
+    attributes = f' stroke-width="{line.width:g}"'
+    if line.dash:
+        attributes += f' stroke-dasharray="{line.dash}"'
+    if line.opacity < 1:
+        attributes += f' stroke-opacity="{line.opacity:g}"'
+    return attributes
 
 
 def _segments(
@@ -680,18 +604,9 @@ svg.chart { width:100%; height:auto; display:block; }
 svg .grid { stroke:var(--line); } svg .axis { stroke:var(--muted); }
 svg text { fill:var(--muted); font-size:11px; }
 .legend { display:flex; gap:14px; flex-wrap:wrap; font-size:12px; color:var(--muted); }
-.legend i { display:inline-block; width:12px; height:3px; margin-right:5px;
-  vertical-align:middle; }
+.legend svg { margin-right:5px; vertical-align:middle; }
 """
 
 
-def _page(title: str, body: str, *, refresh_s: int | None = None) -> str:
-    refresh = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
-    return (
-        "<!doctype html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">{refresh}'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>\n"
-        f"<body>\n{body}\n</body></html>\n"
-    )
+def _page_args(title: str, *, refresh_s: int | None = None) -> dict[str, Any]:
+    return {"title": title, "csp": Markup(_CSP), "style": Markup(_STYLE), "refresh_s": refresh_s}

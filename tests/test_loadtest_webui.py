@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ from runpod_testkit.loadtest.webui import (
     sparkline,
     tab_rows,
 )
+from runpod_testkit.loadtest.workers import WorkerLedger
+from runpod_testkit.stats.snapshot import HealthRequests
 from runpod_testkit.thresholds import ThresholdResult, evaluate
 
 T0 = 1_700_000_000.0
@@ -138,9 +141,23 @@ class StubWebUI:
 
 
 @dataclass
+class StubSampler:
+    """LoadRun.health_requests (loadtest/health.py's SamplerRequests imports Locust)."""
+
+    seen: HealthRequests = field(default_factory=HealthRequests)
+
+    def counts(self) -> HealthRequests:
+        return self.seen
+
+
+@dataclass
 class StubRun:
+    """The parts of LoadRun that the web UI reads."""
+
     stats: JobStats
     rules: tuple[str, ...] = ("delayTime:p95<1000",)
+    workers: WorkerLedger = field(default_factory=WorkerLedger)
+    health_requests: StubSampler = field(default_factory=StubSampler)
 
     def threshold_results(self) -> list[ThresholdResult]:
         return evaluate(self.rules, self.stats)
@@ -154,6 +171,10 @@ def locust_like_app(base_path: str | None = None) -> Flask:
     @blueprint.route("/stats/requests")
     def request_stats() -> Response:
         return jsonify({"stats": [], "extended_stats": [{"key": "theirs", "data": [{"a": 1}]}]})
+
+    @blueprint.route("/")
+    def index() -> str:
+        return "<!doctype html><html><head><title>Locust</title></head><body></body></html>"
 
     @blueprint.route("/other")
     def other() -> Response:
@@ -230,6 +251,47 @@ def test_routes_follow_the_web_base_path() -> None:
 
 @pytest.mark.parametrize("path", [f"/{path}" for path, _ in DOWNLOADS])
 def test_routes_are_behind_the_web_uis_login(path: str) -> None:
+    web_ui, _, client = installed()
+    web_ui.allow = False
+    assert client.get(path).status_code == 401
+
+
+# --------------------------------------------------------------------------- charts in the tab
+
+
+def test_locusts_page_loads_the_tabs_script_and_stylesheet_once() -> None:
+    _, _, client = installed()
+    page = client.get("/").get_data(as_text=True)
+    head = page[: page.index("</head>")]
+    assert head.count('<script src="./job-stats/ui.js" defer></script>') == 1
+    assert head.count('<link rel="stylesheet" href="./job-stats/ui.css">') == 1
+    script = client.get("/job-stats/ui.js")
+    assert script.headers["Content-Type"].startswith("text/javascript")
+    assert "./job-stats/charts" in script.get_data(as_text=True)
+    style = client.get("/job-stats/ui.css").get_data(as_text=True)
+    # The start form's custom-parameter labels wrap instead of being cut off.
+    assert re.search(
+        r"\.MuiAccordionDetails-root \.MuiInputLabel-root \{[^}]*white-space: normal", style
+    )
+
+
+def test_the_tab_charts_are_the_reports_svg_charts() -> None:
+    _, run, client = installed()
+    run.workers.note_lost("worker-7")
+    reply = client.get("/job-stats/charts")
+    assert reply.headers["Cache-Control"] == "no-store"
+    html = reply.get_data(as_text=True)
+    for chart_id in ("chart-queue-time", "chart-workers-time", "chart-delayTime-time",
+                     "chart-e2e-time"):  # fmt: skip
+        assert re.search(rf'<svg id="{chart_id}" class="chart" [^>]*>.*?<polyline ', html, re.S)
+    assert '<section id="lost-workers">' in html
+    assert "worker worker-7" in html
+    rows = client.get("/stats/requests").get_json()["extended_stats"][1]["data"]
+    assert any(row.get("statistic") == "worker lost" for row in rows)
+
+
+@pytest.mark.parametrize("path", ["/job-stats/charts", "/job-stats/ui.js", "/job-stats/ui.css"])
+def test_the_tab_assets_are_behind_the_web_uis_login(path: str) -> None:
     web_ui, _, client = installed()
     web_ui.allow = False
     assert client.get(path).status_code == 401

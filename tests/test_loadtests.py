@@ -146,7 +146,8 @@ def assert_request_names_are_operations(locust_json: Path) -> None:
     names = {entry["name"] for entry in entries}
     assert names, "Locust recorded no request"
     assert names <= set(OPERATIONS), names
-    assert "health" in names
+    # The /health sampler's requests stay out of Locust's statistics (and its Aggregated row).
+    assert "health" not in names
 
 
 @contextmanager
@@ -221,6 +222,9 @@ def test_headless_run_matches_the_job_log(tmp_path: Path) -> None:
     assert [t["passed"] for t in document["thresholds"]] == [True, True]
     assert "Job statistics (runpod-testkit)" in result.stdout
     assert "PASS  delayTime:p95<60s" in result.stdout
+    sampler = re.search(r"^/health sampler: (\d+) requests, 0 failed", result.stdout, re.M)
+    assert sampler is not None, result.stdout[-3000:]
+    assert int(sampler.group(1)) >= 7  # one every 0.5 s for 7 s, and the last one
     assert "job-stats-table" in (tmp_path / "report.html").read_text(encoding="utf-8")
     assert_key_never_shown(tmp_path, result.stdout, result.stderr)
 

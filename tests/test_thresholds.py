@@ -181,7 +181,12 @@ def test_failure_rate_without_ended_jobs_fails_with_null() -> None:
 def test_messages_show_observed_value_and_limit() -> None:
     results = evaluate(["delayTime:p95<2s", "failures:rate<1%"], sample_stats())
     assert results[0].message == "observed 95 ms, limit < 2000 ms"
-    assert results[1].message == "observed 0.05 (5.00%), limit < 0.01"
+    # The limit as the user wrote it: "1%", not 0.01 (and 0.01 stays 0.01).
+    assert results[1].message == "observed 0.05 (5.00%), limit < 1%"
+    (ratio,) = evaluate(["failures:rate<0.01"], sample_stats())
+    assert ratio.message == "observed 0.05 (5.00%), limit < 0.01"
+    (spaced,) = evaluate(["failures:rate <= 2.5%"], sample_stats())
+    assert spaced.message.endswith("limit <= 2.5%")
 
 
 def test_all_passed_and_to_json_in_the_stats_document() -> None:

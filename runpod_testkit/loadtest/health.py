@@ -1,27 +1,62 @@
 """A background greenlet sampling /health (queue depth, workers by state) into JobStats.
 
 One sampler per run: it runs on the master (or the single process), never on workers. Its
-requests are named "health" in Locust's table; each sample also feeds JobStats' health series.
+requests go to an event hook of its own, not to Locust's `request` event, so they stay out of
+Locust's request statistics and its Aggregated row (the load is what the users sent); the
+sampler counts them itself (`requests()`), and the job statistics show them apart. Each sample
+feeds JobStats' health series.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import gevent
 
-from runpod_testkit.jobstats import JobStats
 from runpod_testkit.loadtest.caller import EndpointCaller
 from runpod_testkit.operations import OPERATIONS
+from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.snapshot import HealthRequests
 
-__all__ = ["HealthSampler"]
+__all__ = ["HealthSampler", "SamplerRequests"]
 
 HEALTH = OPERATIONS["health"]
 
 
+class SamplerRequests:
+    """The request event of the sampler's session, in place of Locust's `request` event:
+    FastHttpSession calls `fire(...)` on its request event with the same keywords, and this
+    one only counts (no Locust statistics, no Locust listeners)."""
+
+    def __init__(self) -> None:
+        self._requests = 0
+        self._failures = 0
+        self._total_ms = 0.0
+
+    def fire(
+        self, *, response_time: float | None = None, exception: object = None, **_kwargs: Any
+    ) -> None:
+        self._requests += 1
+        self._failures += exception is not None
+        self._total_ms += response_time or 0.0
+
+    def counts(self) -> HealthRequests:
+        return HealthRequests(self._requests, self._failures, self._total_ms)
+
+
 class HealthSampler:
-    def __init__(self, caller: EndpointCaller, stats: JobStats, interval_s: float) -> None:
+    def __init__(
+        self,
+        caller: EndpointCaller,
+        stats: JobStats,
+        interval_s: float,
+        requests: SamplerRequests | None = None,
+    ) -> None:
         self.caller = caller
         self.stats = stats
         self.interval_s = interval_s
+        self.requests = requests or SamplerRequests()
+        """Counts the sampler's requests when its caller's session fires it."""
         self._greenlet: gevent.Greenlet | None = None
 
     def start(self) -> None:

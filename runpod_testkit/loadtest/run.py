@@ -25,6 +25,7 @@ Web UI extensions read the live, merged statistics on the master through `curren
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import shutil
@@ -33,14 +34,14 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import gevent
 import locust
 from locust import User
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
-from locust.event import Events
+from locust.event import EventHook, Events
 from locust.rpc import Message
 from locust.runners import (
     STATE_INIT,
@@ -71,7 +72,6 @@ from runpod_testkit.config import (
 )
 from runpod_testkit.cost import CostEstimate, EmulatorUsage, estimate_cost, read_worker_log
 from runpod_testkit.emulator.server import EmulatorProcess
-from runpod_testkit.jobstats import HealthSample, JobStats, JobStatsFormatError
 from runpod_testkit.loadtest.arrivals import Arrivals
 from runpod_testkit.loadtest.caller import DriftLog, EndpointCaller
 from runpod_testkit.loadtest.failsafe import (
@@ -81,7 +81,7 @@ from runpod_testkit.loadtest.failsafe import (
     Safeguards,
     is_loopback_url,
 )
-from runpod_testkit.loadtest.health import HealthSampler
+from runpod_testkit.loadtest.health import HealthSampler, SamplerRequests
 from runpod_testkit.loadtest.preflight import (
     NOT_SUBMITTED,
     PLACEHOLDER_KEY,
@@ -103,7 +103,11 @@ from runpod_testkit.loadtest.workers import WorkerLedger
 from runpod_testkit.operations import OPERATIONS, JobStatus, RateLimit
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator
-from runpod_testkit.slo import Slo, slo_html, slo_line
+from runpod_testkit.slo import Slo, slo_line
+from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.series import HealthSample
+from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
+from runpod_testkit.stats.wire import JobStatsFormatError
 from runpod_testkit.thresholds import ThresholdResult, evaluate
 
 __all__ = [
@@ -184,6 +188,10 @@ class LoadRun:
         """The run's worker-seconds (and dollars) from the /health series, once finished."""
         self.comparison: Comparison | None = None
         """With --baseline: this run against it, once the run has finished."""
+        self.health_requests = SamplerRequests()
+        """The /health sampler's requests (kept out of Locust's statistics)."""
+        self.snapshot: RunSnapshot | None = None
+        """The finished run, as every end-of-run view shows it."""
         self._finals: set[str] = set()
         self._bad_reports = 0
         self.workers = WorkerLedger()
@@ -396,10 +404,17 @@ class LoadRun:
                 self.arrivals.start()
         host = self.environment.host
         if self.role != "worker" and settings.health_interval_s > 0 and host:
+            # Its own event hook: the sampler's requests stay out of Locust's statistics.
+            self.health_requests = SamplerRequests()
             caller = EndpointCaller(
-                _health_session(self.environment), self.validator, self.drift, self.safeguards
+                _health_session(self.environment, self.health_requests),
+                self.validator,
+                self.drift,
+                self.safeguards,
             )
-            self.health = HealthSampler(caller, self.stats, settings.health_interval_s)
+            self.health = HealthSampler(
+                caller, self.stats, settings.health_interval_s, self.health_requests
+            )
             self.health.start()
 
     def end_test(self) -> None:
@@ -434,37 +449,41 @@ class LoadRun:
         extra: dict[str, Any] = {}
         started, ended = self.run_info.started_at, self.run_info.ended_at
         duration = ended - started if started is not None and ended is not None else None
-        self.slo_summary = self.stats.slo_summary(duration)
-        if self.slo_summary is not None:
-            extra["slo"] = self.slo_summary
         samples = self.stats.health_samples()
-        self.cost = estimate_cost(
+        cost = estimate_cost(
             samples,
             completed_jobs=self.stats.outcomes.get(JobStatus.COMPLETED, 0),
             price_per_s=settings.gpu_price_per_s,
             duration_s=duration,
             emulator=self.emulator_usage(samples),
         )
-        if self.cost is not None:
-            extra["cost"] = self.cost.to_json()
-        if settings.baseline:
-            extra["baseline"] = self._compare_with_baseline(run_json, results)
-        sections = [
-            *([slo_html(self.slo_summary)] if self.slo_summary is not None else []),
-            *([self.cost.html_section()] if self.cost is not None else []),
-            *([self.comparison.html_section()] if self.comparison is not None else []),
-        ]
-        problems = write_outputs(
+        # The run is read once; every view below (JSON, CSV, HTML, the table) renders this.
+        snapshot = take_snapshot(
             self.stats,
             results,
+            duration_s=duration,
+            cost=cost,
+            lost_workers=self.workers.verdict_lines(),
+            health_requests=self.health_requests.counts(),
+        )
+        self.cost = cost
+        self.slo_summary = None if snapshot.slo is None else dict(snapshot.slo)
+        if snapshot.slo is not None:
+            extra["slo"] = dict(snapshot.slo)
+        if cost is not None:
+            extra["cost"] = cost.to_json()
+        if settings.baseline:
+            extra["baseline"] = self._compare_with_baseline(run_json, snapshot)
+            snapshot = dataclasses.replace(snapshot, comparison=self.comparison)
+        self.snapshot = snapshot
+        problems = write_outputs(
+            snapshot,
             workers=self.workers.to_json() if self.role == "master" else None,
-            warnings=self.workers.verdict_lines(),
             json_path=settings.job_stats_json,
             csv_path=settings.job_stats_csv,
             html_path=settings.job_stats_html,
             run=run_json,
             extra=extra,
-            html_sections=sections,
         )
         problems += self.write_ci_results(results)
         for problem in problems:
@@ -482,20 +501,21 @@ class LoadRun:
             except OSError as exc:
                 path = self.settings.junitxml
                 problems.append(f"--junitxml: cannot write {path!r}: {exc.strerror or exc}")
-        problem = append_step_summary(load_run_markdown(self.stats, results, lost))
+        snapshot = self.snapshot or take_snapshot(self.stats, results, charts=False)
+        problem = append_step_summary(load_run_markdown(snapshot, results, lost))
         if problem is not None:
             problems.append(problem)
         return problems
 
     def _compare_with_baseline(
-        self, run_json: dict[str, Any], results: list[ThresholdResult]
+        self, run_json: dict[str, Any], snapshot: RunSnapshot
     ) -> dict[str, Any]:
         """--baseline: compare, keep the comparison for the final table, set exit status 4
         for a broken --regression rule (2 when the workloads differ); the "baseline" object
         of --job-stats-json."""
         settings = self.settings
         assert settings.baseline is not None
-        current = job_stats_document(self.stats, results, run=run_json)
+        current = job_stats_document(snapshot, run=run_json)
         try:
             comparison = compare(
                 load_run(settings.baseline),
@@ -705,10 +725,11 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
         _send_total_users(run, run.runner.target_user_count)
 
 
-def _health_session(environment: Environment) -> FastHttpSession:
+def _health_session(environment: Environment, requests: SamplerRequests) -> FastHttpSession:
     return FastHttpSession(
         environment.host,
-        request_event=environment.events.request,
+        # Not Locust's request event: the sampler's requests stay out of Locust's statistics.
+        request_event=cast("EventHook", requests),  # the session only calls fire()
         user=None,
         insecure=False,
         headers=auth_headers(),
@@ -828,16 +849,19 @@ def _on_quit(**_kwargs: Any) -> None:
     options = run.environment.parsed_options
     # --json prints Locust's statistics as JSON on stdout: keep stdout parseable then.
     stream = sys.stderr if options is not None and getattr(options, "json", False) else sys.stdout
-    stream.write("\n" + final_table(run.stats, run.final_results))
-    if run.slo_summary is not None:
-        stream.write(slo_line(run.slo_summary))
-    if run.cost is not None:
-        stream.write(run.cost.line())
-    if run.comparison is not None:
-        stream.write("\nCompared with the baseline (--baseline)\n" + run.comparison.format_text())
+    snapshot = run.snapshot or take_snapshot(run.stats, run.final_results)
+    stream.write("\n" + final_table(snapshot))
+    if snapshot.slo is not None:
+        stream.write(slo_line(dict(snapshot.slo)))
+    if snapshot.cost is not None:
+        stream.write(snapshot.cost.line())
+    if snapshot.comparison is not None:
+        stream.write(
+            "\nCompared with the baseline (--baseline)\n" + snapshot.comparison.format_text()
+        )
     if run.refusal is not None:
         stream.write(f"run stopped early (exit status {EXIT_BAD_SETUP}): {run.refusal}\n")
-    lost = run.workers.verdict_lines()
+    lost = snapshot.lost_workers
     for line in lost:
         stream.write(line + "\n")
     if lost and run.refusal is None:

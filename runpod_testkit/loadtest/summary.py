@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runpod_testkit.jobstats import JobStats
 from runpod_testkit.report import write_html_report
-from runpod_testkit.thresholds import ThresholdResult, all_passed
+from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
+from runpod_testkit.stats.thresholds import ThresholdResult, all_passed
+from runpod_testkit.stats.views import format_table, json_document, write_csv
 
 __all__ = [
     "EXIT_BAD_SETUP",
@@ -26,31 +28,42 @@ EXIT_BAD_SETUP = 2
 """A bad option value, or the embedded emulator would not start."""
 
 
-def final_table(stats: JobStats, results: Sequence[ThresholdResult] = ()) -> str:
-    """The job-statistics block printed at the end of a run: JobStats' table (metrics,
-    outcomes, failure rate, streams), then one PASS/FAIL line per threshold."""
-    lines = ["Job statistics (runpod-testkit)", stats.format_table(results).rstrip("\n")]
-    return "\n".join(lines) + "\n"
+def _snapshot(
+    stats: JobStats | RunSnapshot, results: Sequence[ThresholdResult], *, charts: bool = False
+) -> RunSnapshot:
+    """A JobStats is read into a snapshot (`charts`: for the HTML report)."""
+    if isinstance(stats, RunSnapshot):
+        return stats
+    return take_snapshot(stats, results, charts=charts)
+
+
+def final_table(stats: JobStats | RunSnapshot, results: Sequence[ThresholdResult] = ()) -> str:
+    """The job-statistics block printed at the end of a run: the snapshot's table (metrics,
+    outcomes, failure rate, streams), then one PASS/FAIL line per threshold. `results` only
+    with a JobStats (a snapshot carries its own)."""
+    table = format_table(_snapshot(stats, results))
+    return "\n".join(["Job statistics (runpod-testkit)", table.rstrip("\n")]) + "\n"
 
 
 def job_stats_document(
-    stats: JobStats,
+    stats: JobStats | RunSnapshot,
     results: Sequence[ThresholdResult] = (),
     workers: dict[str, Any] | None = None,
     *,
     run: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The --job-stats-json document: JobStats' shape (docs/interfaces.md#job-stats-json;
+    """The --job-stats-json document: the snapshot's shape (docs/interfaces.md#job-stats-json;
     "interrupted" among the "jobs" when any, and a "stream" object), then "run" (the run's
     settings, see loadtest/runinfo.py) when given, "histograms" (each metric's encoded HDR
     histogram, for `runpod-testkit compare`), "workers" in a distributed run's master
     (loadtest/workers.py: every worker that reported, and the lost ones) and any `extra`
     keys."""
-    document = stats.to_json(results)
+    snapshot = _snapshot(stats, results)
+    document = json_document(snapshot)
     if run is not None:
         document["run"] = dict(run)
-    document["histograms"] = stats.encoded_histograms()
+    document["histograms"] = dict(snapshot.histograms)
     if workers is not None:
         document["workers"] = workers
     document.update(extra or {})
@@ -58,45 +71,35 @@ def job_stats_document(
 
 
 def write_outputs(
-    stats: JobStats,
-    results: Sequence[ThresholdResult],
+    stats: JobStats | RunSnapshot,
+    results: Sequence[ThresholdResult] = (),
     *,
     workers: dict[str, Any] | None = None,
-    warnings: Sequence[str] = (),
     json_path: str | None,
     csv_path: str | None,
     html_path: str | None,
     run: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
-    html_sections: Sequence[str] = (),
 ) -> list[str]:
-    """Write the files asked for; returns one message per file that could not be written.
-    `run` and `extra` go into the JSON document (see `job_stats_document`)."""
+    """Write the files asked for, each a view of `snapshot`; returns one message per file that
+    could not be written. `run` and `extra` go into the JSON document (see
+    `job_stats_document`). `results` only with a JobStats (a snapshot carries its own)."""
+    snapshot = _snapshot(stats, results, charts=bool(html_path))
     problems: list[str] = []
-    document = (
-        job_stats_document(stats, results, workers, run=run, extra=extra) if json_path else {}
-    )
-    writers = (
+    document = job_stats_document(snapshot, workers=workers, run=run, extra=extra)
+    writers: tuple[tuple[str, str | None, Callable[[str], object]], ...] = (
         (
             "--job-stats-json",
             json_path,
             lambda path: Path(path).write_text(
-                json.dumps(document, indent=2) + "\n",
-                encoding="utf-8",
+                json.dumps(document, indent=2) + "\n", encoding="utf-8"
             ),
         ),
-        ("--job-stats-csv", csv_path, stats.write_csv),
+        ("--job-stats-csv", csv_path, lambda path: write_csv(snapshot, path)),
         (
             "--job-stats-html",
             html_path,
-            lambda path: write_html_report(
-                stats,
-                path,
-                title="Load run: job statistics",
-                thresholds=results,
-                warnings=warnings,
-                sections=html_sections,
-            ),
+            lambda path: write_html_report(snapshot, path, title="Load run: job statistics"),
         ),
     )
     for flag, path, write in writers:
