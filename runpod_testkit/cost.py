@@ -71,6 +71,8 @@ class EmulatorUsage:
     billed_seconds: int
     seconds_in_span: float
     """Worker-seconds between the first and the last /health sample."""
+    cold_start_jobs: int = 0
+    """Jobs that waited on a worker's start-up (see runpod_testkit.coldstarts)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class EmulatorUsage:
             "workerSeconds": round(self.worker_seconds, 3),
             "billedSeconds": self.billed_seconds,
             "workerSecondsInSpan": round(self.seconds_in_span, 3),
+            "coldStartJobs": self.cold_start_jobs,
         }
 
 
@@ -86,7 +89,7 @@ def read_worker_log(
 ) -> EmulatorUsage:
     """Sum the --worker-log lines of `endpoint_id` for workers started at or after `since_s`
     (a log appended to by earlier runs keeps theirs); OSError if it cannot be read."""
-    workers, exact, billed, in_span = 0, 0.0, 0, 0.0
+    workers, exact, billed, in_span, cold = 0, 0.0, 0, 0.0, 0
     low, high = span
     with Path(path).open(encoding="utf-8") as lines:
         for line in lines:
@@ -98,7 +101,8 @@ def read_worker_log(
             exact += record["seconds"]
             billed += record["billedSeconds"]
             in_span += max(0.0, min(stopped, high) - max(started, low))
-    return EmulatorUsage(workers, exact, billed, in_span)
+            cold += record.get("coldStartJobs", 0)
+    return EmulatorUsage(workers, exact, billed, in_span, cold)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from runpod_testkit.ci_results import (
     load_run_markdown,
     write_thresholds_junit,
 )
+from runpod_testkit.coldstarts import ColdStarts, count_cold_starts
 from runpod_testkit.compare import CompareError, Comparison, RunDocument, compare, load_run
 from runpod_testkit.config import (
     ENV_API_KEY,
@@ -181,6 +182,8 @@ class LoadRun:
         self.worker_log: tuple[str, float] | None = None
         """The embedded emulator's --worker-log and when it was started (epoch s)."""
         self.cost: CostEstimate | None = None
+        self.cold_starts: ColdStarts | None = None
+        """Jobs that waited on a worker's start-up (estimated; exact from the emulator)."""
         """The run's worker-seconds (and dollars) from the /health series, once finished."""
         self.comparison: Comparison | None = None
         """With --baseline: this run against it, once the run has finished."""
@@ -438,20 +441,27 @@ class LoadRun:
         if self.slo_summary is not None:
             extra["slo"] = self.slo_summary
         samples = self.stats.health_samples()
+        usage = self.emulator_usage(samples)
         self.cost = estimate_cost(
             samples,
             completed_jobs=self.stats.outcomes.get(JobStatus.COMPLETED, 0),
             price_per_s=settings.gpu_price_per_s,
             duration_s=duration,
-            emulator=self.emulator_usage(samples),
+            emulator=usage,
         )
         if self.cost is not None:
             extra["cost"] = self.cost.to_json()
+        self.cold_starts = count_cold_starts(
+            samples, exact=None if usage is None else usage.cold_start_jobs
+        )
+        if self.cold_starts is not None:
+            extra["coldStarts"] = self.cold_starts.to_json()
         if settings.baseline:
             extra["baseline"] = self._compare_with_baseline(run_json, results)
         sections = [
             *([slo_html(self.slo_summary)] if self.slo_summary is not None else []),
             *([self.cost.html_section()] if self.cost is not None else []),
+            *([self.cold_starts.html_section()] if self.cold_starts is not None else []),
             *([self.comparison.html_section()] if self.comparison is not None else []),
         ]
         problems = write_outputs(
@@ -833,6 +843,8 @@ def _on_quit(**_kwargs: Any) -> None:
         stream.write(slo_line(run.slo_summary))
     if run.cost is not None:
         stream.write(run.cost.line())
+    if run.cold_starts is not None:
+        stream.write(run.cold_starts.line())
     if run.comparison is not None:
         stream.write("\nCompared with the baseline (--baseline)\n" + run.comparison.format_text())
     if run.refusal is not None:
