@@ -448,6 +448,7 @@ class LoadRun:
             price_per_s=settings.gpu_price_per_s,
             duration_s=duration,
             emulator=usage,
+            price_source=None if settings.gpu_price is None else settings.gpu_price.describe(),
         )
         if self.cost is not None:
             extra["cost"] = self.cost.to_json()
