@@ -60,6 +60,7 @@ __all__ = [
     "REQUEST_COUNTS",
     "RETRIED",
     "SERVER_ERROR",
+    "SLO_MET",
     "SUBMITTED",
     "THROTTLED",
     "UNJUDGED_OUTCOMES",
@@ -91,6 +92,7 @@ DROPPED = "dropped"  # open model: an arrival was never submitted (no free user)
 LATE = "late"  # open model: an arrival was submitted behind its schedule
 INTERRUPTED = "interrupted"  # in flight when the run stopped, and cancelled by it
 UNKNOWN_OUTCOME = "unknown"  # a /run or /runsync that got a 5xx or lost its connection
+SLO_MET = "sloMet"  # in the outcome series only: jobs that met the --slo, per window
 # Every other outcome ends exactly one job; these do not.
 NON_TERMINAL_OUTCOMES = frozenset({SUBMITTED, DROPPED, LATE})
 # Ended jobs that say nothing about the endpoint: kept out of the failure rate.
@@ -513,6 +515,7 @@ class JobStats:
             and slo.met(delay_time_ms, execution_time_ms, e2e_ms, ttfc_ms)
         ):
             self._slo_met += 1
+            self._outcome_series.at(when)[SLO_MET] += 1  # the SLO over time
         # Once per job on the load generator's hot path: the metric names need no check.
         for metric, value in (
             ("delayTime", delay_time_ms),
@@ -700,6 +703,16 @@ class JobStats:
             "attainment": round(self._slo_met / ended, 6) if ended else None,
             "goodputPerS": round(self._slo_met / duration_s, 3) if duration_s else None,
         }
+
+    def outcome_windows(
+        self, max_points: int | None = None
+    ) -> tuple[int, list[tuple[int, Counter[str]]]]:
+        """The outcome series: its width (s) and (window start, counts) in time order, at most
+        `max_points` windows; the counts include SLO_MET (runpod_testkit.slo.slo_series)."""
+        series = self._outcome_series
+        if max_points is not None:
+            series = series.coarsened(max_points)
+        return series.width, sorted(series.slots.items())
 
     def health_samples(self) -> list[HealthSample]:
         slots = self._health_series.slots
@@ -976,7 +989,9 @@ _OUTCOME_NOTES = {
 
 def _ordered_outcomes(counts: Mapping[str, int]) -> dict[str, int]:
     ordered = {SUBMITTED: counts[SUBMITTED]} if SUBMITTED in counts else {}
-    ordered.update((name, counts[name]) for name in sorted(counts) if name != SUBMITTED)
+    ordered.update(
+        (name, counts[name]) for name in sorted(counts) if name not in (SUBMITTED, SLO_MET)
+    )
     return ordered
 
 

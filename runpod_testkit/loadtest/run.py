@@ -104,7 +104,7 @@ from runpod_testkit.loadtest.workers import WorkerLedger
 from runpod_testkit.operations import OPERATIONS, JobStatus, RateLimit
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator
-from runpod_testkit.slo import Slo, slo_html, slo_line
+from runpod_testkit.slo import Slo, slo_html, slo_line, slo_series
 from runpod_testkit.thresholds import ThresholdResult, evaluate
 
 __all__ = [
@@ -439,7 +439,7 @@ class LoadRun:
         duration = ended - started if started is not None and ended is not None else None
         self.slo_summary = self.stats.slo_summary(duration)
         if self.slo_summary is not None:
-            extra["slo"] = self.slo_summary
+            extra["slo"] = {**self.slo_summary, "overTime": slo_series(self.stats)}
         samples = self.stats.health_samples()
         usage = self.emulator_usage(samples)
         self.cost = estimate_cost(
