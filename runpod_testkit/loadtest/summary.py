@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runpod_testkit.jobstats import JobStats
+from runpod_testkit.loadtest.decisions import write_csv
 from runpod_testkit.report import write_html_report
 from runpod_testkit.thresholds import ThresholdResult, all_passed
 
@@ -85,7 +86,7 @@ def write_outputs(
                 encoding="utf-8",
             ),
         ),
-        ("--job-stats-csv", csv_path, stats.write_csv),
+        ("--job-stats-csv", csv_path, lambda path: write_csv(stats, path, extra or {})),
         (
             "--job-stats-html",
             html_path,

@@ -34,6 +34,7 @@ from runpod_testkit.jobstats import (
     SUBMITTED,
     JobStats,
 )
+from runpod_testkit.loadtest.decisions import decision_tab_rows
 from runpod_testkit.report import render_html_report, render_live_page
 from runpod_testkit.thresholds import ThresholdResult
 
@@ -241,7 +242,10 @@ def install_web_ui(web_ui: WebUI, run: LoadRun, base_path: str | None = None) ->
             for entry in body.get("extended_stats") or []
             if not (isinstance(entry, dict) and entry.get("key") == TAB_KEY)
         ]
-        extended.append({"key": TAB_KEY, "data": tab_rows(run.stats, results())})
+        info = run.run_info  # SLO, cost and cold starts so far (loadtest/decisions.py)
+        rows = tab_rows(run.stats, results())
+        rows += decision_tab_rows(run.stats, run.settings, info.started_at, info.ended_at)
+        extended.append({"key": TAB_KEY, "data": rows})
         body["extended_stats"] = extended
         response.set_data(json.dumps(body))
         return response
