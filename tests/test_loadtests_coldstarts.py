@@ -28,7 +28,8 @@ def test_cold_starts_match_the_emulators_accounting(tmp_path: Path) -> None:
         "--emulator-workers-min", "0", "--emulator-workers-max", "1",
         "--emulator-cold-start-ms", "1500", "--emulator-idle-timeout-s", "1.2",
         "--emulator-worker-log", str(worker_log), "--emulator-job-log", str(job_log),
-        "--job-stats-json", str(stats_path), "--job-stats-html", str(report), "RunPollUser",
+        "--job-stats-json", str(stats_path), "--job-stats-html", str(report),
+        "--job-stats-csv", str(tmp_path / "stats.csv"), "RunPollUser",
     )  # fmt: skip
     assert result.returncode == 0, explain(result)
     found = json.loads(stats_path.read_text(encoding="utf-8"))["coldStarts"]
@@ -44,4 +45,6 @@ def test_cold_starts_match_the_emulators_accounting(tmp_path: Path) -> None:
     assert "an estimate" in result.stdout
     assert f"cold starts: {exact} jobs" in result.stdout
     assert 'id="cold-starts"' in report.read_text(encoding="utf-8")
+    csv_rows = (tmp_path / "stats.csv").read_text(encoding="utf-8").splitlines()
+    assert f"coldStarts.exact,{exact}," in "\n".join(csv_rows)
     assert_key_never_shown(tmp_path, result.stdout, result.stderr)
