@@ -12,10 +12,13 @@ job that waited on it (a worker is started for a queued job, and takes one job a
 worker seen starting is a rise in the `initializing` count or in the count of all workers,
 whichever is larger (a worker that finished starting while another began leaves the first
 unchanged, the second not); workers initializing in the first sample count when jobs were
-queued then. Missed: a start-up shorter than the sampling interval that falls between two
-samples, and starts hidden by as many stops in the same interval. Counted though no job waited:
-a worker started for a job that another worker took first, and workers-min workers that start
-with no queue. Taken as one: several jobs taken by one worker at once (batch job-take).
+queued then, and workers still initializing in the last one (the run stopped before they took
+a job; the job that woke them is "interrupted", and the emulator does not count it) do not.
+Missed: a start-up shorter than the sampling interval that falls between two samples, and
+starts hidden by as many stops in the same interval. Counted though no job waited:
+a worker started for a job that another worker took first (or that the run's stop cancelled
+and that finished starting before the last sample), and workers-min workers that start with no
+queue. Taken as one: several jobs taken by one worker at once (batch job-take).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ def estimate_cold_starts(samples: Sequence[HealthSample]) -> int:
             _initializing(after) - _initializing(before),
             billed_workers(after) - billed_workers(before),
         )
-    return starts
+    # A start-up still going in the last sample (taken as the run stops) served no job.
+    return max(0, starts - _initializing(ordered[-1]))
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,23 @@ def test_estimate_counts_workers_seen_starting() -> None:
 
 def test_estimate_sees_a_start_hidden_in_an_unchanged_initializing_count() -> None:
     # One worker finished starting and another began between the samples.
-    samples = [sample(0, initializing=1, queued=2), sample(1, initializing=1, running=1)]
+    samples = [
+        sample(0, initializing=1, queued=2),
+        sample(1, initializing=1, running=1),
+        sample(2, running=2),
+    ]
     assert estimate(samples) == 2
+
+
+def test_estimate_leaves_out_a_start_up_the_run_stopped() -> None:
+    samples = [
+        sample(0, initializing=1, queued=1),
+        sample(1, running=1),
+        sample(2),
+        sample(3, initializing=1, queued=1),  # the run stops with this one still starting
+        sample(4, initializing=1),  # the last sample: its job was cancelled
+    ]
+    assert estimate(samples) == 1
 
 
 def test_estimate_ignores_workers_initializing_with_nothing_queued_at_the_start() -> None:

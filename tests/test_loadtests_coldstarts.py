@@ -32,16 +32,20 @@ def test_cold_starts_match_the_emulators_accounting(tmp_path: Path) -> None:
         "--job-stats-csv", str(tmp_path / "stats.csv"), "RunPollUser",
     )  # fmt: skip
     assert result.returncode == 0, explain(result)
-    found = json.loads(stats_path.read_text(encoding="utf-8"))["coldStarts"]
+    document = json.loads(stats_path.read_text(encoding="utf-8"))
+    found = document["coldStarts"]
     workers, jobs = read_log(worker_log), read_log(job_log)
     exact = sum(line["coldStartJobs"] for line in workers)
     # Exact: the run's count is the emulator's, per worker and per job.
     assert found["exact"] == exact == sum(1 for job in jobs if job["coldStart"]) >= 2
     assert found["exactSource"] == "emulator"
-    assert len(workers) == exact  # each worker was started for one waiting job
+    # Each worker was started for one waiting job, unless the run stopped while it started
+    # (its job interrupted, cancelled in the queue: not a cold-start job).
+    for line in workers:
+        assert line["coldStartJobs"] == 1 or line.get("atShutdown"), line
     # The estimate, from 1 s /health samples, within 5%.
     assert found["samples"] >= 10
-    assert abs(found["estimate"] - exact) <= 0.05 * exact, found
+    assert abs(found["estimate"] - exact) <= 0.05 * exact, (found, workers, explain(result))
     assert "an estimate" in result.stdout
     assert f"cold starts: {exact} jobs" in result.stdout
     assert 'id="cold-starts"' in report.read_text(encoding="utf-8")
