@@ -19,9 +19,9 @@ worker rounded up, the emulator's whole life: warm workers before the first samp
 the last included) are then the ones priced, and its worker-seconds within the sampled span
 are the exact counterpart of the /health estimate.
 
-Dollars: --gpu-price-per-s times worker-seconds (billed seconds when the emulator's are
-known); per completed job; per 1,000 completed jobs; and per day at the run's rate (dollars /
-duration x 86,400).
+Dollars: --gpu-price-per-s (or --gpu NAME's, runpod_testkit.gpu_prices) times worker-seconds
+(billed seconds when the emulator's are known); per completed job; per 1,000 completed jobs;
+and per day at the run's rate (dollars / duration x 86,400).
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ class EmulatorUsage:
     billed_seconds: int
     seconds_in_span: float
     """Worker-seconds between the first and the last /health sample."""
+    cold_start_jobs: int = 0
+    """Jobs that waited on a worker's start-up (see runpod_testkit.coldstarts)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +80,7 @@ class EmulatorUsage:
             "workerSeconds": round(self.worker_seconds, 3),
             "billedSeconds": self.billed_seconds,
             "workerSecondsInSpan": round(self.seconds_in_span, 3),
+            "coldStartJobs": self.cold_start_jobs,
         }
 
 
@@ -86,7 +89,7 @@ def read_worker_log(
 ) -> EmulatorUsage:
     """Sum the --worker-log lines of `endpoint_id` for workers started at or after `since_s`
     (a log appended to by earlier runs keeps theirs); OSError if it cannot be read."""
-    workers, exact, billed, in_span = 0, 0.0, 0, 0.0
+    workers, exact, billed, in_span, cold = 0, 0.0, 0, 0.0, 0
     low, high = span
     with Path(path).open(encoding="utf-8") as lines:
         for line in lines:
@@ -98,7 +101,8 @@ def read_worker_log(
             exact += record["seconds"]
             billed += record["billedSeconds"]
             in_span += max(0.0, min(stopped, high) - max(started, low))
-    return EmulatorUsage(workers, exact, billed, in_span)
+            cold += record.get("coldStartJobs", 0)
+    return EmulatorUsage(workers, exact, billed, in_span, cold)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ class CostEstimate:
     duration_s: float | None
     """The run's duration (test start to stop), for the per-day projection."""
     emulator: EmulatorUsage | None = None
+    price_source: str | None = None
+    """Where the price comes from (--gpu: the GPU, tier, source and date); None: given."""
 
     @property
     def priced_seconds(self) -> float:
@@ -149,6 +155,7 @@ class CostEstimate:
             "dollarsPer1000Jobs": _round(None if per_job is None else per_job * 1000, 6),
             "dollarsPerDayAtThisRate": _round(per_day, 2),
             "emulator": None if self.emulator is None else self.emulator.to_json(),
+            "priceSource": self.price_source,
         }
 
     def html_section(self) -> str:
@@ -188,7 +195,12 @@ class CostEstimate:
             text += f"; ${dollars:.4f} at ${self.price_per_s:g}/s"
             per_job_dollars = self.per_job(dollars)
             if per_job_dollars is not None:
-                text += f", ${per_job_dollars * 1000:.4f} per 1,000 jobs"
+                text += (
+                    f", ${per_job_dollars:.6f} per completed job, "
+                    f"${per_job_dollars * 1000:.4f} per 1,000 jobs"
+                )
+            if self.price_source is not None:
+                text += f" (price: {self.price_source})"
         return text + "\n"
 
 
@@ -209,6 +221,7 @@ def estimate_cost(
     price_per_s: float | None = None,
     duration_s: float | None = None,
     emulator: EmulatorUsage | None = None,
+    price_source: str | None = None,
 ) -> CostEstimate | None:
     """None with fewer than two samples (no span to integrate over)."""
     if len(samples) < 2:
@@ -223,4 +236,5 @@ def estimate_cost(
         price_per_s=price_per_s,
         duration_s=duration_s,
         emulator=emulator,
+        price_source=price_source,
     )

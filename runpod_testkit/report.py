@@ -137,9 +137,10 @@ def render_html_report(
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M:%S %Z")
     run_start, run_length = _run_window(series, origin)
     snapshot_sections = [
-        Markup(section)  # built with html.escape by cost.py / compare.py
+        Markup(section)  # built with html.escape by cost.py, coldstarts.py, compare.py
         for section in (
             snap.cost.html_section() if snap.cost is not None else None,
+            snap.cold_starts.html_section() if snap.cold_starts is not None else None,
             snap.comparison.html_section() if snap.comparison is not None else None,
         )
         if section

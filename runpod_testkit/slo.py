@@ -11,7 +11,10 @@ Every other ended job misses it: FAILED, CANCELLED, TIMED_OUT, and the client-si
   goodput    = jobs that met the SLO / the run's duration (jobs per second)
 
 The count of jobs that met it is kept by JobStats (`record_terminal` asks `Slo.met`), so it
-travels from Locust workers to the master with the other statistics.
+travels from Locust workers to the master with the other statistics; so is the count per window
+of the outcome series (SLO_MET), from which `slo_series` gives attainment and goodput over time
+in the same windows as the other series: a window's attainment is its jobs that met the SLO /
+its ended jobs (by the moment each job was seen to end), its goodput those jobs / its width.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["SLO_METRICS", "Slo", "SloError", "SloRule", "slo_html", "slo_line"]
+if TYPE_CHECKING:
+    from runpod_testkit.jobstats import JobStats
+
+__all__ = ["SLO_METRICS", "Slo", "SloError", "SloRule", "slo_html", "slo_line", "slo_series"]
 
 SLO_METRICS = ("delayTime", "executionTime", "e2e", "ttfc")
 _RULE_RE = re.compile(r"\s*(\w+)\s*(<=|<)\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*")
@@ -123,3 +129,30 @@ def slo_html(summary: dict[str, Any]) -> str:
     return (
         f'<section id="slo"><h2>SLO</h2><table id="slo-table" class="data">{rows}</table></section>'
     )
+
+
+def slo_series(stats: JobStats, max_points: int | None = None) -> dict[str, Any] | None:
+    """The SLO over time (None without --slo), for the "slo" object's "overTime" and for charts:
+    {"width": s, "points": [{"t", "jobs", "met", "attainment", "goodputPerS"}]}, one point per
+    window of the outcome series (at most `max_points`), windows without ended jobs included
+    (their attainment null)."""
+    from runpod_testkit.jobstats import NON_TERMINAL_OUTCOMES, SLO_MET, UNJUDGED_OUTCOMES
+
+    if not stats.slo:
+        return None
+    skipped = NON_TERMINAL_OUTCOMES | UNJUDGED_OUTCOMES | {SLO_MET}
+    width, windows = stats.outcome_windows(max_points)
+    points = []
+    for start, counts in windows:
+        ended = sum(n for name, n in counts.items() if name not in skipped)
+        met = counts.get(SLO_MET, 0)
+        points.append(
+            {
+                "t": start,
+                "jobs": ended,
+                "met": met,
+                "attainment": round(met / ended, 6) if ended else None,
+                "goodputPerS": round(met / width, 3),
+            }
+        )
+    return {"width": width, "points": points}

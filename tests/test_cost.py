@@ -46,10 +46,12 @@ def test_estimate_with_a_price() -> None:
         "dollarsPer1000Jobs": 0.5,
         "dollarsPerDayAtThisRate": 86.4,
         "emulator": None,
+        "priceSource": None,  # given with --gpu-price-per-s, not --gpu
     }
     assert cost.line() == (
         "cost (estimated from 3 /health samples over 20.0 s): 40.0 worker-seconds, peak 2 "
-        "workers, 1.000 per completed job; $0.0200 at $0.0005/s, $0.5000 per 1,000 jobs\n"
+        "workers, 1.000 per completed job; $0.0200 at $0.0005/s, $0.000500 per completed job, "
+        "$0.5000 per 1,000 jobs\n"
     )
 
 
@@ -96,6 +98,7 @@ def test_the_emulator_log_is_summed_for_its_endpoint_since_the_run_started(
         "workerSeconds": 11.7,
         "billedSeconds": 13,
         "workerSecondsInSpan": 5.5,
+        "coldStartJobs": 0,  # a log written before the emulator counted them
     }
     cost = estimate_cost(
         [sample(101.0, idle=2), sample(105.0, idle=1)],

@@ -306,6 +306,12 @@ def test_scaling_cold_starts_and_idle_retirement_use_real_processes() -> None:
         assert first["delayTime"] >= 300
         assert first["delayTime"] <= (time.monotonic() - started) * 1000
         assert len({result["workerId"] for result in results}) == 2
+        # Each process's first take of jobs holds cold-start jobs, the earliest job among them.
+        jobs = [emu.app.model.get("emulated", job_id) for job_id in ids]
+        assert all(job is not None for job in jobs)
+        cold = [job for job in jobs if job is not None and job.cold_start]
+        assert {job.worker_id for job in cold} == {result["workerId"] for result in results}
+        assert first["id"] in {job.id for job in cold}
         runtime = emu.app.worker_processes
         assert runtime is not None
         prefix = runtime.runtime_id

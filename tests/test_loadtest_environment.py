@@ -42,6 +42,8 @@ VALUES = {
     "--emulator-worker": "python handler.py",
     "--emulator-worker-log": "out/workers.log",
     "--gpu-price-per-s": "0.00031",
+    "--gpu": "RTX-4090",
+    "--gpu-prices": "out/prices.toml",
     "--baseline": "out/baseline.json",
 }
 RULES = ("e2e:p95<5s", "failures:rate<1%")

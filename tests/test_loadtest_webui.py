@@ -15,6 +15,8 @@ import pytest
 from flask import Blueprint, Flask, Response, jsonify
 
 from runpod_testkit.jobstats import INTERRUPTED, METRICS, JobStats
+from runpod_testkit.loadtest.decisions import decision_tab_rows
+from runpod_testkit.loadtest.settings import Settings
 from runpod_testkit.loadtest.webui import (
     COLUMNS,
     DOWNLOADS,
@@ -151,6 +153,12 @@ class StubSampler:
 
 
 @dataclass
+class StubRunInfo:
+    started_at: float | None = T0
+    ended_at: float | None = T0 + 20
+
+
+@dataclass
 class StubRun:
     """The parts of LoadRun that the web UI reads."""
 
@@ -158,6 +166,8 @@ class StubRun:
     rules: tuple[str, ...] = ("delayTime:p95<1000",)
     workers: WorkerLedger = field(default_factory=WorkerLedger)
     health_requests: StubSampler = field(default_factory=StubSampler)
+    settings: Settings = field(default_factory=Settings)
+    run_info: StubRunInfo = field(default_factory=StubRunInfo)
 
     def threshold_results(self) -> list[ThresholdResult]:
         return evaluate(self.rules, self.stats)
@@ -215,7 +225,13 @@ def test_stats_requests_carries_the_rows_once_next_to_other_extensions() -> None
         body = client.get("/stats/requests").get_json()
         keys = [entry["key"] for entry in body["extended_stats"]]
         assert keys == ["theirs", TAB_KEY]
-    assert body["extended_stats"][1]["data"] == tab_rows(run.stats, run.threshold_results())
+    decisions = decision_tab_rows(run.stats, run.settings, T0, T0 + 20)
+    assert [row["statistic"] for row in decisions] == [
+        "cost (worker-seconds, estimate)",
+        "cold starts (estimate)",
+    ]
+    expected = tab_rows(run.stats, run.threshold_results()) + decisions
+    assert body["extended_stats"][1]["data"] == expected
     assert "extended_stats" not in client.get("/other").get_json()
 
 

@@ -53,6 +53,12 @@ def test_slo_attainment_and_goodput_match_the_job_log(tmp_path: Path) -> None:
     run = document["run"]
     duration = run["endedAt"] - run["startedAt"]
     assert slo["goodputPerS"] == pytest.approx(truth / duration, rel=1e-3)
+    # Over time: per-second windows from both processes, adding up to the run's figures.
+    over_time = slo["overTime"]
+    assert over_time["width"] == 1
+    assert sum(point["met"] for point in over_time["points"]) == truth
+    assert sum(point["jobs"] for point in over_time["points"]) == ended
+    assert len(over_time["points"]) >= 3
     assert f"{truth} of {ended} ended jobs met it" in result.stdout
     report = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert f"<tr><th>met the SLO</th><td>{truth}</td></tr>" in report

@@ -9,7 +9,7 @@ import pytest
 
 from runpod_testkit.jobstats import CLIENT_TIMEOUT, INTERRUPTED, JobStats
 from runpod_testkit.loadtest.settings import Settings, SettingsError
-from runpod_testkit.slo import Slo, SloError, SloRule, slo_html, slo_line
+from runpod_testkit.slo import Slo, SloError, SloRule, slo_html, slo_line, slo_series
 from runpod_testkit.thresholds import Threshold, ThresholdError, evaluate
 
 
@@ -130,3 +130,57 @@ def test_the_report_section_escapes_the_rules() -> None:
     assert "<td>e2e&lt;5s</td>" in section
     assert "<td>75.00%</td>" in section
     assert "<td>1.5</td>" in section
+
+
+# ---- the SLO over time (issue 12)
+
+
+def test_attainment_and_goodput_per_window() -> None:
+    stats = JobStats()
+    stats.slo = Slo(["e2e<1s"])
+    assert slo_series(JobStats()) is None  # without --slo
+    t0 = 1_000.0
+    stats.record_submitted(3, at=t0)
+    stats.record_terminal("COMPLETED", e2e_ms=400, at=t0 + 0.2)  # met
+    stats.record_terminal("COMPLETED", e2e_ms=1500, at=t0 + 0.7)  # missed
+    stats.record_terminal("FAILED", at=t0 + 1.1)  # missed
+    stats.record_outcome(INTERRUPTED, at=t0 + 1.5)  # not judged
+    stats.record_terminal("COMPLETED", e2e_ms=100, at=t0 + 3.0)  # met
+    series = slo_series(stats)
+    assert series == {
+        "width": 1,
+        "points": [
+            {"t": 1000, "jobs": 2, "met": 1, "attainment": 0.5, "goodputPerS": 1.0},
+            {"t": 1001, "jobs": 1, "met": 0, "attainment": 0.0, "goodputPerS": 0.0},
+            {"t": 1003, "jobs": 1, "met": 1, "attainment": 1.0, "goodputPerS": 1.0},
+        ],
+    }
+    # The windows add up to the whole run's figures.
+    summary = stats.slo_summary(4.0)
+    assert summary is not None
+    assert sum(p["met"] for p in series["points"]) == summary["met"] == 2
+    assert sum(p["jobs"] for p in series["points"]) == summary["jobs"] == 4
+    # The outcome series and outcomes do not show the SLO count as an outcome.
+    assert all("sloMet" not in p for p in stats.series_json()["jobs"]["points"])
+    assert "sloMet" not in stats.outcomes
+    # Coarser windows for a chart: 2 s wide, the same totals.
+    coarse = slo_series(stats, max_points=2)
+    assert coarse is not None
+    assert coarse["width"] == 2
+    assert [(p["t"], p["jobs"], p["met"]) for p in coarse["points"]] == [(1000, 3, 1), (1002, 1, 1)]
+    assert coarse["points"][0]["goodputPerS"] == 0.5
+
+
+def test_the_windows_travel_from_workers_to_the_master() -> None:
+    master = JobStats()
+    master.slo = Slo(["delayTime<=500"])
+    for delay in (100, 900):
+        worker = JobStats()
+        worker.slo = Slo(["delayTime<=500"])
+        worker.record_terminal("COMPLETED", delay_time_ms=delay, at=2_000.5)
+        master.merge_transport(worker.pop_transport())
+    series = slo_series(master)
+    assert series is not None
+    assert series["points"] == [
+        {"t": 2000, "jobs": 2, "met": 1, "attainment": 0.5, "goodputPerS": 1.0}
+    ]

@@ -83,8 +83,9 @@ class JobLog:
 
 class WorkerLog:
     """--worker-log: one JSON line per worker that stops (its billing): endpointId, workerId,
-    startedAt and stoppedAt (epoch ms), seconds (exact) and billedSeconds (rounded up, as Runpod
-    bills). Workers still up when the emulator stops are written then, with "atShutdown"."""
+        startedAt and stoppedAt (epoch ms), seconds (exact) and billedSeconds (rounded up, as Runpod
+        bills), and coldStartJobs (jobs it picked up at the end of its cold start: they waited on
+    its start-up). Workers still up when the emulator stops are written then, with "atShutdown"."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -99,6 +100,7 @@ class WorkerLog:
             "stoppedAt": round(stopped_at * 1000),
             "seconds": round(seconds, 3),
             "billedSeconds": math.ceil(round(seconds, 6)),
+            "coldStartJobs": worker.cold_start_jobs,
         }
         if at_shutdown:
             record["atShutdown"] = True

@@ -111,6 +111,11 @@ class Worker:
     slots: int = 0
     """How many queued jobs the worker takes right now: 1 while a simulated worker is idle,
     the open job-take poll's batch size for a worker process, else 0."""
+    starting_cold: bool = False
+    """True from a cold start until the worker's first take of jobs: a job it picks up then
+    waited on its start-up (a cold-start job)."""
+    cold_start_jobs: int = 0
+    """Jobs picked up at the end of this worker's cold start (the --worker-log counts them)."""
 
 
 @dataclass(eq=False)
@@ -136,6 +141,8 @@ class Job:
     chunks_sent: int = 0
     streamed: list[Any] | None = None
     """The chunks a real worker posted (job-stream); None for a simulated job (see `plan`)."""
+    cold_start: bool = False
+    """The job waited on a worker's start-up: the worker that took it was cold-starting."""
     lost_runs: int = 0
     """How many times the job's worker died under it (a real process, or an injected crash)."""
     expires_at: float | None = None
@@ -266,6 +273,7 @@ class Job:
             "endedAt": None if self.ended_at is None else round(self.ended_at * 1000),
             "workerId": self.worker_id,
             "sync": self.sync,
+            "coldStart": self.cold_start,
         }
 
 
@@ -360,6 +368,7 @@ class SimulatedRuntime:
         if cold_start_s == 0:
             worker.state = _IDLE
             model._worker_free(worker, now)
+            worker.starting_cold = False
         else:
             model._schedule(now + cold_start_s, _Event.WORKER_READY, worker, worker.generation)
 
@@ -536,6 +545,7 @@ class Model:
             worker: Worker = subject
             worker.state = _IDLE
             self._worker_free(worker, at)
+            worker.starting_cold = False  # its first take is done: later jobs did not wait
         elif kind == _Event.WORKER_RETIRE:
             worker = subject
             worker.retire_pending = False
@@ -589,6 +599,7 @@ class Model:
     def _start_worker(self, endpoint: EndpointState, now: float, *, warm: bool = False) -> Worker:
         worker = Worker(self._new_worker_id(), endpoint, WorkerState.INITIALIZING)
         worker.started_at = now
+        worker.starting_cold = not warm
         endpoint.workers[worker.id] = worker
         self._worker_count += 1
         self.runtime.start_worker(worker, now, warm=warm)
@@ -604,6 +615,7 @@ class Model:
         worker.generation += 1
         worker.slots = 0
         worker.retire_pending = False  # its pending retire event, if any, is now stale
+        worker.starting_cold = False
         worker.job = None
 
     def _scale_up(self, endpoint: EndpointState, now: float) -> None:
@@ -631,6 +643,9 @@ class Model:
         job.started_at = now
         job.worker_id = worker.id
         job.endpoint.in_progress += 1
+        if worker.starting_cold:
+            job.cold_start = True
+            worker.cold_start_jobs += 1
         self.runtime.start_job(worker, job, now)
         self._changed(job)
 
@@ -824,6 +839,7 @@ class Model:
         queue = worker.endpoint.queue
         while worker.slots > 0 and queue:
             self._pickup(worker, queue.popleft(), now)
+        worker.starting_cold = False  # a job queued while this poll waits did not wait on it
 
     def schedule_timeout(self, job: Job, now: float) -> None:
         """A real job's executionTimeout (its end is not known in advance)."""

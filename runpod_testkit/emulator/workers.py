@@ -234,6 +234,7 @@ class ProcessRuntime:
 
     def start_worker(self, worker: Worker, now: float, *, warm: bool) -> None:
         # `warm` does not apply: a real process always starts cold.
+        worker.starting_cold = True
         if self._closing:  # the server is stopping: nothing new starts
             worker.state = WorkerState.UNHEALTHY
             return

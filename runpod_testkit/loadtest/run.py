@@ -60,6 +60,7 @@ from runpod_testkit.ci_results import (
     load_run_markdown,
     write_thresholds_junit,
 )
+from runpod_testkit.coldstarts import ColdStarts, count_cold_starts
 from runpod_testkit.compare import CompareError, Comparison, RunDocument, compare, load_run
 from runpod_testkit.config import (
     ENV_API_KEY,
@@ -103,7 +104,7 @@ from runpod_testkit.loadtest.workers import WorkerLedger
 from runpod_testkit.operations import OPERATIONS, JobStatus, RateLimit
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator
-from runpod_testkit.slo import Slo, slo_line
+from runpod_testkit.slo import Slo, slo_line, slo_series
 from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.series import HealthSample
 from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
@@ -185,6 +186,8 @@ class LoadRun:
         self.worker_log: tuple[str, float] | None = None
         """The embedded emulator's --worker-log and when it was started (epoch s)."""
         self.cost: CostEstimate | None = None
+        self.cold_starts: ColdStarts | None = None
+        """Jobs that waited on a worker's start-up (estimated; exact from the emulator)."""
         """The run's worker-seconds (and dollars) from the /health series, once finished."""
         self.comparison: Comparison | None = None
         """With --baseline: this run against it, once the run has finished."""
@@ -450,12 +453,17 @@ class LoadRun:
         started, ended = self.run_info.started_at, self.run_info.ended_at
         duration = ended - started if started is not None and ended is not None else None
         samples = self.stats.health_samples()
+        usage = self.emulator_usage(samples)
         cost = estimate_cost(
             samples,
             completed_jobs=self.stats.outcomes.get(JobStatus.COMPLETED, 0),
             price_per_s=settings.gpu_price_per_s,
             duration_s=duration,
-            emulator=self.emulator_usage(samples),
+            emulator=usage,
+            price_source=None if settings.gpu_price is None else settings.gpu_price.describe(),
+        )
+        self.cold_starts = count_cold_starts(
+            samples, exact=None if usage is None else usage.cold_start_jobs
         )
         # The run is read once; every view below (JSON, CSV, HTML, the table) renders this.
         snapshot = take_snapshot(
@@ -463,15 +471,18 @@ class LoadRun:
             results,
             duration_s=duration,
             cost=cost,
+            cold_starts=self.cold_starts,
             lost_workers=self.workers.verdict_lines(),
             health_requests=self.health_requests.counts(),
         )
         self.cost = cost
         self.slo_summary = None if snapshot.slo is None else dict(snapshot.slo)
         if snapshot.slo is not None:
-            extra["slo"] = dict(snapshot.slo)
+            extra["slo"] = {**snapshot.slo, "overTime": slo_series(self.stats)}
         if cost is not None:
             extra["cost"] = cost.to_json()
+        if self.cold_starts is not None:
+            extra["coldStarts"] = self.cold_starts.to_json()
         if settings.baseline:
             extra["baseline"] = self._compare_with_baseline(run_json, snapshot)
             snapshot = dataclasses.replace(snapshot, comparison=self.comparison)
@@ -855,6 +866,8 @@ def _on_quit(**_kwargs: Any) -> None:
         stream.write(slo_line(dict(snapshot.slo)))
     if snapshot.cost is not None:
         stream.write(snapshot.cost.line())
+    if snapshot.cold_starts is not None:
+        stream.write(snapshot.cold_starts.line())
     if snapshot.comparison is not None:
         stream.write(
             "\nCompared with the baseline (--baseline)\n" + snapshot.comparison.format_text()

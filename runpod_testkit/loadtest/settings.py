@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from runpod_testkit.gpu_prices import GpuPrice, GpuPriceError, load_price_table, resolve_gpu
 from runpod_testkit.loadtest.failsafe import DEFAULT_MAX_RETRIES, DEFAULT_REFUSAL_LIMIT
 from runpod_testkit.operations import operation
 from runpod_testkit.probe_protocol import ProbeInputError, check_probe_input
@@ -200,6 +201,22 @@ def _pacing(raw: object) -> str:
     return text
 
 
+def _gpu_price(gpu: str | None, prices: str | None, price_per_s: float | None) -> GpuPrice | None:
+    """--gpu resolved in the shipped table and --gpu-prices (SettingsError: one line)."""
+    if gpu is None:
+        return None
+    if price_per_s is not None:  # the given price wins over the table's
+        name, _, tier = gpu.partition(":")
+        return GpuPrice(
+            name.strip(), tier.strip() or "flex", price_per_s, "--gpu-price-per-s", None
+        )
+    try:
+        return resolve_gpu(gpu, load_price_table(prices))
+    except GpuPriceError as exc:
+        flag = "--gpu-prices" if prices is not None and str(exc).startswith(prices) else "--gpu"
+        raise SettingsError(f"{flag}: {exc}") from None
+
+
 def _path_or_none(raw: object) -> str | None:
     if raw is None:
         return None
@@ -346,6 +363,25 @@ OPTIONS: tuple[_Option, ...] = (
         "dollars per worker-second (your GPU's serverless price): the end shows the run's "
         "estimated cost, per completed job and per 1,000 jobs, beside its worker-seconds",
         "DOLLARS",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--gpu",
+        _optional(str),
+        None,
+        "a named GPU instead of --gpu-price-per-s: its Runpod Serverless per-second price "
+        "(flex, or NAME:active) from the table shipped with runpod-testkit (dated, with its "
+        "source), e.g. A100-80GB, H100-80GB, RTX-4090, L40S",
+        "NAME",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--gpu-prices",
+        _path_or_none,
+        None,
+        "a TOML or JSON price table for --gpu, added over the shipped one "
+        "(gpus.NAME.flex / .active in dollars per second)",
+        "FILE",
         in_web_ui=False,
     ),
     _Option(
@@ -561,6 +597,8 @@ class Settings:
     thresholds: tuple[Threshold, ...] = ()
     slo: tuple[str, ...] = ()
     gpu_price_per_s: float | None = None
+    gpu_price: GpuPrice | None = None
+    """--gpu: the named GPU's price and where it comes from (gpu_price_per_s is then its)."""
     baseline: str | None = None
     regressions: tuple[str, ...] = ()
     job_stats_json: str | None = None
@@ -590,6 +628,9 @@ class Settings:
             except (SettingsError, ThresholdError, SloError) as exc:
                 raise SettingsError(f"{option.flag}: {exc}") from None
         probe = values["probe_input"]
+        gpu_price = _gpu_price(values["gpu"], values["gpu_prices"], values["gpu_price_per_s"])
+        if gpu_price is not None:
+            values["gpu_price_per_s"] = gpu_price.price_per_s
         return cls(
             probe_inputs=None if probe is None else parse_probe_input(probe),
             poll_interval_s=values["poll_interval"],
@@ -604,6 +645,7 @@ class Settings:
             thresholds=tuple(Threshold.parse(text) for text in values["threshold"]),
             slo=tuple(values["slo"]),
             gpu_price_per_s=values["gpu_price_per_s"],
+            gpu_price=gpu_price,
             baseline=values["baseline"],
             regressions=tuple(values["regression"]),
             job_stats_json=values["job_stats_json"],

@@ -7,11 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runpod_testkit.loadtest.decisions import write_csv
 from runpod_testkit.report import write_html_report
 from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
 from runpod_testkit.stats.thresholds import ThresholdResult, all_passed
-from runpod_testkit.stats.views import format_table, json_document, write_csv
+from runpod_testkit.stats.views import format_table, json_document
 
 __all__ = [
     "EXIT_BAD_SETUP",
@@ -95,7 +96,7 @@ def write_outputs(
                 json.dumps(document, indent=2) + "\n", encoding="utf-8"
             ),
         ),
-        ("--job-stats-csv", csv_path, lambda path: write_csv(snapshot, path)),
+        ("--job-stats-csv", csv_path, lambda path: write_csv(snapshot, path, extra or {})),
         (
             "--job-stats-html",
             html_path,

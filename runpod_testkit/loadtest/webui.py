@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, make_response, request
 
+from runpod_testkit.loadtest.decisions import decision_tab_rows
 from runpod_testkit.report import live_charts, render_html_report, render_live_page
 from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.names import METRICS, REPORTED_PERCENTILES
@@ -284,7 +285,10 @@ def install_web_ui(web_ui: WebUI, run: LoadRun, base_path: str | None = None) ->
         if request.endpoint == "locust.index":
             return _with_assets(response)
         if request.endpoint == "locust.request_stats":
-            return _with_tab_rows(response, tab_rows(run_snapshot(run, charts=False)))
+            rows = tab_rows(run_snapshot(run, charts=False))
+            info = run.run_info  # SLO, cost and cold starts so far (loadtest/decisions.py)
+            rows += decision_tab_rows(run.stats, run.settings, info.started_at, info.ended_at)
+            return _with_tab_rows(response, rows)
         return response
 
 

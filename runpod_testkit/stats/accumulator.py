@@ -56,6 +56,7 @@ from runpod_testkit.stats.names import (
     RETRIED,
     SERVER_ERROR,
     SIGNIFICANT_DIGITS,
+    SLO_MET,
     SUBMITTED,
     THROTTLED,
     UNJUDGED_OUTCOMES,
@@ -353,6 +354,7 @@ class JobStats:
             and slo.met(delay_time_ms, execution_time_ms, e2e_ms, ttfc_ms)
         ):
             self._slo_met += 1
+            self._outcome_series.at(when)[SLO_MET] += 1  # the SLO over time
         # Once per job on the load generator's hot path: the metric names need no check.
         for metric, value in (
             ("delayTime", delay_time_ms),
@@ -548,6 +550,16 @@ class JobStats:
             "attainment": round(self._slo_met / ended, 6) if ended else None,
             "goodputPerS": round(self._slo_met / duration_s, 3) if duration_s else None,
         }
+
+    def outcome_windows(
+        self, max_points: int | None = None
+    ) -> tuple[int, list[tuple[int, Counter[str]]]]:
+        """The outcome series: its width (s) and (window start, counts) in time order, at most
+        `max_points` windows; the counts include SLO_MET (runpod_testkit.slo.slo_series)."""
+        series = self._outcome_series
+        if max_points is not None:
+            series = series.coarsened(max_points)
+        return series.width, sorted(series.slots.items())
 
     def health_samples(self) -> list[HealthSample]:
         slots = self._health_series.slots
@@ -745,5 +757,7 @@ class JobStats:
 
 def _ordered_outcomes(counts: Mapping[str, int]) -> dict[str, int]:
     ordered = {SUBMITTED: counts[SUBMITTED]} if SUBMITTED in counts else {}
-    ordered.update((name, counts[name]) for name in sorted(counts) if name != SUBMITTED)
+    ordered.update(
+        (name, counts[name]) for name in sorted(counts) if name not in (SUBMITTED, SLO_MET)
+    )
     return ordered

@@ -50,6 +50,7 @@ DROPPED = "dropped"  # open model: an arrival was never submitted (no free user)
 LATE = "late"  # open model: an arrival was submitted behind its schedule
 INTERRUPTED = "interrupted"  # in flight when the run stopped, and cancelled by it
 UNKNOWN_OUTCOME = "unknown"  # a /run or /runsync that got a 5xx or lost its connection
+SLO_MET = "sloMet"  # in the outcome series only: jobs that met the --slo, per window
 # Every other outcome ends exactly one job; these do not.
 NON_TERMINAL_OUTCOMES = frozenset({SUBMITTED, DROPPED, LATE})
 # Ended jobs that say nothing about the endpoint: kept out of the failure rate.

@@ -27,6 +27,7 @@ from runpod_testkit.stats.names import (
 from runpod_testkit.stats.series import HealthSample
 
 if TYPE_CHECKING:
+    from runpod_testkit.coldstarts import ColdStarts
     from runpod_testkit.compare import Comparison
     from runpod_testkit.cost import CostEstimate
     from runpod_testkit.stats.accumulator import JobStats, MetricSummary
@@ -155,6 +156,7 @@ class RunSnapshot:
     histograms: Mapping[str, str]
     slo: Mapping[str, Any] | None = None
     cost: CostEstimate | None = None
+    cold_starts: ColdStarts | None = None
     comparison: Comparison | None = None
     lost_workers: tuple[str, ...] = ()
     """One line per worker lost in a distributed run (the master's WorkerLedger)."""
@@ -171,6 +173,7 @@ def take_snapshot(
     *,
     duration_s: float | None = None,
     cost: CostEstimate | None = None,
+    cold_starts: ColdStarts | None = None,
     comparison: Comparison | None = None,
     lost_workers: Sequence[str] = (),
     health_requests: HealthRequests | None = None,
@@ -209,6 +212,7 @@ def take_snapshot(
         histograms=MappingProxyType(stats.encoded_histograms()),
         slo=stats.slo_summary(duration_s),
         cost=cost,
+        cold_starts=cold_starts,
         comparison=comparison,
         lost_workers=tuple(lost_workers),
         health_requests=health_requests or HealthRequests(),
