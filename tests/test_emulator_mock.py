@@ -734,15 +734,15 @@ def test_the_job_log_has_no_run_times_for_a_job_that_never_ran() -> None:
     """Purged jobs end CANCELLED without running: `startedAt`, `endedAt`, `delayTime` and
     `executionTime` are null (README, --job-log); a job that ran has them all."""
     config = EmulatorConfig(workers_min=0, workers_max=1, cold_start_ms=100, seed=0)
-    with MockEndpoint(config=config) as mock:
-        with httpx.Client(base_url=mock.endpoint_url, headers={"authorization": "key"}) as api:
-            running = api.post("/run", json={"input": {"sleep_ms": 1_000}}).json()["id"]
-            queued = [api.post("/run", json={"input": {}}).json()["id"] for _ in range(2)]
-            mock.clock.advance(0.5)  # the worker is up and holds the first job
-            assert api.get(f"/status/{running}").json()["status"] == JobStatus.IN_PROGRESS
-            assert api.post("/purge-queue").json()["removed"] == 2
-            mock.clock.advance(1.0)
-            assert api.get(f"/status/{running}").json()["status"] == JobStatus.COMPLETED
+    mock = MockEndpoint(config=config)
+    with mock, httpx.Client(base_url=mock.endpoint_url, headers={"authorization": "key"}) as api:
+        running = api.post("/run", json={"input": {"sleep_ms": 1_000}}).json()["id"]
+        queued = [api.post("/run", json={"input": {}}).json()["id"] for _ in range(2)]
+        mock.clock.advance(0.5)  # the worker is up and holds the first job
+        assert api.get(f"/status/{running}").json()["status"] == JobStatus.IN_PROGRESS
+        assert api.post("/purge-queue").json()["removed"] == 2
+        mock.clock.advance(1.0)
+        assert api.get(f"/status/{running}").json()["status"] == JobStatus.COMPLETED
     records = {record["id"]: record for record in mock.terminal_jobs}
     assert set(records) == {running, *queued}
     for job_id in queued:

@@ -226,9 +226,16 @@ def test_schemathesis_finds_no_server_error_and_nothing_outside_the_schemas(
     """Every operation with generated valid requests and, negative, invalid ones (bodies, query
     values and job ids out of the document): the emulator answers each as documented."""
     generation = schemathesis.GenerationMode(mode)
-    calls = 0
+    calls = expected = 0
     for result in api_schema.get_all_operations():
         operation = result.ok()
+        if generation is schemathesis.GenerationMode.NEGATIVE and not (
+            operation.query or operation.body
+        ):
+            # With the key fixed, nothing can be made invalid: no input (/health), or only the
+            # job id, which any path segment is (/cancel, /retry).
+            continue
+        expected += 1
 
         @FUZZ
         @given(case=operation.as_strategy(generation_mode=generation))
@@ -239,7 +246,7 @@ def test_schemathesis_finds_no_server_error_and_nothing_outside_the_schemas(
             calls += 1
 
         call()
-    assert calls >= sum(len(op.methods) for op in OPERATIONS.values())  # each one was called
+    assert calls >= expected >= 8  # each operation was called (negative: those with input)
 
 
 @pytest.mark.slow
