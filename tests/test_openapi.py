@@ -181,6 +181,13 @@ def test_the_command_names_a_file_it_cannot_write(
     assert str(missing) in error
 
 
+def test_the_command_refuses_a_server_that_is_no_url(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["openapi", "--server", "127.0.0.1:8000/v2/ep"])
+    assert exited.value.code == 2
+    assert "--server: expected an http(s) endpoint URL" in capsys.readouterr().err
+
+
 # --- Schemathesis against the emulator over HTTP -----------------------------------------------
 
 CONFORMANCE = [
