@@ -9,7 +9,7 @@ FROM locustio/locust:${LOCUST_VERSION}
 
 COPY --chown=locust:locust pyproject.toml README.md /home/locust/runpod-testkit/
 COPY --chown=locust:locust runpod_testkit /home/locust/runpod-testkit/runpod_testkit
-COPY --chown=locust:locust schemas /home/locust/runpod-testkit/schemas
+COPY --chown=locust:locust docs /home/locust/runpod-testkit/docs
 COPY --chown=locust:locust contract /home/locust/runpod-testkit/contract
 RUN pip install --no-cache-dir "/home/locust/runpod-testkit[load]" && rm -rf /home/locust/runpod-testkit
 

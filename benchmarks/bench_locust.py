@@ -2,7 +2,7 @@
 
 One Locust process (pinned to cpu 0) runs, in turn, against the same server (pinned to cpu 1):
 - "suite": RunPollUser from loadtests/locustfile.py as a load run uses it: POST /run, then
-  GET /status until the job is terminal, every answer parsed and validated against schemas/,
+  GET /status until the job is terminal, every answer parsed and validated against the schemas,
   every job counted in JobStats (the /health sampler off, so that only these requests go out);
 - "bare": a FastHttpUser with no validation and no statistics polling GET /status of one
   existing job as fast as it can (benchmarks/locust_bare_poll.py): the target's reference;

@@ -1,5 +1,5 @@
 """The `runpod-testkit` command: `emulator` serves a local endpoint; `check` validates one;
-`compare` sets a load run against a baseline."""
+`compare` sets a load run against a baseline; `openapi` describes the queue API."""
 
 from __future__ import annotations
 
@@ -343,6 +343,55 @@ def _run_webhook_sink(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_openapi(commands: argparse._SubParsersAction[OneLineParser]) -> None:
+    parser = commands.add_parser(
+        "openapi",
+        help="write an OpenAPI 3.1 document of the queue API",
+        description=(
+            "Write an OpenAPI 3.1 document (JSON) of the queue operations, assembled from the "
+            "suite's operations table and JSON schemas, for client generators and API tools."
+        ),
+    )
+    parser.add_argument(
+        "--output", metavar="FILE", help="write it to FILE (default: standard output)"
+    )
+    parser.add_argument(
+        "--server",
+        action="append",
+        metavar="URL",
+        type=_endpoint_url,
+        help="an endpoint URL ({base}/{endpoint_id}) to list as the server, instead of "
+        "production's and the emulator's with an endpoint_id variable (repeatable)",
+    )
+    parser.set_defaults(run=_run_openapi)
+
+
+def _endpoint_url(raw: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"expected an http(s) endpoint URL, got {raw!r}")
+    return raw
+
+
+def _run_openapi(args: argparse.Namespace) -> int:
+    from runpod_testkit.openapi import openapi_json
+
+    text = openapi_json(args.server)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(args.output, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as exc:
+        reason = f"cannot write --output {args.output!r}: {_reason(exc)}"
+        print(f"runpod-testkit openapi: error: {reason}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog="runpod-testkit",
@@ -351,6 +400,7 @@ def build_parser() -> OneLineParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     _add_emulator(commands)
     _add_webhook_sink(commands)
+    _add_openapi(commands)
     from runpod_testkit.check_command import add_check_command
 
     add_check_command(commands)

@@ -128,7 +128,7 @@ class Operation:
     """Largest accepted request body; None for operations that take no body."""
     request_schema: str | None = None
     response_schema: str = ""
-    """Schema name (schemas/{name}.schema.json) of the 200 body."""
+    """Schema name (runpod_testkit/_data/schemas/{name}.schema.json) of the 200 body."""
     # Production answers an oversize /run with 400 (captured 2026-09), as the emulator does for
     # every operation; 413 stays accepted, as the HTTP status a gateway may use for it.
     error_statuses: tuple[int, ...] = (400, 401, 404, 405, 413, 429)

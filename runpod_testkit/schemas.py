@@ -1,7 +1,9 @@
 """The schema registry and the contract validator.
 
-`schemas/` holds one JSON Schema 2020-12 document per body; cross-file `$ref`s resolve through one
-`referencing.Registry`. Two keywords of our own mark what is undocumented rather than wrong:
+`runpod_testkit/_data/schemas/` holds one JSON Schema 2020-12 document per body: package data, read
+with `importlib.resources`, so a checkout, an editable install and a wheel read the same files.
+Cross-file `$ref`s resolve through one `referencing.Registry`. Two keywords of our own mark what
+is undocumented rather than wrong:
 
 - `knownProperties` (array of names): any other property of the object is *drift*;
 - `knownValues` (array): any other value is *drift*; with `"misspellingIsViolation": true`
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib.resources
 import json
 import os
 import re
@@ -47,6 +50,8 @@ from referencing.jsonschema import DRAFT202012
 from runpod_testkit.operations import JobStatus, operation
 
 if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
     from referencing._core import Resolver
 
 __all__ = [
@@ -75,20 +80,8 @@ DRIFT_KEYWORDS = frozenset({"knownProperties", "knownValues"})
 OUTPUT_CHECKED_SCHEMAS = frozenset({"status.response", "runsync.response"})
 """Schemas whose COMPLETED job `output` is checked against a user's output schema."""
 
-_MARKER_FILE = "defs" + SCHEMA_SUFFIX
-
-
-def _find_schema_dir(package_dir: Path) -> Path:
-    # An installed wheel carries the schemas as package data (pyproject force-include);
-    # a source checkout keeps them at the repository root.
-    candidates = (package_dir / "_schemas", package_dir.parent / "schemas")
-    for candidate in candidates:
-        if (candidate / _MARKER_FILE).is_file():
-            return candidate
-    return candidates[-1]
-
-
-SCHEMA_DIR = _find_schema_dir(Path(__file__).resolve().parent)
+SCHEMA_DIR: Traversable = importlib.resources.files("runpod_testkit") / "_data" / "schemas"
+"""The one place schemas are read from (a folder inside the package)."""
 
 
 class SchemaFileError(RuntimeError):
@@ -104,13 +97,20 @@ def schema_uri(name: str) -> str:
     return SCHEMA_BASE_URI + name + SCHEMA_SUFFIX
 
 
-def schema_path(name: str) -> Path:
+def schema_path(name: str) -> Traversable:
+    """Schema `name`'s file in SCHEMA_DIR (`read_text()` it; a `Path` when installed as files)."""
     return SCHEMA_DIR / (name + SCHEMA_SUFFIX)
 
 
 def schema_names() -> list[str]:
     """The names of all schemas in SCHEMA_DIR (file names without `.schema.json`), sorted."""
-    return sorted(path.name[: -len(SCHEMA_SUFFIX)] for path in SCHEMA_DIR.glob("*" + SCHEMA_SUFFIX))
+    if not SCHEMA_DIR.is_dir():
+        return []
+    return sorted(
+        entry.name[: -len(SCHEMA_SUFFIX)]
+        for entry in SCHEMA_DIR.iterdir()
+        if entry.name.endswith(SCHEMA_SUFFIX) and entry.is_file()
+    )
 
 
 @functools.cache

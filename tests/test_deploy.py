@@ -33,6 +33,18 @@ YAML_FILES = sorted(
 EMULATOR_PORT = 8000
 
 
+def wheel_sources() -> set[str]:
+    """What a wheel build reads besides pyproject.toml: the package and each force-included
+    folder (hatchling stops on a missing one)."""
+    if sys.version_info < (3, 11):
+        pytest.skip("reading pyproject.toml needs tomllib (Python 3.11+)")
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    wheel = config["tool"]["hatch"]["build"]["targets"]["wheel"]
+    return {*wheel["packages"], *wheel.get("force-include", {})}
+
+
 def load_all(path: Path) -> list[dict[str, Any]]:
     documents = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
     assert documents, f"{path.name} holds no document"
@@ -87,8 +99,13 @@ def test_the_locust_image_is_locusts_own_with_the_package_and_the_locustfile() -
     locustfile = Path(env["LOCUST_LOCUSTFILE"])
     assert copies[str(locustfile.parent)] == "loadtests"
     assert (ROOT / "loadtests" / locustfile.name).is_file()
-    for source in ("runpod_testkit", "schemas", "contract"):  # what the wheel build needs
-        assert source in copies.values()
+    assert wheel_sources() <= set(copies.values())
+
+
+def test_the_emulator_image_copies_what_the_wheel_build_reads() -> None:
+    steps = dockerfile_instructions("Dockerfile.emulator")
+    copied = {part for op, rest in steps if op == "COPY" for part in rest.split()[:-1]}
+    assert wheel_sources() <= copied
 
 
 def test_the_emulator_image_runs_the_command_the_tests_start() -> None:

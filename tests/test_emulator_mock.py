@@ -9,6 +9,7 @@ jumps the mock's virtual clock, and tests move it with `mock.clock.advance`.
 from __future__ import annotations
 
 import asyncio
+import doctest
 import re
 import socket
 from collections.abc import Iterator
@@ -718,3 +719,38 @@ def test_runpod_mock_fixture_comes_from_the_plugin(
 
     assert response.status_code == 200
     assert response.json()["output"] == [{"echo": "fixture"}]
+
+
+def test_the_module_docstring_example_is_true() -> None:
+    """The example a reader copies first: a /runsync of a 90-second job, waited for."""
+    from runpod_testkit.emulator import mock
+
+    result = doctest.testmod(mock, verbose=False, report=True)
+    assert result.attempted >= 3
+    assert result.failed == 0
+
+
+def test_the_job_log_has_no_run_times_for_a_job_that_never_ran() -> None:
+    """Purged jobs end CANCELLED without running: `startedAt`, `endedAt`, `delayTime` and
+    `executionTime` are null (README, --job-log); a job that ran has them all."""
+    config = EmulatorConfig(workers_min=0, workers_max=1, cold_start_ms=100, seed=0)
+    mock = MockEndpoint(config=config)
+    with mock, httpx.Client(base_url=mock.endpoint_url, headers={"authorization": "key"}) as api:
+        running = api.post("/run", json={"input": {"sleep_ms": 1_000}}).json()["id"]
+        queued = [api.post("/run", json={"input": {}}).json()["id"] for _ in range(2)]
+        mock.clock.advance(0.5)  # the worker is up and holds the first job
+        assert api.get(f"/status/{running}").json()["status"] == JobStatus.IN_PROGRESS
+        assert api.post("/purge-queue").json()["removed"] == 2
+        mock.clock.advance(1.0)
+        assert api.get(f"/status/{running}").json()["status"] == JobStatus.COMPLETED
+    records = {record["id"]: record for record in mock.terminal_jobs}
+    assert set(records) == {running, *queued}
+    for job_id in queued:
+        record = records[job_id]
+        assert record["status"] == JobStatus.CANCELLED
+        assert isinstance(record["submittedAt"], int)
+        never_ran = ("startedAt", "endedAt", "delayTime", "executionTime", "workerId")
+        assert {name: record[name] for name in never_ran} == dict.fromkeys(never_ran)
+    ran = records[running]
+    assert ran["endedAt"] - ran["startedAt"] == ran["executionTime"] == 1_000
+    assert ran["startedAt"] - ran["submittedAt"] == ran["delayTime"] == 100

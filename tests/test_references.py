@@ -32,7 +32,7 @@ SHIPPED_TEXT = [
         *DOCS.rglob("*.md"),
         *(REPO / "runpod_testkit").rglob("*.py"),
         *(REPO / "contract").glob("*.py"),
-        *(REPO / "schemas").glob("*.json"),
+        *(REPO / "runpod_testkit" / "_data" / "schemas").glob("*.json"),
         *(REPO / "tests").glob("*.py"),
         *(REPO / "loadtests").rglob("*.py"),
     )

@@ -7,7 +7,7 @@ import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import referencing
@@ -30,6 +30,9 @@ from runpod_testkit.schemas import (
     schema_uri,
 )
 
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
 DATA = Path(__file__).parent / "data"
 EXAMPLES = sorted((DATA / "examples").glob("*.json"))
 BAD_BODIES = json.loads((DATA / "bad_bodies.json").read_text(encoding="utf-8"))["cases"]
@@ -41,7 +44,7 @@ def validator() -> ContractValidator:
     return ContractValidator()
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path | Traversable) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -114,26 +117,14 @@ def test_schema_file_is_valid_2020_12_with_its_id(name: str) -> None:
     assert contents["$id"] == schema_uri(name)
 
 
-def test_schema_dir_holds_the_repository_schemas() -> None:
-    # A checkout reads schemas/ itself; an installed wheel carries a copy as package data.
-    repository = Path(__file__).resolve().parent.parent / "schemas"
-    package_data = Path(schemas.__file__).resolve().parent / "_schemas"
-    assert SCHEMA_DIR in (repository, package_data)
-
-    def files(folder: Path) -> dict[str, bytes]:
-        return {path.name: path.read_bytes() for path in folder.glob("*.schema.json")}
-
-    assert files(SCHEMA_DIR) == files(repository)
-
-
-def test_schema_dir_prefers_installed_package_data(tmp_path: Path) -> None:
-    package_dir = tmp_path / "site" / "runpod_testkit"
-    for folder in (package_dir / "_schemas", tmp_path / "site" / "schemas"):
-        folder.mkdir(parents=True)
-        (folder / "defs.schema.json").write_text("{}", encoding="utf-8")
-    assert schemas._find_schema_dir(package_dir) == package_dir / "_schemas"
-    (package_dir / "_schemas" / "defs.schema.json").unlink()
-    assert schemas._find_schema_dir(package_dir) == tmp_path / "site" / "schemas"
+def test_schemas_are_read_from_the_package_data_only() -> None:
+    # One place, inside the package: a checkout, an editable install and a wheel read the same
+    # files (tests/test_wheel.py reads them from a built wheel).
+    package_data = Path(schemas.__file__).resolve().parent / "_data" / "schemas"
+    assert Path(str(SCHEMA_DIR)).resolve() == package_data
+    assert not (package_data.parent.parent.parent / "schemas").exists()
+    on_disk = sorted(path.name for path in package_data.glob("*.schema.json"))
+    assert [name + ".schema.json" for name in schema_names()] == on_disk
 
 
 def test_operations_table_and_schema_dir_agree() -> None:

@@ -4,10 +4,21 @@ no sleeping.
 `MockEndpoint` routes every httpx request under an endpoint URL's base into the same
 `EmulatorService` the HTTP app uses, on a `VirtualClock`. When a request would wait (a /runsync
 longer than its job, a /stream before the next chunk) the clock jumps straight to the next event,
-so a 90-second job completes in microseconds and every run is deterministic under a seed.
+so a 90-second job completes in microseconds and every run is deterministic under a seed. The
+first job also waits for a worker's cold start (1 s by default), so a /runsync of a 90-second job
+asks to wait longer than the default 90 s (`?wait=` up to 300000 ms), or it answers IN_PROGRESS:
 
-    with MockEndpoint("https://api.runpod.ai/v2/abc123") as mock:
-        httpx.post(mock.endpoint_url + "/runsync", json={"input": {"sleep_ms": 90_000}}, ...)
+>>> import httpx
+>>> with MockEndpoint("https://api.runpod.ai/v2/abc123") as mock:
+...     answer = httpx.post(
+...         mock.endpoint_url + "/runsync?wait=120000",
+...         json={"input": {"sleep_ms": 90_000, "echo": "hi"}},
+...         headers={"Authorization": "Bearer any-key"},
+...     ).json()
+>>> answer["status"], answer["delayTime"], answer["executionTime"], answer["output"]
+('COMPLETED', 1000, 90000, [{'echo': 'hi'}])
+
+(tests/test_emulator_mock.py runs this example.)
 """
 
 from __future__ import annotations
