@@ -1,5 +1,5 @@
 """The `runpod-testkit` command: `emulator` serves a local endpoint; `check` validates one;
-`compare` sets a load run against a baseline."""
+`compare` sets a load run against a baseline; `simulate` plans capacity offline."""
 
 from __future__ import annotations
 
@@ -357,6 +357,9 @@ def build_parser() -> OneLineParser:
     from runpod_testkit.compare_command import add_compare_command
 
     add_compare_command(commands)
+    from runpod_testkit.simulate.command import add_simulate_command
+
+    add_simulate_command(commands)
     return parser
 
 

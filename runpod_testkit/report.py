@@ -33,6 +33,7 @@ from runpod_testkit.thresholds import ThresholdResult
 
 __all__ = [
     "live_summary",
+    "page",
     "render_html_report",
     "render_live_fragment",
     "render_live_page",
@@ -695,3 +696,9 @@ def _page(title: str, body: str, *, refresh_s: int | None = None) -> str:
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head>\n"
         f"<body>\n{body}\n</body></html>\n"
     )
+
+
+def page(title: str, body: str) -> str:
+    """A whole self-contained document around `body` (escaped HTML) in this report's style:
+    for other reports (the simulation sweep) that draw their own sections."""
+    return _page(title, body)

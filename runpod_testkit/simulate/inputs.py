@@ -106,3 +106,74 @@ def sample_durations(spec: str, count: int, seed: int = 0) -> list[float]:
     raise ValueError(
         f"duration {spec!r}: expected seconds, uniform:A:B, exp:MEAN or lognormal:MEDIAN:SIGMA"
     )
+
+
+def _job_stats_document(path: str | Path) -> dict[str, object]:
+    with open(path, encoding="utf-8") as handle:
+        document = json.load(handle)
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: not a job-stats JSON object")
+    return document
+
+
+def is_job_stats_json(path: str | Path) -> bool:
+    """True for a --job-stats-json document (one JSON object with "metrics"), False for a
+    --job-log (one job record per line)."""
+    try:
+        document = _job_stats_document(path)
+    except ValueError:  # several lines of JSON: a job log
+        return False
+    return "metrics" in document
+
+
+def job_stats_arrivals(path: str | Path, seed: int = 0) -> list[float]:
+    """Submission times from a job-stats JSON that carries its time series ("series.jobs":
+    jobs submitted per window, as `JobStats.to_report_json` writes them): each window's
+    submissions spread uniformly at random over the window. A document without the series
+    (a plain --job-stats-json) has no submission times: ValueError."""
+    document = _job_stats_document(path)
+    series = document.get("series")
+    jobs = series.get("jobs") if isinstance(series, dict) else None
+    if not isinstance(jobs, dict) or not isinstance(jobs.get("points"), list):
+        raise ValueError(
+            f"{path}: no submission times in it (no series.jobs); replay the run's --job-log, "
+            "or give its rate with --rate"
+        )
+    width = float(jobs["width"])
+    rng = random.Random(seed)
+    points = [p for p in jobs["points"] if isinstance(p, dict) and p.get("submitted")]
+    if not points:
+        raise ValueError(f"{path}: series.jobs has no submitted jobs")
+    first = min(float(p["t"]) for p in points)
+    times = [
+        float(p["t"]) - first + rng.random() * width
+        for p in points
+        for _ in range(int(p["submitted"]))
+    ]
+    times.sort()
+    return times
+
+
+def histogram_durations(path: str | Path, count: int, seed: int = 0) -> list[float]:
+    """`count` durations in seconds drawn from the executionTime histogram of a recorded run
+    (the "histograms" object of its --job-stats-json: HDR, exact below 2,048 ms)."""
+    from hdrh.histogram import HdrHistogram
+
+    document = _job_stats_document(path)
+    histograms = document.get("histograms")
+    encoded = histograms.get("executionTime") if isinstance(histograms, dict) else None
+    if not isinstance(encoded, str):
+        raise ValueError(f"{path}: no executionTime histogram (histograms.executionTime) in it")
+    try:
+        histogram = HdrHistogram.decode(encoded)
+    except Exception as exc:  # hdrh raises assorted types for a corrupt blob
+        raise ValueError(f"{path}: histograms.executionTime is not an HDR histogram") from exc
+    values: list[float] = []
+    weights: list[int] = []
+    for item in histogram.get_recorded_iterator():
+        values.append(item.value_iterated_to / 1000)
+        weights.append(item.count_at_value_iterated_to)
+    if not values:
+        raise ValueError(f"{path}: the executionTime histogram is empty")
+    rng = random.Random(seed)
+    return rng.choices(values, weights=weights, k=count)
