@@ -215,3 +215,24 @@ def test_unreadable_replay_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFi
     path.write_text("not json\n")
     assert main(["simulate", "--replay", str(path)]) == 2
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_a_sweep_row_tally_agrees_with_the_full_job_statistics() -> None:
+    # Values below 2,048 ms are exact in both, and both take HDR's rank rule.
+    arrivals = [i * 0.37 for i in range(400)]
+    durations = [0.2 + (i % 7) * 0.1 for i in range(400)]
+    settings = EndpointSettings(workers_max=3, cold_start_s=0.3, scaler_threshold=0.5)
+    slo = Slo(["e2e<1200ms"])
+    full = simulate(arrivals, durations, settings, duration_s=150.0, slo=slo)
+    tallied = simulate(arrivals, durations, settings, duration_s=150.0, slo=slo, tally_only=True)
+    assert tallied.tally is not None
+    for metric in ("delayTime", "e2e"):
+        for percent in (50.0, 95.0, 99.0):
+            assert tallied.tally.percentile(metric, percent) == full.stats.percentile(
+                metric, percent
+            )
+    summary = full.stats.slo_summary(full.duration_s)
+    assert summary is not None
+    assert 0 < summary["attainment"] < 1
+    assert tallied.tally.slo_attainment == summary["attainment"]
+    assert tallied.billed_seconds == full.billed_seconds

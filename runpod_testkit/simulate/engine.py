@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runpod_testkit.cost import CostEstimate, EmulatorUsage, estimate_cost
@@ -108,9 +108,38 @@ class _WorkerAccount:
 
 
 @dataclass
+class Tally:
+    """What a sweep row needs of the ended jobs, and no more (no histograms, no time series:
+    a sweep runs many simulations). Percentiles are exact, by the rank rule HDR uses."""
+
+    delay_ms: list[int] = field(default_factory=list)
+    e2e_ms: list[int] = field(default_factory=list)
+    ended: int = 0
+    completed: int = 0
+    slo_met: int = 0
+    judged: bool = False
+    """Whether an SLO was given (attainment is None without one)."""
+
+    def percentile(self, metric: str, percent: float) -> int | None:
+        """delayTime or e2e: the smallest value with round(percent% of count) values at or
+        below it; None without values."""
+        values = sorted(self.delay_ms if metric == "delayTime" else self.e2e_ms)
+        if not values:
+            return None
+        rank = max(1, int(percent * len(values) / 100 + 0.5))
+        return values[min(rank, len(values)) - 1]
+
+    @property
+    def slo_attainment(self) -> float | None:
+        return round(self.slo_met / self.ended, 6) if self.ended and self.judged else None
+
+
+@dataclass
 class SimulationResult:
     settings: EndpointSettings
     stats: JobStats
+    """The job statistics a load run writes (empty when the run kept only a `tally`)."""
+    tally: Tally | None
     duration_s: float
     """From the first arrival slot (0) to the end: the last job ended and every worker above
     workers-min retired (at least the traffic's duration)."""
@@ -136,10 +165,11 @@ def simulate(
     slo: Slo | None = None,
     price_per_s: float | None = None,
     health_interval_s: float = 1.0,
+    tally_only: bool = False,
 ) -> SimulationResult:
     """Run `arrivals` (seconds from 0, sorted) with `durations` (seconds each) through the
     model under `settings`; `duration_s`: the traffic's span (warm workers are billed for at
-    least this long)."""
+    least this long). `tally_only`: keep a `Tally` instead of full job statistics (a sweep)."""
     if len(arrivals) != len(durations):
         raise ValueError("one duration per arrival")
     clock = VirtualClock(VIRTUAL_EPOCH)
@@ -147,6 +177,7 @@ def simulate(
     stats = JobStats(clock=clock)
     stats.slo = slo if slo else None
     account = _WorkerAccount()
+    tally = Tally(judged=bool(slo)) if tally_only else None
 
     def ended(job: Job) -> None:
         ended_at = job.ended_at if job.ended_at is not None else clock.now
@@ -158,7 +189,23 @@ def simulate(
             at=ended_at,
         )
 
-    model = Model(settings.emulator_config(seed), clock, on_terminal=ended)
+    def tallied(job: Job) -> None:
+        assert tally is not None
+        ended_at = job.ended_at if job.ended_at is not None else clock.now
+        e2e_ms = round((ended_at - job.submitted_at) * 1000)
+        delay_ms = job.delay_ms
+        tally.ended += 1
+        if delay_ms is not None:
+            tally.delay_ms.append(delay_ms)
+        tally.e2e_ms.append(e2e_ms)
+        if job.status == "COMPLETED":
+            tally.completed += 1
+            if slo and slo.met(delay_ms, job.execution_ms, e2e_ms, None):
+                tally.slo_met += 1
+
+    model = Model(
+        settings.emulator_config(seed), clock, on_terminal=tallied if tally_only else ended
+    )
     model.on_worker_stopped = account.stopped
     endpoint = model.endpoint(SIMULATED_ENDPOINT_ID)
     policy = (
@@ -167,18 +214,24 @@ def simulate(
         else {"executionTimeout": round(settings.execution_timeout_s * 1000)}
     )
     next_sample = origin
+    submitted = 0
     for arrival, job_s in zip(arrivals, durations, strict=True):
         at = origin + arrival
         while next_sample <= at:
             clock.now = next_sample
             stats.record_health(model.health(SIMULATED_ENDPOINT_ID), at=next_sample)
+            if submitted:  # counted per health interval: one call, not one per job
+                stats.record_submitted(submitted, at=next_sample - health_interval_s)
+                submitted = 0
             next_sample += health_interval_s
         clock.now = at
         body: dict[str, Any] = {"input": {"sleep_ms": round(job_s * 1000)}}
         if policy is not None:
             body["policy"] = policy
         model.submit(SIMULATED_ENDPOINT_ID, body)
-        stats.record_submitted(at=at)
+        submitted += 1
+    if submitted:
+        stats.record_submitted(submitted, at=next_sample - health_interval_s)
     # Drain: run events until every job ended and every worker above workers-min retired.
     workers_min = settings.workers_min
     bound = 10_000_000
@@ -203,7 +256,7 @@ def simulate(
     usage = EmulatorUsage(account.workers, account.seconds, account.billed, seconds_in_span)
     cost = estimate_cost(
         stats.health_samples(),
-        completed_jobs=stats.outcomes.get("COMPLETED", 0),
+        completed_jobs=stats.outcomes.get("COMPLETED", 0) if tally is None else tally.completed,
         price_per_s=price_per_s,
         duration_s=end - origin,
         emulator=usage,
@@ -211,6 +264,7 @@ def simulate(
     return SimulationResult(
         settings=settings,
         stats=stats,
+        tally=tally,
         duration_s=end - origin,
         worker_seconds=account.seconds,
         billed_seconds=account.billed,

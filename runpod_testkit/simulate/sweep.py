@@ -93,25 +93,26 @@ class SweepRow:
 
     @classmethod
     def of(cls, result: SimulationResult) -> SweepRow:
-        stats = result.stats
+        """From a simulation run with `tally_only`."""
+        tally = result.tally
+        assert tally is not None
         percentiles = {
             metric: {
-                label: stats.percentile(metric, percent)
+                label: tally.percentile(metric, percent)
                 for label, percent in (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))
             }
             for metric in ("delayTime", "e2e")
         }
-        summary = stats.slo_summary(result.duration_s)
         return cls(
             settings=result.settings,
             percentiles=percentiles,
-            jobs=stats.terminal_count,
-            completed=stats.outcomes.get("COMPLETED", 0),
+            jobs=tally.ended,
+            completed=tally.completed,
             cold_starts=result.cold_starts,
             worker_seconds=result.worker_seconds,
             billed_seconds=result.billed_seconds,
             dollars=result.dollars,
-            slo_attainment=None if summary is None else summary["attainment"],
+            slo_attainment=tally.slo_attainment,
         )
 
     def meets(self, target: float) -> bool:
@@ -151,6 +152,7 @@ def _run_point(point: _Point, settings: EndpointSettings) -> SweepRow:
         seed=point.seed,
         slo=Slo(point.slo_rules) if point.slo_rules else None,
         price_per_s=point.price_per_s,
+        tally_only=True,
     )
     return SweepRow.of(result)
 
