@@ -93,9 +93,7 @@ class EmulatorConfig:
         if self.cold_start_ms < 0:
             raise ValueError(f"cold_start_ms must be >= 0, got {self.cold_start_ms}")
         if self.scaler not in SCALERS:
-            raise ValueError(
-                f"scaler must be one of {', '.join(SCALERS)}, got {self.scaler!r}"
-            )
+            raise ValueError(f"scaler must be one of {', '.join(SCALERS)}, got {self.scaler!r}")
         if self.requests_per_worker < 1:
             raise ValueError(f"requests_per_worker must be >= 1, got {self.requests_per_worker}")
         for name in ("idle_timeout_s", "queue_delay_s", "retention_async_s", "retention_sync_s"):
@@ -423,6 +421,7 @@ class _Event:
 
 
 # Enum members cost a slow class lookup on every use; the hot paths read these instead.
+_JOB_EXPIRE = _Event.JOB_EXPIRE
 _IDLE = WorkerState.IDLE
 _RUNNING = WorkerState.RUNNING
 _PLAN_CACHE_SIZE = 1024
@@ -528,9 +527,14 @@ class Model:
 
     def _schedule(self, at: float, kind: int, subject: Any, generation: int) -> None:
         self.scheduled += 1
-        heap = self._expiries if kind == _Event.JOB_EXPIRE else self._events
-        heapq.heappush(heap, (at, self.scheduled, kind, subject, generation))
-        self._compact_if_stale()
+        events, expiries = self._events, self._expiries
+        heapq.heappush(
+            expiries if kind == _JOB_EXPIRE else events,
+            (at, self.scheduled, kind, subject, generation),
+        )
+        # `_compact_if_stale`'s test, inline: this runs for every event scheduled.
+        if len(events) + len(expiries) > 6 * self._job_count + 2 * self._worker_count + 512:
+            self._compact_if_stale()
 
     def _compact_if_stale(self) -> None:
         """Stale events (of jobs that moved on) would otherwise pin deleted jobs in memory until
