@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from runpod_testkit.jobstats import JobStats
 from runpod_testkit.simulate.inputs import (
+    is_job_stats_json,
     job_log_arrivals,
+    job_stats_arrivals,
     poisson_arrivals,
     read_rate_schedule,
     sample_durations,
@@ -75,3 +78,25 @@ def test_durations_fixed_and_distributions() -> None:
 def test_durations_reject_bad_specs(spec: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         sample_durations(spec, 1)
+
+
+def test_job_stats_arrivals_follow_the_submitted_series(tmp_path: Path) -> None:
+    stats = JobStats()
+    for second, count in ((100, 3), (101, 0), (102, 5)):
+        if count:
+            stats.record_submitted(count, at=1_700_000_000.0 + second)
+    with_series = tmp_path / "report.json"
+    with_series.write_text(json.dumps(stats.to_report_json()))
+    times = job_stats_arrivals(with_series, seed=2)
+    assert len(times) == 8
+    assert sum(1 for t in times if 100 <= t + 100 < 101) == 3
+    assert sum(1 for t in times if 102 <= t + 100 < 103) == 5
+    assert times == sorted(times)
+    assert is_job_stats_json(with_series)
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(stats.to_json()))
+    with pytest.raises(ValueError, match="no submission times"):
+        job_stats_arrivals(plain)
+    log = tmp_path / "jobs.jsonl"
+    log.write_text('{"submittedAt": 1}\n{"submittedAt": 2}\n')
+    assert not is_job_stats_json(log)
