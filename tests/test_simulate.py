@@ -236,3 +236,19 @@ def test_a_sweep_row_tally_agrees_with_the_full_job_statistics() -> None:
     assert 0 < summary["attainment"] < 1
     assert tallied.tally.slo_attainment == summary["attainment"]
     assert tallied.billed_seconds == full.billed_seconds
+
+
+@pytest.mark.slow
+def test_a_sweep_in_processes_gives_the_rows_of_a_sweep_in_one() -> None:
+    arrivals = [i * 0.21 for i in range(300)]
+    durations = [0.3 + (i % 5) * 0.2 for i in range(300)]
+    settings = [
+        EndpointSettings(workers_max=n, idle_timeout_s=idle, cold_start_s=0.7)
+        for n in (2, 3, 4)
+        for idle in (1.0, 10.0)
+    ]
+    slo = Slo(["e2e<2s"])
+    serial = run_sweep(arrivals, durations, settings, duration_s=63.0, seed=5, slo=slo)
+    parallel = run_sweep(arrivals, durations, settings, duration_s=63.0, seed=5, slo=slo, jobs=2)
+    assert [row.to_json() for row in parallel] == [row.to_json() for row in serial]
+    assert len({row.billed_seconds for row in serial}) > 1  # the settings do differ
