@@ -1,5 +1,6 @@
 """The `runpod-testkit` command: `emulator` serves a local endpoint; `check` validates one;
-`compare` sets a load run against a baseline; `openapi` describes the queue API."""
+`compare` sets a load run against a baseline; `openapi` describes the queue API;
+`simulate` plans capacity offline."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
-    from runpod_testkit.emulator.model import EmulatorConfig
+    from runpod_testkit.emulator.model import SCALERS, EmulatorConfig
     from runpod_testkit.emulator.webhooks import WEBHOOK_RETRY_DELAY_S, WEBHOOK_TIMEOUT_S
 
     defaults = EmulatorConfig()
@@ -86,6 +87,20 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         type=bounded(float, 0.0),
         default=defaults.queue_delay_s,
         help="queue-delay scaler: a job waiting this long starts another worker",
+    )
+    parser.add_argument(
+        "--scaler",
+        choices=SCALERS,
+        default=defaults.scaler,
+        help="queue-delay: a job queued --scaler-threshold seconds starts a worker; "
+        "request-count: ceil((queued + running jobs) / --scaler-threshold) workers",
+    )
+    parser.add_argument(
+        "--scaler-threshold",
+        type=bounded(float, 0.0),
+        default=None,
+        help="the scaler's threshold: seconds for queue-delay (default --queue-delay-s), "
+        "requests per worker for request-count (default 1); as `simulate` takes it",
     )
     parser.add_argument(
         "--retention-async-s",
@@ -179,6 +194,17 @@ def _run_emulator(args: argparse.Namespace) -> int:
             parse_worker_command(args.worker)
         except WorkerCommandError as exc:
             return _fail(str(exc))
+    queue_delay_s, requests_per_worker = args.queue_delay_s, 1
+    if args.scaler_threshold is not None:
+        if args.scaler == "queue-delay":
+            queue_delay_s = args.scaler_threshold
+        elif args.scaler_threshold < 1 or not float(args.scaler_threshold).is_integer():
+            return _fail(
+                "--scaler-threshold of request-count is a whole number of requests per worker "
+                f"(1 or more), got {args.scaler_threshold:g}"
+            )
+        else:
+            requests_per_worker = int(args.scaler_threshold)
     cold_start_ms = args.cold_start_ms
     if cold_start_ms is None:  # a real process has a real cold start: nothing on top of it
         cold_start_ms = 0 if args.worker is not None else EmulatorConfig().cold_start_ms
@@ -188,7 +214,9 @@ def _run_emulator(args: argparse.Namespace) -> int:
             workers_max=args.workers_max,
             cold_start_ms=cold_start_ms,
             idle_timeout_s=args.idle_timeout_s,
-            queue_delay_s=args.queue_delay_s,
+            queue_delay_s=queue_delay_s,
+            scaler=args.scaler,
+            requests_per_worker=requests_per_worker,
             retention_async_s=args.retention_async_s,
             retention_sync_s=args.retention_sync_s,
             seed=args.seed,
@@ -407,6 +435,9 @@ def build_parser() -> OneLineParser:
     from runpod_testkit.compare_command import add_compare_command
 
     add_compare_command(commands)
+    from runpod_testkit.simulate.command import add_simulate_command
+
+    add_simulate_command(commands)
     return parser
 
 

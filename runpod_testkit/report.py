@@ -48,6 +48,7 @@ from runpod_testkit.templating import templates
 __all__ = [
     "live_charts",
     "live_summary",
+    "page",
     "render_html_report",
     "render_live_fragment",
     "render_live_page",
@@ -611,3 +612,13 @@ svg text { fill:var(--muted); font-size:11px; }
 
 def _page_args(title: str, *, refresh_s: int | None = None) -> dict[str, Any]:
     return {"title": title, "csp": Markup(_CSP), "style": Markup(_STYLE), "refresh_s": refresh_s}
+
+
+def page(title: str, body: str) -> str:
+    """A whole self-contained document around `body` (escaped HTML) in this report's style:
+    for other reports (the simulation sweep) that draw their own sections."""
+    return (
+        templates()
+        .from_string('{% extends "page.html.j2" %}{% block body %}{{ body }}{% endblock %}')
+        .render(body=Markup(body), **_page_args(title))  # `body` was escaped by its caller
+    )

@@ -32,6 +32,7 @@ from runpod_testkit.operations import POLICY_LIMITS, RETENTION_ASYNC_S, RETENTIO
 from runpod_testkit.probe_protocol import ProbeInput, ProbeInputError
 
 __all__ = [
+    "SCALERS",
     "Clock",
     "EmulatorConfig",
     "EndpointState",
@@ -55,6 +56,11 @@ _UUID4_SET = (0x8000 << 48) | (0x4000 << 64)
 _JOB_ID_SUFFIXES = ("-u1", "-u2", "-e1", "-e2")
 
 
+SCALERS = ("queue-delay", "request-count")
+"""Production's two scaling types (its endpoint settings call them Queue Delay and Request
+Count)."""
+
+
 @dataclass(frozen=True)
 class EmulatorConfig:
     """Scaling and retention settings; one set for every endpoint id the emulator serves."""
@@ -65,6 +71,11 @@ class EmulatorConfig:
     idle_timeout_s: float = 5.0
     queue_delay_s: float = 4.0
     """Queue-delay scaler: a job that waited this long adds a worker (up to workers_max)."""
+    scaler: str = "queue-delay"
+    """SCALERS: "queue-delay" (a job waiting queue_delay_s adds a worker) or "request-count"
+    (workers = ceil((in queue + in progress) / requests_per_worker), up to workers_max)."""
+    requests_per_worker: int = 1
+    """Request-count scaler: the requests (queued and running) one worker is there for."""
     retention_async_s: float = RETENTION_ASYNC_S
     retention_sync_s: float = RETENTION_SYNC_S
     seed: int | None = None
@@ -81,6 +92,10 @@ class EmulatorConfig:
             )
         if self.cold_start_ms < 0:
             raise ValueError(f"cold_start_ms must be >= 0, got {self.cold_start_ms}")
+        if self.scaler not in SCALERS:
+            raise ValueError(f"scaler must be one of {', '.join(SCALERS)}, got {self.scaler!r}")
+        if self.requests_per_worker < 1:
+            raise ValueError(f"requests_per_worker must be >= 1, got {self.requests_per_worker}")
         for name in ("idle_timeout_s", "queue_delay_s", "retention_async_s", "retention_sync_s"):
             if not getattr(self, name) >= 0:  # also refuses NaN, which breaks heap order
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -415,6 +430,7 @@ class _Event:
 
 
 # Enum members cost a slow class lookup on every use; the hot paths read these instead.
+_JOB_EXPIRE = _Event.JOB_EXPIRE
 _IDLE = WorkerState.IDLE
 _RUNNING = WorkerState.RUNNING
 _PLAN_CACHE_SIZE = 1024
@@ -439,6 +455,7 @@ class Model:
         runtime: WorkerRuntime | None = None,
     ) -> None:
         self.config = config or EmulatorConfig()
+        self._request_count_scaler = self.config.scaler == "request-count"
         self.runtime: WorkerRuntime = runtime or SimulatedRuntime()
         """How workers run jobs: the simulated probe, or real worker processes."""
         self._clock: Clock = clock or _not_a_clock
@@ -519,9 +536,14 @@ class Model:
 
     def _schedule(self, at: float, kind: int, subject: Any, generation: int) -> None:
         self.scheduled += 1
-        heap = self._expiries if kind == _Event.JOB_EXPIRE else self._events
-        heapq.heappush(heap, (at, self.scheduled, kind, subject, generation))
-        self._compact_if_stale()
+        events, expiries = self._events, self._expiries
+        heapq.heappush(
+            expiries if kind == _JOB_EXPIRE else events,
+            (at, self.scheduled, kind, subject, generation),
+        )
+        # `_compact_if_stale`'s test, inline: this runs for every event scheduled.
+        if len(events) + len(expiries) > 6 * self._job_count + 2 * self._worker_count + 512:
+            self._compact_if_stale()
 
     def _compact_if_stale(self) -> None:
         """Stale events (of jobs that moved on) would otherwise pin deleted jobs in memory until
@@ -619,10 +641,24 @@ class Model:
         worker.job = None
 
     def _scale_up(self, endpoint: EndpointState, now: float) -> None:
-        """Start one worker if the queue holds more jobs than workers on their way up can take."""
+        """Start one worker if the queue holds more jobs than workers on their way up can take
+        (queue-delay), or as many as the request count asks for (request-count)."""
         if len(endpoint.workers) >= self.config.workers_max:
             return
+        if self._request_count_scaler:
+            self._scale_to_requests(endpoint, now)
+            return
         if endpoint.count_workers(WorkerState.INITIALIZING) < len(endpoint.queue):
+            self._start_worker(endpoint, now)
+
+    def _scale_to_requests(self, endpoint: EndpointState, now: float) -> None:
+        """Request-count scaler: ceil((in queue + in progress) / requests_per_worker) workers,
+        up to workers_max (production's documented formula). Fewer are never stopped here:
+        workers above workers_min leave by the idle timeout."""
+        requests = len(endpoint.queue) + endpoint.in_progress
+        per_worker = self.config.requests_per_worker
+        wanted = min(self.config.workers_max, -(-requests // per_worker))
+        while len(endpoint.workers) < wanted:
             self._start_worker(endpoint, now)
 
     def _worker_free(self, worker: Worker, now: float) -> None:
@@ -983,6 +1019,9 @@ class Model:
         endpoint.queue.append(job)
         if job.low_priority:
             return  # "When true, job won't trigger worker scaling"
+        if self._request_count_scaler:
+            self._scale_to_requests(endpoint, now)
+            return
         if not endpoint.workers:
             self._scale_up(endpoint, now)  # scale from zero at once
         self._schedule(now + self.config.queue_delay_s, _Event.JOB_OVERDUE, job, job.generation)

@@ -1,0 +1,1 @@
+"""Capacity planning offline (issue 15): traffic inputs for a simulation on a virtual clock."""
