@@ -34,12 +34,12 @@ from runpod_testkit.check_command import (
     EXIT_HELD,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
-    CheckResult,
     ContractReport,
     render_report,
 )
 from runpod_testkit.cli import main
 from runpod_testkit.emulator.server import EmulatorProcess, running_emulator
+from runpod_testkit.suite.results import CheckRow
 from tests.contract_targets import (
     ECHO_KEY_VARIANT,
     VARIANT_CONFIG,
@@ -705,8 +705,7 @@ def test_report_groups_rows_by_operation_with_reasons_and_verdict() -> None:
     ]
     ref = "docs/job-states.md#order"
     for operation, check, outcome, reasons in rows:
-        row = report.results.setdefault((operation, check), CheckResult(operation, check, ref=ref))
-        row.add(outcome, reasons)
+        report.results.add(operation, check, outcome, reasons, ref=ref)
     text = render_report(report)
     assert text.splitlines()[:3] == ["Runpod contract check", f"  target: {report.target}", ""]
     assert f"run\n  DRIFT shape    [{ref}]\n        run -> HTTP 200: unknown field" in text
@@ -721,7 +720,7 @@ def test_report_groups_rows_by_operation_with_reasons_and_verdict() -> None:
 
 
 def test_report_row_shows_the_worst_outcome_of_its_tests() -> None:
-    row = CheckResult("status", "shape")
+    row = CheckRow("status", "shape")
     row.add("PASS", [])
     row.add("SKIP", ["no stream"])
     assert row.outcome == "PASS"

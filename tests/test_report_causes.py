@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from runpod_testkit.check_command import CheckResult, ContractReport, render_report
+from runpod_testkit.check_command import ContractReport, render_report
 from runpod_testkit.client import ApiResponse
 from runpod_testkit.suite.causes import cause_lines, cause_of, checks_from_tests, group_causes
 from runpod_testkit.suite.plugin import ContractChecks
@@ -98,12 +98,10 @@ def test_causes_count_distinct_checks_most_first() -> None:
 def test_check_report_names_the_causes_before_the_rows() -> None:
     report = ContractReport(target="http://127.0.0.1:1/v2/x")
     for n, (operation, check) in enumerate([("status", "shape"), ("stream", "drains")]):
-        row = report.results.setdefault(
-            (operation, check), CheckResult(operation, check, ref="docs/job-states.md#order")
-        )
-        row.add("FAIL", [dev_server_reason(operation, check, n)])
-        report.tests.add(f"contract/test_x.py::test_{n}")
-    report.tests.add("contract/test_x.py::test_extra")
+        reason = dev_server_reason(operation, check, n)
+        report.results.add(operation, check, "FAIL", [reason], ref="docs/job-states.md#order")
+        report.results.tests.add(f"contract/test_x.py::test_{n}")
+    report.results.tests.add("contract/test_x.py::test_extra")
     text = render_report(report)
     cause = "  2 checks: POST .../status/<id> answered 405 Method Not Allowed"
     assert cause in text
