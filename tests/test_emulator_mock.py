@@ -589,8 +589,9 @@ def test_auth_takes_the_key_raw_or_as_bearer(validator: ContractValidator) -> No
     assert API_KEY not in repr(mock.service)
 
 
-def test_a_wrong_method_gets_405_naming_the_allowed_ones(mock_api: MockApi) -> None:
-    response = mock_api.call("run", method="GET")
+@pytest.mark.parametrize("method", ["GET", "TRACE"])
+def test_a_wrong_method_gets_405_naming_the_allowed_ones(mock_api: MockApi, method: str) -> None:
+    response = mock_api.call("run", method=method)
 
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
