@@ -1,7 +1,7 @@
 """Self-tests of the contract suite: does it judge endpoints correctly?
 
 The suite runs as a user runs it, in subprocesses in live mode (`pytest contract --endpoint-url
-URL`), against endpoint variants on loopback (tests/contract_targets.py): every BREAK must fail
+URL`), against endpoint variants on loopback (tests/targets/): every BREAK must fail
 with a failing row of what it broke, every FAITHFUL variant must pass. Besides: the runpod-python
 dev server (the preflight stops the run: it has no /health), a canary key (written nowhere),
 Ctrl-C (jobs cancelled, summary printed), --max-jobs (counted in the emulator's job log), and the
@@ -40,7 +40,8 @@ from runpod_testkit.check_command import (
 from runpod_testkit.cli import main
 from runpod_testkit.emulator.server import EmulatorProcess, running_emulator
 from runpod_testkit.suite.results import CheckRow
-from tests.contract_targets import (
+from tests.devserver import running_devserver
+from tests.targets import (
     ECHO_KEY_VARIANT,
     VARIANT_CONFIG,
     VARIANTS,
@@ -50,7 +51,6 @@ from tests.contract_targets import (
     serving_apps,
     variant,
 )
-from tests.devserver import running_devserver
 
 # The shared pool of suite runs takes a minute or two (more on a busy machine): more than
 # pytest-timeout's default allows the first test, which waits for it.

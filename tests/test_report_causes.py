@@ -1,7 +1,7 @@
 """Reports that name causes: failures grouped by what the endpoint did
 (runpod_testkit.suite.causes), printed before the per-check detail by `pytest contract` and by
 `runpod-testkit check`; how the verdict's checks relate to pytest's tests; and no false pass for
-/cancel and /retry on a server that has no such route (tests/contract_targets.py:
+/cancel and /retry on a server that has no such route (tests/targets/:
 no-cancel-or-retry-route)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from runpod_testkit.check_command import ContractReport, render_report
 from runpod_testkit.client import ApiResponse
 from runpod_testkit.suite.causes import cause_lines, cause_of, checks_from_tests, group_causes
 from runpod_testkit.suite.plugin import ContractChecks
-from tests.contract_targets import serving, variant
+from tests.targets import serving, variant
 from tests.test_contract_suite import CONTRACT, TEST_KEY, Planned, execute, live, pytest_contract
 
 DEV_SERVER_405 = (
