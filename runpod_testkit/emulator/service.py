@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-import orjson
-
 from runpod_testkit.emulator.faults import OperationFaultInjector
+from runpod_testkit.emulator.jsonbody import BodyError, dumps, loads
 from runpod_testkit.emulator.model import Job, JobRequestError, Model
 from runpod_testkit.operations import (
     OPERATIONS,
@@ -65,7 +64,7 @@ class Reply:
 
     def encode(self) -> bytes:
         body = self.body
-        return body if isinstance(body, bytes) else orjson.dumps(body)
+        return body if isinstance(body, bytes) else dumps(body)
 
 
 class Refusal(Exception):
@@ -408,9 +407,9 @@ class EmulatorService:
         """/run and /runsync."""
         model = self.model
         try:
-            parsed = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError as exc:
-            raise Refusal.error(400, f"request body is not valid JSON: {exc}") from None
+            parsed = loads(body) if body else None
+        except BodyError as exc:
+            raise Refusal.error(400, str(exc)) from None
         # Nesting deeper than the limit takes more opening brackets than the limit: count
         # them in C first and walk the parsed tree only when that many are there.
         if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _nests_deeper_than(
