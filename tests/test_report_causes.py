@@ -95,6 +95,35 @@ def test_causes_count_distinct_checks_most_first() -> None:
     assert cause_lines([]) == []
 
 
+def test_a_long_reason_seen_by_several_checks_is_one_cause() -> None:
+    """Reasons are cut for display only after grouping: cut first, each check's prefix (of its
+    own length) would leave a different tail and one defect would read as several causes."""
+    from runpod_testkit.suite.results import ContractResults
+
+    defect = "HTTP 200: /delayTime: expected the required property 'delayTime' " + "x" * 300
+    results = ContractResults()
+    for n, (operation, check) in enumerate([("runsync", "shape"), ("status", "completed-output")]):
+        prefix = (
+            f"{operation} -> " if check == "shape" else f"{operation}: {check}: {operation} -> "
+        )
+        results.record(
+            pytest.TestReport(
+                f"contract/test_x.py::test_{n}",
+                ("contract/test_x.py", n, f"test_{n}"),
+                {},
+                "failed",
+                "Failed: " + prefix + defect,
+                "call",
+                user_properties=[("contract.operation", operation), ("contract.check", check)],
+            )
+        )
+    lines = cause_lines(results.failures())
+    assert lines[0].startswith("failures by cause: 1 distinct cause of 2 failing checks"), lines
+    assert len(lines[1]) < 260, lines[1]  # the printed cause is still one capped line
+    for row in results.rows.values():
+        assert all(len(reason) <= 240 for reason in row.shown_reasons)
+
+
 def test_check_report_names_the_causes_before_the_rows() -> None:
     report = ContractReport(target="http://127.0.0.1:1/v2/x")
     for n, (operation, check) in enumerate([("status", "shape"), ("stream", "drains")]):

@@ -30,9 +30,11 @@ class CheckRow:
     outcome: str = "SKIP"
     ref: str = ""
     reasons: list[str] = field(default_factory=list)
+    """Whole first lines: a report shows them cut (`shown_reasons`)."""
     outcomes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    """The reasons of its failing tests only (what the causes are read from)."""
+    """The reasons of its failing tests only, whole (what the causes are read from: cut
+    first, one defect seen from two checks would read as two causes)."""
 
     def add(self, outcome: str, reasons: list[str]) -> None:
         self.outcomes.append(outcome)
@@ -49,8 +51,16 @@ class CheckRow:
 
     @property
     def shown_reasons(self) -> list[str]:
-        """The reasons behind the row's outcome (a passing row needs none)."""
-        return [] if self.outcome == "PASS" else self.reasons
+        """The reasons behind the row's outcome, one capped line each (a passing row needs
+        none)."""
+        if self.outcome == "PASS":
+            return []
+        shown: list[str] = []
+        for reason in self.reasons:
+            line = one_line(reason)
+            if line not in shown:
+                shown.append(line)
+        return shown
 
 
 @dataclass
@@ -84,9 +94,9 @@ class ContractResults:
             return
         drift = [str(value) for name, value in report.user_properties if name == "drift"]
         if report.failed:
-            outcome, reasons = "FAIL", [reason_of(report)]
+            outcome, reasons = "FAIL", [reason_of(report, None)]
         elif report.skipped:
-            outcome, reasons = "SKIP", [reason_of(report)]
+            outcome, reasons = "SKIP", [reason_of(report, None)]
         elif drift:
             outcome, reasons = "DRIFT", drift
         else:
