@@ -6,8 +6,9 @@ people who do not live in pytest.
     runpod-testkit check --emulator                                       # a self-check
 
 It runs the same `contract/` tests as `pytest contract` (in this process, through `pytest.main`)
-and reads their outcomes with a small plugin: per operation, each check's verdict (PASS, FAIL,
-SKIP, DRIFT) with the one-line reason and the reference it encodes, then the jobs it submitted.
+and renders the results the suite collected (`runpod_testkit.suite.results`): per operation,
+each check's verdict (FAIL, DRIFT, PASS, SKIP) with the one-line reason and the reference it
+encodes, then the jobs it submitted.
 Before any job, a preflight (`runpod_testkit.preflight`: one /health with the key) makes sure
 the endpoint answers and takes the key. Exit status: 0 the contract held, 1 it did not, 2 a
 usage error or a failed preflight (one line naming what is wrong and what to do; no job was
