@@ -311,7 +311,7 @@ class Submitter:
             self._tracker._submitters.discard(self)
 
 
-CANCEL_AFTER_END = "cancel after end"
+CANCEL_AFTER_END = f"{CANCEL.name} after end"
 """Locust's name for the run's own /cancel of a job that had ended before it arrived (the
 answer names a terminal status other than CANCELLED): `cancel` then counts the jobs that the
 run did interrupt, and the job itself counts under the status it ended with."""
