@@ -141,8 +141,10 @@ def cancel_run(target: SuiteTarget, ledger: JobLedger, probe_inputs: ProbeInputs
 
     skip_queued: str | None = None
     if queued.state_before in RUNNING and not target.private:
-        # A live endpoint's warm worker took it at once: try again behind busy workers.
-        retried, skip_queued = _cancel_behind_busy_workers(target, client, ledger, job_input)
+        # On a live endpoint a worker took it at once: try again behind busy workers.
+        retried, skip_queued = _cancel_behind_busy_workers(
+            target, client, ledger, job_input, state_of(queued.before)
+        )
         if retried is not None:
             queued = retried
 
@@ -210,12 +212,20 @@ def _wait_until_running(
 
 
 def _cancel_behind_busy_workers(
-    target: SuiteTarget, client: RunpodClient, ledger: JobLedger, job_input: dict[str, Any]
+    target: SuiteTarget,
+    client: RunpodClient,
+    ledger: JobLedger,
+    job_input: dict[str, Any],
+    first_state: str,
 ) -> tuple[CancelledJob | None, str | None]:
     """Occupy the idle workers /health reports with slow jobs, then submit a job and cancel it
     at once, so that it is cancelled while IN_QUEUE; the occupying jobs are cancelled right
     after. (the cancelled job, or None and why the retry could not be made)."""
-    first = "the first job was already running when cancelled (a warm worker took it at once)"
+    # What was seen, not a guess at why: the worker may have been warm or just started.
+    first = (
+        f"the first job already read {first_state} at the /status right after its submission, "
+        "before its cancel (a worker took it at once)"
+    )
     health = client.health()
     idle = _idle_workers(health)
     if idle is None:
@@ -243,8 +253,8 @@ def _cancel_behind_busy_workers(
             ledger.observe(client.cancel(occupier))
     if job.state_before != JobStatus.IN_QUEUE:
         return None, (
-            f"{first}; after {occupy}, the next job was still "
-            f"{state_of(job.before)} when cancelled (a new worker took it: autoscaling?)"
+            f"{first}; after {occupy}, the next job too read {state_of(job.before)} before "
+            "its cancel (a worker /health did not count took it: autoscaling?)"
         )
     return job, None
 

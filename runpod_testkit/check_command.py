@@ -6,8 +6,9 @@ people who do not live in pytest.
     runpod-testkit check --emulator                                       # a self-check
 
 It runs the same `contract/` tests as `pytest contract` (in this process, through `pytest.main`)
-and reads their outcomes with a small plugin: per operation, each check's verdict (PASS, FAIL,
-SKIP, DRIFT) with the one-line reason and the reference it encodes, then the jobs it submitted.
+and renders the results the suite collected (`runpod_testkit.suite.results`): per operation,
+each check's verdict (FAIL, DRIFT, PASS, SKIP) with the one-line reason and the reference it
+encodes, then the jobs it submitted.
 Before any job, a preflight (`runpod_testkit.preflight`: one /health with the key) makes sure
 the endpoint answers and takes the key. Exit status: 0 the contract held, 1 it did not, 2 a
 usage error or a failed preflight (one line naming what is wrong and what to do; no job was
@@ -30,7 +31,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from runpod_testkit.ci_results import append_step_summary, markdown_cell
 from runpod_testkit.config import ConfigError, Target, resolve_target
-from runpod_testkit.suite.causes import cause_lines, checks_from_tests, one_line, reason_of
+from runpod_testkit.suite.causes import cause_lines
+from runpod_testkit.suite.results import ContractResults
 
 if TYPE_CHECKING:
     import pytest
@@ -40,9 +42,8 @@ __all__ = [
     "EXIT_HELD",
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
-    "CheckResult",
     "ContractReport",
-    "ResultCollector",
+    "SessionEnd",
     "UsageProblem",
     "add_check_command",
     "contract_dir",
@@ -56,8 +57,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 PROG = "runpod-testkit check"
-OUTCOMES = ("FAIL", "DRIFT", "PASS", "SKIP")
-"""Worst first: a row shows the worst outcome of its tests."""
 _PLUGIN = "runpod_testkit.suite.plugin"
 
 
@@ -249,49 +248,15 @@ def _require_ready(target: Target) -> None:
         raise UsageProblem(str(exc)) from None
 
 
-# --- collecting outcomes ----------------------------------------------------------------------
-
-
-@dataclass
-class CheckResult:
-    """One operation x check row: the worst outcome of its tests, with reasons."""
-
-    operation: str
-    check: str
-    outcome: str = "SKIP"
-    ref: str = ""
-    reasons: list[str] = field(default_factory=list)
-    outcomes: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    """The reasons of its failing tests only (what the causes are read from)."""
-
-    def add(self, outcome: str, reasons: list[str]) -> None:
-        self.outcomes.append(outcome)
-        self.outcome = next(name for name in OUTCOMES if name in self.outcomes)
-        if outcome == "FAIL":
-            self.failures.extend(reason for reason in reasons if reason not in self.failures)
-        for reason in reasons:
-            if reason not in self.reasons:
-                self.reasons.append(reason)
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome == "FAIL"
-
-    @property
-    def shown_reasons(self) -> list[str]:
-        """The reasons behind the row's outcome (a passing row needs none)."""
-        return [] if self.outcome == "PASS" else self.reasons
+# --- the run's results ------------------------------------------------------------------------
 
 
 @dataclass
 class ContractReport:
+    """What `check` prints: the suite's results (collected by its plugin) and how the run went."""
+
     target: str
-    results: dict[tuple[str, str], CheckResult] = field(default_factory=dict)
-    tests: set[str] = field(default_factory=set)
-    """Node ids of the tests behind the rows (a check with several cases runs several tests)."""
-    problems: list[str] = field(default_factory=list)
-    """Failures outside any check: collection errors, an internal error."""
+    results: ContractResults = field(default_factory=ContractResults)
     jobs_submitted: int | None = None
     job_budget: str = "unlimited"
     cancelled_at_end: int = 0
@@ -300,46 +265,24 @@ class ContractReport:
     """Why the suite's own preflight stopped the run before any check (no job submitted)."""
 
     def count(self, outcome: str) -> int:
-        return sum(1 for row in self.results.values() if row.outcome == outcome)
+        return self.results.count(outcome)
 
     @property
     def held(self) -> bool:
-        return not self.interrupted and not self.problems and self.count("FAIL") == 0
+        return not self.interrupted and not self.results.problems and self.count("FAIL") == 0
 
 
-class ResultCollector:
-    """A pytest plugin: one outcome per test phase into the operation x check rows."""
+class SessionEnd:
+    """A pytest plugin: every test of the run is a check; at the end of the session, take the
+    suite's results and job numbers."""
 
     def __init__(self, report: ContractReport) -> None:
         self.report = report
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call" and not (report.failed or report.skipped):
-            return
-        props = dict(report.user_properties)
-        operation = str(props.get("contract.operation", "(unmarked)"))
-        check = str(props.get("contract.check", report.nodeid))
-        key = (operation, check)
-        row = self.report.results.setdefault(key, CheckResult(operation, check))
-        self.report.tests.add(report.nodeid)
-        row.ref = row.ref or str(props.get("contract.ref", ""))
-        drift = [str(value) for name, value in report.user_properties if name == "drift"]
-        if report.failed:
-            outcome, reasons = "FAIL", [reason_of(report)]
-        elif report.skipped:
-            outcome, reasons = "SKIP", [reason_of(report)]
-        elif drift:
-            outcome, reasons = "DRIFT", drift
-        else:
-            outcome, reasons = "PASS", []
-        row.add(outcome, reasons)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from runpod_testkit.suite.plugin import settings_of
 
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            self.report.problems.append(f"{report.nodeid or 'collection'}: {reason_of(report)}")
-
-    def pytest_internalerror(self, excrepr: Any) -> None:
-        self.report.problems.append(f"internal error: {one_line(str(excrepr))}")
+        settings_of(session.config).results.unmarked_too = True
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         import pytest
@@ -351,6 +294,7 @@ class ResultCollector:
             settings = settings_of(session.config)
         except (ImportError, KeyError):
             return  # the suite did not configure (a usage error); nothing was submitted
+        self.report.results = settings.results
         self.report.preflight_failure = settings.preflight_failure
         ledger = settings.ledger
         self.report.jobs_submitted = ledger.submitted
@@ -364,41 +308,35 @@ class ResultCollector:
 def render_report(report: ContractReport) -> str:
     """The report as text: the failures grouped by cause, the rows grouped by operation, then
     the verdict (and how its checks relate to the tests) and the jobs used."""
+    results = report.results
     lines = ["Runpod contract check", f"  target: {report.target}", ""]
-    failures = [
-        (row.operation, row.check, reason)
-        for _, row in sorted(report.results.items())
-        for reason in row.failures
-    ]
-    causes = cause_lines(failures)
+    causes = cause_lines(results.failures())
     if causes:
         lines += [*causes, ""]
-    width = max((len(row.check) for row in report.results.values()), default=0) + 2
+    width = max((len(row.check) for row in results.rows.values()), default=0) + 2
     current = None
-    for key in sorted(report.results):
-        row = report.results[key]
+    for row in results.sorted_rows():
         if row.operation != current:
             lines.append(row.operation)
             current = row.operation
         ref = f"[{row.ref}]" if row.ref else ""
         lines.append(f"  {row.outcome:<6}{row.check.ljust(width)}{ref}".rstrip())
         lines.extend(f"{'':8}{reason}" for reason in row.shown_reasons)
-    if not report.results:
+    if not results.rows:
         lines.append("(no checks ran)")
     lines.append("")
-    lines.extend(f"problem: {problem}" for problem in report.problems)
-    failed = [f"{op}/{check}" for (op, check), row in report.results.items() if row.failed]
+    lines.extend(f"problem: {problem}" for problem in results.problems)
+    failed = [f"{row.operation}/{row.check}" for row in results.sorted_rows() if row.failed]
     if failed:
-        lines.append(f"failed: {', '.join(sorted(failed))}")
-    tally = ", ".join(f"{report.count(name)} {name.lower()}" for name in OUTCOMES)
+        lines.append(f"failed: {', '.join(failed)}")
     if report.interrupted:
         verdict = "INTERRUPTED: the contract was not fully checked"
     elif report.held:
         verdict = "the contract HELD"
     else:
         verdict = "the contract did NOT hold"
-    lines.append(f"verdict: {verdict} ({tally})")
-    lines.append(checks_from_tests(len(report.results), len(report.tests)))
+    lines.append(f"verdict: {verdict} ({results.tally()})")
+    lines.append(results.checks_from_tests())
     if report.count("DRIFT"):
         lines.append(
             "drift: undocumented differences the contract tolerates; --strict makes them fail"
@@ -414,7 +352,6 @@ def render_report(report: ContractReport) -> str:
 def markdown_report(report: ContractReport) -> str:
     """The report for the run summary of GitHub Actions: the verdict, then one table row per
     check that did not pass (a passing contract is one line and a tally)."""
-    tally = ", ".join(f"{report.count(name)} {name.lower()}" for name in OUTCOMES)
     if report.interrupted:
         verdict = "⚠️ interrupted: the contract was not fully checked"
     elif report.held:
@@ -422,9 +359,8 @@ def markdown_report(report: ContractReport) -> str:
     else:
         verdict = "❌ the contract did not hold"
     lines = [f"## Contract check: {verdict}", "", f"Target: {markdown_cell(report.target)}"]
-    lines += ["", f"Checks: {tally}.", ""]
-    rows = [report.results[key] for key in sorted(report.results)]
-    shown = [row for row in rows if row.outcome not in ("PASS", "SKIP")]
+    lines += ["", f"Checks: {report.results.tally()}.", ""]
+    shown = [row for row in report.results.sorted_rows() if row.outcome not in ("PASS", "SKIP")]
     if shown:
         lines += ["| operation | check | result | reason |", "|---|---|---|---|"]
         for row in shown:
@@ -434,7 +370,7 @@ def markdown_report(report: ContractReport) -> str:
                 f"{row.outcome} | {markdown_cell(reason)} |"
             )
         lines.append("")
-    lines.extend(f"- problem: {markdown_cell(problem)}" for problem in report.problems)
+    lines.extend(f"- problem: {markdown_cell(problem)}" for problem in report.results.problems)
     jobs = "unknown" if report.jobs_submitted is None else str(report.jobs_submitted)
     lines.append(f"Jobs submitted: {jobs} (budget: {report.job_budget}).")
     return "\n".join(lines) + "\n"
@@ -482,13 +418,20 @@ def run_check(
     pytest_output = io.StringIO()
     # pytest's own console output is for pytest users; keep it for when something goes wrong.
     with _importable(folder) as tests, contextlib.redirect_stdout(pytest_output):
-        status = pytest.main([str(tests), *argv], plugins=[ResultCollector(report)])
+        status = pytest.main([str(tests), *argv], plugins=[SessionEnd(report)])
     if status == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE  # pytest printed the one-line reason on stderr
     if report.preflight_failure is not None:
         print(f"{PROG}: error: {report.preflight_failure}", file=err)
         return EXIT_USAGE
-    if status == pytest.ExitCode.INTERNAL_ERROR or (report.problems and not report.results):
+    problems = report.results.problems
+    ended = pytest.ExitCode(status)
+    if (
+        ended not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.INTERRUPTED)
+        and not problems
+    ):
+        problems.append(f"pytest ended with exit status {int(ended)} ({ended.name})")
+    if ended == pytest.ExitCode.INTERNAL_ERROR or (problems and not report.results.rows):
         err.write(pytest_output.getvalue()[-4000:])
     out.write(render_report(report))
     out.flush()

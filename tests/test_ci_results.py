@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runpod_testkit.check_command import CheckResult, ContractReport, markdown_report
+from runpod_testkit.check_command import ContractReport, markdown_report
 from runpod_testkit.ci_results import (
     append_step_summary,
     load_run_markdown,
@@ -94,9 +94,7 @@ def test_check_markdown_lists_what_did_not_pass() -> None:
         ("status", "timings", "PASS", []),
         ("run", "shape", "DRIFT", ["unknown field /requestId"]),
     ):
-        report.results.setdefault((operation, check), CheckResult(operation, check)).add(
-            outcome, reasons
-        )
+        report.results.add(operation, check, outcome, reasons)
     text = markdown_report(report)
     assert text.startswith("## Contract check: ❌ the contract did not hold\n")
     assert "Checks: 1 fail, 1 drift, 1 pass, 0 skip." in text

@@ -1,7 +1,7 @@
 """Self-tests of the contract suite: does it judge endpoints correctly?
 
 The suite runs as a user runs it, in subprocesses in live mode (`pytest contract --endpoint-url
-URL`), against endpoint variants on loopback (tests/contract_targets.py): every BREAK must fail
+URL`), against endpoint variants on loopback (tests/targets/): every BREAK must fail
 with a failing row of what it broke, every FAITHFUL variant must pass. Besides: the runpod-python
 dev server (the preflight stops the run: it has no /health), a canary key (written nowhere),
 Ctrl-C (jobs cancelled, summary printed), --max-jobs (counted in the emulator's job log), and the
@@ -34,13 +34,14 @@ from runpod_testkit.check_command import (
     EXIT_HELD,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
-    CheckResult,
     ContractReport,
     render_report,
 )
 from runpod_testkit.cli import main
 from runpod_testkit.emulator.server import EmulatorProcess, running_emulator
-from tests.contract_targets import (
+from runpod_testkit.suite.results import CheckRow
+from tests.devserver import running_devserver
+from tests.targets import (
     ECHO_KEY_VARIANT,
     VARIANT_CONFIG,
     VARIANTS,
@@ -50,7 +51,6 @@ from tests.contract_targets import (
     serving_apps,
     variant,
 )
-from tests.devserver import running_devserver
 
 # The shared pool of suite runs takes a minute or two (more on a busy machine): more than
 # pytest-timeout's default allows the first test, which waits for it.
@@ -705,8 +705,7 @@ def test_report_groups_rows_by_operation_with_reasons_and_verdict() -> None:
     ]
     ref = "docs/job-states.md#order"
     for operation, check, outcome, reasons in rows:
-        row = report.results.setdefault((operation, check), CheckResult(operation, check, ref=ref))
-        row.add(outcome, reasons)
+        report.results.add(operation, check, outcome, reasons, ref=ref)
     text = render_report(report)
     assert text.splitlines()[:3] == ["Runpod contract check", f"  target: {report.target}", ""]
     assert f"run\n  DRIFT shape    [{ref}]\n        run -> HTTP 200: unknown field" in text
@@ -721,7 +720,7 @@ def test_report_groups_rows_by_operation_with_reasons_and_verdict() -> None:
 
 
 def test_report_row_shows_the_worst_outcome_of_its_tests() -> None:
-    row = CheckResult("status", "shape")
+    row = CheckRow("status", "shape")
     row.add("PASS", [])
     row.add("SKIP", ["no stream"])
     assert row.outcome == "PASS"

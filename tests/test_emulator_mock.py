@@ -445,12 +445,25 @@ def test_bad_policy_values_are_refused_naming_the_key(
 
 @pytest.mark.parametrize(
     ("content", "named"),
-    [(b"{not json", "not valid JSON"), (b"{}", "'input'"), (b'{"input": [1]}', "'input'")],
+    [
+        (b"{not json", "not valid JSON"),
+        (b"{}", "'input'"),
+        (b'{"input": [1]}', "'input'"),
+        (b'{"input": {"x": "\xff"}}', "not valid UTF-8: byte 0xff at offset 17"),
+    ],
 )
 def test_malformed_bodies_are_refused(mock_api: MockApi, content: bytes, named: str) -> None:
     message = mock_api.error(400, "run", content=content)
 
     assert named in message
+
+
+def test_integers_past_64_bits_come_back_exact(mock_api: MockApi) -> None:
+    big = [123456789012345678901234567890, -(2**63) - 1]
+    content = b'{"input": {"echo": [%s]}}' % ", ".join(map(str, big)).encode()
+    body = mock_api.ok("runsync", content=content)
+
+    assert body["output"] == [{"echo": big}]
 
 
 def test_probe_input_errors_fail_the_job_naming_the_key(mock_api: MockApi) -> None:
@@ -590,8 +603,9 @@ def test_auth_takes_the_key_raw_or_as_bearer(validator: ContractValidator) -> No
     assert API_KEY not in repr(mock.service)
 
 
-def test_a_wrong_method_gets_405_naming_the_allowed_ones(mock_api: MockApi) -> None:
-    response = mock_api.call("run", method="GET")
+@pytest.mark.parametrize("method", ["GET", "TRACE"])
+def test_a_wrong_method_gets_405_naming_the_allowed_ones(mock_api: MockApi, method: str) -> None:
+    response = mock_api.call("run", method=method)
 
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"

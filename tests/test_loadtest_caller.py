@@ -22,6 +22,7 @@ CHILD = textwrap.dedent(
     from locust.contrib.fasthttp import FastHttpSession
     from locust.event import EventHook
     from runpod_testkit.loadtest.caller import DriftLog, EndpointCaller
+    from runpod_testkit.loadtest.tracker import cancel_request_name
     from runpod_testkit.operations import OPERATIONS
     from runpod_testkit.schemas import ContractValidator
 
@@ -29,6 +30,8 @@ CHILD = textwrap.dedent(
     ANSWERS = {
         "/v2/ep/run": json.dumps({"id": JOB, "status": "IN_QUEUE"}).encode(),
         "/v2/ep/status/" + JOB: json.dumps({"id": JOB, "status": "IN_QUEUE"}).encode(),
+        "/v2/ep/cancel/" + JOB: json.dumps({"id": JOB, "status": "COMPLETED"}).encode(),
+        "/v2/ep/cancel/queued": json.dumps({"id": "queued", "status": "CANCELLED"}).encode(),
         "/v2/ep/status/bad": json.dumps({"id": JOB, "status": "IN_QUEUE", "delayTime": -1})
         .encode(),
     }
@@ -81,6 +84,8 @@ CHILD = textwrap.dedent(
             caller.call(OPERATIONS["status"], "bad"),
             caller.call(OPERATIONS["status"], "missing job"),
             caller.call(OPERATIONS["status"], JOB, check=lambda body: "status: checked"),
+            caller.call(OPERATIONS["cancel"], JOB, rename=cancel_request_name),
+            caller.call(OPERATIONS["cancel"], "queued", rename=cancel_request_name),
         ]
         events_seen = [
             {k: (repr(v) if k == "exception" else v) for k, v in kw.items()
@@ -115,7 +120,7 @@ def seen() -> dict[str, Any]:
 
 def test_requests_carry_the_key_the_body_and_accept_compression(seen: dict[str, Any]) -> None:
     sent = seen["session"]["requests"]
-    assert len(sent) == 5
+    assert len(sent) == 7
     assert sent[0].startswith("POST /v2/ep/run HTTP/1.1\r\n")
     assert "Authorization: Bearer k" in sent[0]
     assert "Content-Type: application/json" in sent[0]
@@ -126,7 +131,8 @@ def test_requests_carry_the_key_the_body_and_accept_compression(seen: dict[str, 
 def test_locust_gets_names_lengths_and_failures_named_by_rule(seen: dict[str, Any]) -> None:
     session = seen["session"]
     events = session["events"]
-    assert [e["name"] for e in events] == ["run", "status", "status", "status", "status"]
+    names = [e["name"] for e in events]
+    assert names == ["run", "status", "status", "status", "status", "cancel after end", "cancel"]
     assert all(e["timed"] and e["context"] == {} for e in events)
     assert events[0]["exception"] == "None"
     assert events[1]["response_length"] > 0  # the decompressed body's length, as Locust counts
@@ -136,9 +142,9 @@ def test_locust_gets_names_lengths_and_failures_named_by_rule(seen: dict[str, An
     assert events[3]["exception"] == "CatchResponseError('status: HTTP 404')"
     assert events[4]["exception"] == "CatchResponseError('status: checked')"
     verdicts = session["verdicts"]
-    assert [v[0] for v in verdicts] == [200, 200, 200, 404, 200]
+    assert [v[0] for v in verdicts] == [200, 200, 200, 404, 200, 200, 200]
     # A check's failure goes to Locust only: the verdict judges the answer against the contract.
-    assert [v[2] is None for v in verdicts] == [True, True, False, False, True]
+    assert [v[2] is None for v in verdicts] == [True, True, False, False, True, True, True]
     assert verdicts[1][1]["status"] == "IN_QUEUE"  # gzip-encoded answer, decoded
 
 

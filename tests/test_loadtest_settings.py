@@ -196,3 +196,27 @@ def test_bad_namespace_value_names_the_option() -> None:
         Settings.from_options(argparse.Namespace(job_timeout="-3"))
     with pytest.raises(SettingsError, match=r"^--poll-interval: expected a number, got 'True'$"):
         Settings.from_options(argparse.Namespace(poll_interval=True))
+
+
+@pytest.mark.parametrize(
+    ("option", "kind", "low", "raw"),
+    [
+        ("job_timeout", float, 0.001, "0"),
+        ("job_timeout", float, 0.001, "nan"),
+        ("max_in_flight", int, 1, "2.5"),
+        ("max_in_flight", int, 1, 2.5),
+        ("max_in_flight", int, 1, "-4"),
+    ],
+)
+def test_numbers_get_the_command_lines_message(
+    option: str, kind: type[float], low: float, raw: object
+) -> None:
+    """settings.py parses its numbers with the CLI's own type (runpod_testkit.argtypes)."""
+    from runpod_testkit.argtypes import bounded
+
+    with pytest.raises(argparse.ArgumentTypeError) as by_cli:
+        bounded(kind, low)(raw)
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(SettingsError) as by_settings:
+        Settings.from_options(argparse.Namespace(**{option: raw}))
+    assert str(by_settings.value) == f"{flag}: {by_cli.value}"

@@ -44,6 +44,7 @@ class HeldCaller:
         query: str = "",
         check: Any = None,
         deadline: float | None = None,
+        rename: Any = None,
     ) -> Verdict:
         self.calls.append((op.name, job_id))
         if op.name == "cancel":

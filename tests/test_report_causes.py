@@ -1,7 +1,7 @@
 """Reports that name causes: failures grouped by what the endpoint did
 (runpod_testkit.suite.causes), printed before the per-check detail by `pytest contract` and by
 `runpod-testkit check`; how the verdict's checks relate to pytest's tests; and no false pass for
-/cancel and /retry on a server that has no such route (tests/contract_targets.py:
+/cancel and /retry on a server that has no such route (tests/targets/:
 no-cancel-or-retry-route)."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from runpod_testkit.check_command import CheckResult, ContractReport, render_report
+from runpod_testkit.check_command import ContractReport, render_report
 from runpod_testkit.client import ApiResponse
 from runpod_testkit.suite.causes import cause_lines, cause_of, checks_from_tests, group_causes
 from runpod_testkit.suite.plugin import ContractChecks
-from tests.contract_targets import serving, variant
+from tests.targets import serving, variant
 from tests.test_contract_suite import CONTRACT, TEST_KEY, Planned, execute, live, pytest_contract
 
 DEV_SERVER_405 = (
@@ -95,15 +95,42 @@ def test_causes_count_distinct_checks_most_first() -> None:
     assert cause_lines([]) == []
 
 
+def test_a_long_reason_seen_by_several_checks_is_one_cause() -> None:
+    """Reasons are cut for display only after grouping: cut first, each check's prefix (of its
+    own length) would leave a different tail and one defect would read as several causes."""
+    from runpod_testkit.suite.results import ContractResults
+
+    defect = "HTTP 200: /delayTime: expected the required property 'delayTime' " + "x" * 300
+    results = ContractResults()
+    for n, (operation, check) in enumerate([("runsync", "shape"), ("status", "completed-output")]):
+        prefix = (
+            f"{operation} -> " if check == "shape" else f"{operation}: {check}: {operation} -> "
+        )
+        results.record(
+            pytest.TestReport(
+                f"contract/test_x.py::test_{n}",
+                ("contract/test_x.py", n, f"test_{n}"),
+                {},
+                "failed",
+                "Failed: " + prefix + defect,
+                "call",
+                user_properties=[("contract.operation", operation), ("contract.check", check)],
+            )
+        )
+    lines = cause_lines(results.failures())
+    assert lines[0].startswith("failures by cause: 1 distinct cause of 2 failing checks"), lines
+    assert len(lines[1]) < 260, lines[1]  # the printed cause is still one capped line
+    for row in results.rows.values():
+        assert all(len(reason) <= 240 for reason in row.shown_reasons)
+
+
 def test_check_report_names_the_causes_before_the_rows() -> None:
     report = ContractReport(target="http://127.0.0.1:1/v2/x")
     for n, (operation, check) in enumerate([("status", "shape"), ("stream", "drains")]):
-        row = report.results.setdefault(
-            (operation, check), CheckResult(operation, check, ref="docs/job-states.md#order")
-        )
-        row.add("FAIL", [dev_server_reason(operation, check, n)])
-        report.tests.add(f"contract/test_x.py::test_{n}")
-    report.tests.add("contract/test_x.py::test_extra")
+        reason = dev_server_reason(operation, check, n)
+        report.results.add(operation, check, "FAIL", [reason], ref="docs/job-states.md#order")
+        report.results.tests.add(f"contract/test_x.py::test_{n}")
+    report.results.tests.add("contract/test_x.py::test_extra")
     text = render_report(report)
     cause = "  2 checks: POST .../status/<id> answered 405 Method Not Allowed"
     assert cause in text

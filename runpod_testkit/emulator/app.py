@@ -34,6 +34,7 @@ from runpod_testkit.emulator.model import EmulatorConfig, Job, Worker, WorkerRun
 from runpod_testkit.emulator.service import (
     Call,
     Hold,
+    Refusal,
     Reply,
     describe_size,
     error,
@@ -49,8 +50,9 @@ from runpod_testkit.operations import OPERATIONS, Operation
 __all__ = ["EmulatorApp", "JobLog", "create_app", "describe_size", "wall_clock"]
 
 API_PREFIX = "/v2"
-# The service answers a wrong method with 405 itself, naming the methods the operation accepts.
-_ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# The service answers a wrong method with 405 itself, naming the methods the operation accepts
+# in `Allow` (TRACE too: left to Starlette it would be a 405 that names none).
+_ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 _TIMER_SLACK_S = 0.005
 # Starlette tries routes in order: put the operations a load sends most first (polls, then
 # submissions); the rest keep the table's order.
@@ -251,7 +253,7 @@ class EmulatorApp:
         if exc.status_code == 404:
             reply = error(404, f"not found: paths look like {API_PREFIX}/{{endpoint_id}}/run")
         else:
-            reply = error(exc.status_code, str(exc.detail))
+            reply = error(exc.status_code, str(exc.detail), **(exc.headers or {}))
         return _response(reply)
 
     def _endpoint_for(
@@ -287,20 +289,13 @@ class EmulatorApp:
                         query=query,
                         authorization=authorization,
                     )
-                if isinstance(call, Reply):
-                    if call.delay_s or call.reset:
-                        return await _faulty_reply(call, request)
-                    return _response(call)
                 try:
                     if call.delay_s:
                         await asyncio.sleep(call.delay_s)  # an injected latency
                     if content_length is None and not chunked:
                         body = b""  # HTTP/1.1: no body (most GETs): skip the receive
                     else:
-                        read = await _read_body(request, call, content_length)
-                        if isinstance(read, Reply):
-                            return _response(read)
-                        body = read
+                        body = await _read_body(request, call, content_length)
                     result = service.execute(call, body)
                     if isinstance(result, Hold):
                         await self._wait(result, request)
@@ -308,6 +303,8 @@ class EmulatorApp:
                     return _response(result)
                 finally:
                     service.release(call)
+            except Refusal as refusal:
+                return await _refused(refusal.reply, request)
             finally:
                 self._arm_timer()
 
@@ -398,9 +395,9 @@ async def _client_gone(request: Request) -> None:
         await asyncio.get_running_loop().create_future()
 
 
-async def _faulty_reply(reply: Reply, request: Request) -> Response:
-    """An injected fault: wait out its latency, then answer, or close the connection without
-    an answer (a TCP reset) and end once the server has seen it go."""
+async def _refused(reply: Reply, request: Request) -> Response:
+    """A refusal's reply; an injected fault's waits out its latency first, or closes the
+    connection without an answer (a TCP reset) and ends once the server has seen it go."""
     if reply.delay_s:
         await asyncio.sleep(reply.delay_s)
     if not reply.reset:
@@ -447,23 +444,23 @@ def _scan_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str |
     return authorization, content_length, chunked
 
 
-async def _read_body(request: Request, call: Call, declared: str | None) -> bytes | Reply:
-    """The body, or the error to answer as soon as it is known to exceed the operation's limit
-    (never buffering past it) or the client has gone."""
+async def _read_body(request: Request, call: Call, declared: str | None) -> bytes:
+    """The body; refused as soon as it is known to exceed the operation's limit (never
+    buffering past it) or the client has gone."""
     limit = call.max_body_bytes
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        return too_large(call)
+        raise too_large(call)
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             # Nobody is left to read an answer; end quietly instead of raising into uvicorn.
-            return error(400, "the client closed the connection mid-body")
+            raise Refusal.error(400, "the client closed the connection mid-body")
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return too_large(call)
+            raise too_large(call)
         if not message.get("more_body", False):
             if not chunks:
                 return chunk  # the usual case: the whole body in one message, no join

@@ -36,7 +36,7 @@ import respx
 from runpod_testkit.emulator.factory import build_service
 from runpod_testkit.emulator.faults import FaultConfig, FaultCounts, load_faults
 from runpod_testkit.emulator.model import EmulatorConfig, Job
-from runpod_testkit.emulator.service import Hold, Reply, too_large
+from runpod_testkit.emulator.service import Hold, Refusal, Reply, too_large
 from runpod_testkit.emulator.webhooks import (
     WEBHOOK_RETRY_DELAY_S,
     Receiver,
@@ -148,32 +148,37 @@ class MockEndpoint:
         rest = request.url.path[len(urlsplit(self.base_url).path) :].lstrip("/")
         endpoint_id, _, op_path = rest.partition("/")
         query = dict(request.url.params.items())
-        call = self.service.preflight(
-            request.method, endpoint_id, op_path, query, request.headers.get("authorization")
-        )
-        if isinstance(call, Reply):
-            if call.delay_s:
-                self.clock.advance(call.delay_s)  # injected latency: virtual time passes
-            if call.reset:
-                # What httpx raises when the server resets the connection without an answer.
-                raise httpx.ReadError(
-                    "[Errno 104] Connection reset by peer (an injected fault)", request=request
-                )
-            return _response(call)
         try:
-            if call.delay_s:
-                self.clock.advance(call.delay_s)
-            body = request.read()
-            if len(body) > call.max_body_bytes:
-                return _response(too_large(call))
-            result = self.service.execute(call, body)
-            if isinstance(result, Hold):
-                self._wait(result)
-                result = result.reply()
-            return _response(result)
-        finally:
-            self.service.release(call)
-            self.webhooks.deliver_due()
+            call = self.service.preflight(
+                request.method, endpoint_id, op_path, query, request.headers.get("authorization")
+            )
+            try:
+                if call.delay_s:
+                    self.clock.advance(call.delay_s)
+                body = request.read()
+                if len(body) > call.max_body_bytes:
+                    raise too_large(call)
+                result = self.service.execute(call, body)
+                if isinstance(result, Hold):
+                    self._wait(result)
+                    result = result.reply()
+                return _response(result)
+            finally:
+                self.service.release(call)
+                self.webhooks.deliver_due()
+        except Refusal as refusal:
+            return self._refused(refusal.reply, request)
+
+    def _refused(self, reply: Reply, request: httpx.Request) -> httpx.Response:
+        """A refusal's reply; an injected fault's after its latency, or no answer at all."""
+        if reply.delay_s:
+            self.clock.advance(reply.delay_s)  # injected latency: virtual time passes
+        if reply.reset:
+            # What httpx raises when the server resets the connection without an answer.
+            raise httpx.ReadError(
+                "[Errno 104] Connection reset by peer (an injected fault)", request=request
+            )
+        return _response(reply)
 
     def _wait(self, hold: Hold) -> None:
         model = self.model

@@ -25,9 +25,8 @@ from enum import Enum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import orjson
-
 from runpod_testkit.emulator.faults import FaultConfig, FaultCounts
+from runpod_testkit.emulator.jsonbody import dumps
 from runpod_testkit.operations import POLICY_LIMITS, RETENTION_ASYNC_S, RETENTION_SYNC_S, JobStatus
 from runpod_testkit.probe_protocol import ProbeInput, ProbeInputError
 
@@ -270,7 +269,7 @@ class Job:
         if encoded is not None and encoded[0] == state:
             return encoded[1]
         # orjson hands back its 4 KiB working buffer; a job keeps an exact-size copy.
-        body = bytes(memoryview(orjson.dumps(self.body())))
+        body = bytes(memoryview(dumps(self.body())))
         self._encoded = (state, body)
         return body
 

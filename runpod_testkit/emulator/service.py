@@ -2,7 +2,10 @@
 
 A request is handled in two steps so that a transport can refuse an oversize body before reading it:
 `preflight()` routes it through the operations table and checks auth, method, rate limit and query;
-`execute()` parses the body and runs the operation. An operation that waits (/runsync,
+`execute()` parses the body and runs the operation. A request answered with an error (or an
+injected fault) instead of running raises `Refusal` where that is decided, carrying its reply;
+each transport turns it into its response in one place, as Starlette's `HTTPException` is.
+An operation that waits (/runsync,
 /status-sync, /stream) returns a `Hold`; the transport waits in its own way (real time or a virtual
 clock) until `Hold.ready()` or the deadline, then sends `Hold.reply()`.
 """
@@ -15,9 +18,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-import orjson
-
 from runpod_testkit.emulator.faults import OperationFaultInjector
+from runpod_testkit.emulator.jsonbody import BodyError, dumps, loads
 from runpod_testkit.emulator.model import Job, JobRequestError, Model
 from runpod_testkit.operations import (
     OPERATIONS,
@@ -33,6 +35,7 @@ __all__ = [
     "EmulatorService",
     "Hold",
     "RateLimiter",
+    "Refusal",
     "Reply",
     "describe_size",
     "error",
@@ -61,7 +64,20 @@ class Reply:
 
     def encode(self) -> bytes:
         body = self.body
-        return body if isinstance(body, bytes) else orjson.dumps(body)
+        return body if isinstance(body, bytes) else dumps(body)
+
+
+class Refusal(Exception):
+    """The request is answered with `reply` (an error, or an injected fault) instead of running."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
+
+    @classmethod
+    def error(cls, status: int, message: str, **headers: str) -> Refusal:
+        """`raise Refusal.error(404, "...")`: an error body naming what was wrong."""
+        return cls(error(status, message, **headers))
 
 
 def _nests_deeper_than(value: Any, limit: int) -> bool:
@@ -188,17 +204,19 @@ def describe_size(size: int) -> str:
     return f"{size}B"
 
 
-def too_large(call: Call) -> Reply:
+def too_large(call: Call) -> Refusal:
     """A body over the operation's limit, answered as production answers an oversize /run
     (captured 2026-09): 400 with a problem-JSON body, not 413."""
-    return Reply(
-        400,
-        {
-            "status": 400,
-            "title": "Bad Request",
-            "detail": f"bad request: body: exceeded max body size of "
-            f"{describe_size(call.max_body_bytes)}",
-        },
+    return Refusal(
+        Reply(
+            400,
+            {
+                "status": 400,
+                "title": "Bad Request",
+                "detail": f"bad request: body: exceeded max body size of "
+                f"{describe_size(call.max_body_bytes)}",
+            },
+        )
     )
 
 
@@ -287,26 +305,27 @@ class EmulatorService:
         op_path: str,
         query: Mapping[str, str],
         authorization: str | None,
-    ) -> Call | Reply:
-        """Route `op_path` (what follows the endpoint id) to its operation, then `admit` it."""
+    ) -> Call:
+        """Route `op_path` (what follows the endpoint id) to its operation, then `admit` it;
+        raises Refusal for what cannot be routed or admitted."""
         stripped = op_path.strip("/")
         segments = stripped.split("/") if stripped else []
         op = _BY_SEGMENT.get(segments[0]) if segments and endpoint_id else None
         if op is None:
             known = ", ".join(f"/{name}" for name in _BY_SEGMENT)
             asked = _clip("/" + "/".join(segments))
-            return error(404, f"no such operation {asked!r}; known: {known}")
+            raise Refusal.error(404, f"no such operation {asked!r}; known: {known}")
         job_id: str | None = None
         if op.takes_job_id:
             if len(segments) < 2 or not segments[1]:
-                return error(404, f"/{segments[0]} needs a job id: {op.path}")
+                raise Refusal.error(404, f"/{segments[0]} needs a job id: {op.path}")
             if len(segments) > 2:
                 # An encoded slash (%2F) arrives decoded; no job id contains one.
                 asked = _clip("/".join(segments[1:]))
-                return error(404, f"job id {asked!r} is not one path segment: {op.path}")
+                raise Refusal.error(404, f"job id {asked!r} is not one path segment: {op.path}")
             job_id = segments[1]
         elif len(segments) != 1:
-            return error(404, f"/{segments[0]} takes no job id: {op.path}")
+            raise Refusal.error(404, f"/{segments[0]} takes no job id: {op.path}")
         return self.admit(op, method, endpoint_id, job_id, query=query, authorization=authorization)
 
     def admit(
@@ -318,21 +337,22 @@ class EmulatorService:
         *,
         query: Mapping[str, str],
         authorization: str | None,
-    ) -> Call | Reply:
+    ) -> Call:
         """Check auth, method, query and rate limit of a request already routed to `op` (with
-        a non-empty `endpoint_id`, and a one-segment `job_id` exactly when `op` takes one)."""
+        a non-empty `endpoint_id`, and a one-segment `job_id` exactly when `op` takes one);
+        raises Refusal for a request that is not admitted or draws an injected fault."""
         if not self.authorized(authorization):
-            return error(401, self.refusal(authorization))
+            raise Refusal.error(401, self.refusal(authorization))
         if self.endpoint_ids is not None and endpoint_id not in self.endpoint_ids:
-            return self._no_such_endpoint(endpoint_id)
+            raise self._no_such_endpoint(endpoint_id)
         if method not in op.methods:
             allowed = ", ".join(op.methods)
-            return error(405, f"{op.path} accepts {allowed}, not {method}", allow=allowed)
+            raise Refusal.error(405, f"{op.path} accepts {allowed}, not {method}", allow=allowed)
         if query:
             try:
                 params: Mapping[str, int] = parse_query(op, query)
             except QueryParamError as exc:
-                return error(400, str(exc))
+                raise Refusal.error(400, str(exc)) from None
         else:
             params = self._default_params[op.name]
         call = Call(op, endpoint_id, job_id, params)
@@ -340,7 +360,7 @@ class EmulatorService:
             fault = self.faults.draw(op.name)
             if fault is not None:
                 if fault.reset:
-                    return Reply(0, b"", delay_s=fault.delay_s, reset=True)
+                    raise Refusal(Reply(0, b"", delay_s=fault.delay_s, reset=True))
                 if fault.status is not None:
                     reply = error(
                         fault.status,
@@ -350,13 +370,13 @@ class EmulatorService:
                     if fault.status == 429:
                         reply.headers = {"retry-after": str(fault.retry_after_s)}
                     reply.delay_s = fault.delay_s
-                    return reply
+                    raise Refusal(reply)
                 call.delay_s = fault.delay_s
         if self.rate_limiter is not None:
             retry_after = self.rate_limiter.admit(endpoint_id, op, self.model.now())
             if retry_after is not None:
                 seconds = max(1, round(retry_after + 0.5))
-                return error(
+                raise Refusal.error(
                     429,
                     f"rate limit of /{op.name} exceeded; retry after {seconds} s",
                     **{"retry-after": str(seconds)},
@@ -364,12 +384,14 @@ class EmulatorService:
             call.limited = True
         return call
 
-    def _no_such_endpoint(self, endpoint_id: str) -> Reply:
+    def _no_such_endpoint(self, endpoint_id: str) -> Refusal:
         """404 for an id the emulator was not started with (asked with a valid key, as a
         gateway would check the key first)."""
         assert self.endpoint_ids is not None
         known = ", ".join(repr(each) for each in sorted(self.endpoint_ids))
-        return error(404, f"no endpoint {_clip(endpoint_id)!r} here; this emulator serves {known}")
+        return Refusal.error(
+            404, f"no endpoint {_clip(endpoint_id)!r} here; this emulator serves {known}"
+        )
 
     def release(self, call: Call) -> None:
         if call.limited and self.rate_limiter is not None:
@@ -377,21 +399,23 @@ class EmulatorService:
             call.limited = False
 
     def execute(self, call: Call, body: bytes) -> Reply | Hold:
+        """Run an admitted call: its reply, or the Hold to wait on; raises Refusal for a body
+        or a job it refuses."""
         return self._operations[call.operation.name](call, body)
 
     def _submit(self, call: Call, body: bytes) -> Reply | Hold:
         """/run and /runsync."""
         model = self.model
         try:
-            parsed = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError as exc:
-            return error(400, f"request body is not valid JSON: {exc}")
+            parsed = loads(body) if body else None
+        except BodyError as exc:
+            raise Refusal.error(400, str(exc)) from None
         # Nesting deeper than the limit takes more opening brackets than the limit: count
         # them in C first and walk the parsed tree only when that many are there.
         if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _nests_deeper_than(
             parsed, MAX_JSON_DEPTH
         ):
-            return error(
+            raise Refusal.error(
                 400,
                 f"request body nests objects and arrays deeper than {MAX_JSON_DEPTH} levels",
             )
@@ -399,7 +423,7 @@ class EmulatorService:
         try:
             submitted = model.submit(call.endpoint_id, parsed, sync=sync)
         except JobRequestError as exc:
-            return error(400, str(exc))
+            raise Refusal.error(400, str(exc)) from None
         if not sync:
             return Reply(200, {"id": submitted.id, "status": JobStatus.IN_QUEUE})
         deadline = model.now() + call.params["wait"] / 1000
@@ -412,20 +436,18 @@ class EmulatorService:
     def _health(self, call: Call, _body: bytes) -> Reply:
         return Reply(200, self.model.health(call.endpoint_id))
 
-    def _job(self, call: Call) -> Job | Reply:
-        """The job the call names, or the 404 to answer."""
+    def _job(self, call: Call) -> Job:
+        """The job the call names; a 404 when there is none."""
         assert call.job_id is not None
         job = self.model.get(call.endpoint_id, call.job_id)
         if job is None:
-            return error(
+            raise Refusal.error(
                 404, f"job {_clip(call.job_id)!r} not found on endpoint {_clip(call.endpoint_id)!r}"
             )
         return job
 
     def _status(self, call: Call, _body: bytes) -> Reply:
         job = self._job(call)
-        if isinstance(job, Reply):
-            return job
         if "ttl" in call.params:
             self.model.set_ttl(job, call.params["ttl"])
         return Reply(200, job.encoded_body())
@@ -433,8 +455,6 @@ class EmulatorService:
     def _hold(self, call: Call, *, for_chunks: bool) -> Reply | Hold:
         """/status-sync and /stream: answered once the job ends (or has new chunks)."""
         job = self._job(call)
-        if isinstance(job, Reply):
-            return job
         model = self.model
         return Hold(model, job, model.now() + call.params["wait"] / 1000, for_chunks=for_chunks)
 
@@ -446,8 +466,6 @@ class EmulatorService:
 
     def _cancel(self, call: Call, _body: bytes) -> Reply:
         job = self._job(call)
-        if isinstance(job, Reply):
-            return job
         was_running = job.status == JobStatus.IN_PROGRESS
         self.model.cancel(job)
         if was_running and job.status == JobStatus.CANCELLED:
@@ -466,10 +484,8 @@ class EmulatorService:
 
     def _retry(self, call: Call, _body: bytes) -> Reply:
         job = self._job(call)
-        if isinstance(job, Reply):
-            return job
         if job.status not in JobStatus.RETRYABLE:
-            return error(
+            raise Refusal.error(
                 400,
                 f"job {job.id!r} is {job.status}; only FAILED or TIMED_OUT jobs can be retried",
             )

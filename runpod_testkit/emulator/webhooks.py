@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import orjson
 
+from runpod_testkit.emulator.jsonbody import dumps
 from runpod_testkit.emulator.model import Clock, Job
 from runpod_testkit.operations import JobStatus
 
@@ -127,7 +127,7 @@ class AsyncWebhookSender:
         if not _should_deliver(job):
             return
         # Encoded now: the job may move on (a /retry clears its output) before the POST is sent.
-        body = orjson.dumps(envelope(job))
+        body = dumps(envelope(job))
         assert job.webhook is not None
         url = job.webhook
         try:
@@ -259,7 +259,7 @@ class RecordingWebhookSender:
         if not _should_deliver(job):
             return
         assert job.webhook is not None
-        self._schedule(self.clock(), job.id, job.webhook, orjson.dumps(envelope(job)), 1)
+        self._schedule(self.clock(), job.id, job.webhook, dumps(envelope(job)), 1)
 
     def _schedule(self, at: float, job_id: str, url: str, body: bytes, attempt: int) -> None:
         self._sequence += 1

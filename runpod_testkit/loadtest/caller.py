@@ -2,7 +2,9 @@
 
 Every response is judged (`verdict.judge`): Locust records the request as a success or as a
 failure named by the rule it broke. Request names are the operation names of the operations
-table ("run", "status", ...), never a path with a job id in it.
+table ("run", "status", ...), never a path with a job id in it; a call may rename its request
+from the answer (`rename`): the run's own /cancel of a job that had already ended is
+`cancel after end`, so that `cancel` counts the jobs it did interrupt.
 With the process's `Safeguards` a call is paced under the endpoint's rate limits, counted
 (throttled, server error, connection error, refused), watched by the refusal breaker, and sent
 again after a 429, a 5xx or a lost connection where that is safe (`failsafe.retry_decision`);
@@ -32,6 +34,7 @@ logger = logging.getLogger(__name__)
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 Check = Callable[[Any], "str | None"]
+Rename = Callable[[Verdict], "str | None"]
 """An extra check of a usable body: a failure name, or None when it passes."""
 
 
@@ -74,13 +77,15 @@ class EndpointCaller:
         query: str = "",
         check: Check | None = None,
         deadline: float | None = None,
+        rename: Rename | None = None,
     ) -> Verdict:
         """Send `op` and judge the answer. With a guard: paced, counted, and sent again after
         a 429, a 5xx or a lost connection when that is safe (see `failsafe`), with backoff,
-        until `deadline` (epoch seconds; default: the guard's retry budget from now)."""
+        until `deadline` (epoch seconds; default: the guard's retry budget from now).
+        `rename`: the request's name in Locust's table from its verdict (None: the op's)."""
         guard = self.guard
         if guard is None:
-            return self._attempt(op, job_id, body, query, check)[0]
+            return self._attempt(op, job_id, body, query, check, rename=rename)[0]
         if deadline is None:
             deadline = time.time() + guard.retry_budget_s
         retry = 0
@@ -88,7 +93,7 @@ class EndpointCaller:
             wait = guard.pace(op)
             if wait > 0:
                 gevent.sleep(wait)
-            verdict, retry_after = self._attempt(op, job_id, body, query, check)
+            verdict, retry_after = self._attempt(op, job_id, body, query, check, rename=rename)
             guard.observe(verdict.status_code, verdict.error)
             delay = guard.retry_delay_s(
                 op,
@@ -110,6 +115,8 @@ class EndpointCaller:
         body: bytes | None,
         query: str,
         check: Check | None,
+        *,
+        rename: Rename | None = None,
     ) -> tuple[Verdict, str | None]:
         """One request: its verdict, and its Retry-After header if any."""
         path = op.path_for(job_id) + query
@@ -130,6 +137,9 @@ class EndpointCaller:
             verdict = self.judge(op, response.status_code, content, error)
             if verdict.status_code == 429 or verdict.status_code >= 500:
                 retry_after = response.headers.get("Retry-After")
+            if rename is not None:
+                # Read when the context exits, where Locust fires the request event.
+                response.request_meta["name"] = rename(verdict) or op.name
             failure = verdict.failure
             if failure is None and check is not None and verdict.usable:
                 failure = check(verdict.body)

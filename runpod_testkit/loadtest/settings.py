@@ -13,9 +13,7 @@ process that parses the command line and passed on as JSON text, so workers neve
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +21,12 @@ from typing import Any
 
 import orjson
 
+from runpod_testkit.argtypes import bounded
 from runpod_testkit.gpu_prices import GpuPrice, GpuPriceError, load_price_table, resolve_gpu
 from runpod_testkit.loadtest.failsafe import DEFAULT_MAX_RETRIES, DEFAULT_REFUSAL_LIMIT
 from runpod_testkit.operations import operation
 from runpod_testkit.probe_protocol import ProbeInputError, check_probe_input
-from runpod_testkit.slo import SloError
-from runpod_testkit.thresholds import Threshold, ThresholdError
+from runpod_testkit.thresholds import Threshold
 
 __all__ = [
     "DEFAULT_HEALTH_INTERVAL_S",
@@ -62,31 +60,6 @@ class SettingsError(ValueError, argparse.ArgumentTypeError):
 
 
 # --------------------------------------------------------------------------- value parsers
-
-
-def _number(raw: object, kind: type[int] | type[float]) -> float:
-    value = math.nan
-    if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
-        with contextlib.suppress(ValueError):
-            value = kind(raw)
-    if not math.isfinite(value):
-        expected = "an integer" if kind is int else "a number"
-        raise SettingsError(f"expected {expected}, got {str(raw)[:40]!r}")
-    return value
-
-
-def _bounded(
-    kind: type[int] | type[float], low: float, high: float | None = None
-) -> Callable[[object], Any]:
-    def parse(raw: object) -> Any:
-        value = _number(raw, kind)
-        if value < low or (high is not None and value > high):
-            span = f"from {low:g} to {high:g}" if high is not None else f"{low:g} or more"
-            raise SettingsError(f"must be {span}, got {value:g}")
-        return kind(value)
-
-    parse.__name__ = kind.__name__  # argparse names the type in its own messages
-    return parse
 
 
 def _optional(parse: Callable[[object], Any]) -> Callable[[object], Any]:
@@ -258,7 +231,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--poll-interval",
-        _bounded(float, 0.001),
+        bounded(float, 0.001),
         DEFAULT_POLL_INTERVAL_S,
         f"seconds between /status polls, and between empty /stream calls "
         f"(default {DEFAULT_POLL_INTERVAL_S:g})",
@@ -266,7 +239,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--runsync-wait",
-        _bounded(int, _RUNSYNC_WAIT.minimum, _RUNSYNC_WAIT.maximum),
+        bounded(int, _RUNSYNC_WAIT.minimum, _RUNSYNC_WAIT.maximum),
         DEFAULT_RUNSYNC_WAIT_MS,
         f"RunSyncUser's ?wait= in ms (default {DEFAULT_RUNSYNC_WAIT_MS}); a job still running "
         "then is polled on /status. A stop waits for pending /runsync calls (their job ids are "
@@ -275,7 +248,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--job-timeout",
-        _bounded(float, 0.001),
+        bounded(float, 0.001),
         DEFAULT_JOB_TIMEOUT_S,
         f"seconds a user follows one job (default {DEFAULT_JOB_TIMEOUT_S:g}); then it cancels "
         "it and counts it as 'timeout'",
@@ -283,7 +256,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--arrival-rate",
-        _bounded(float, 0.0),
+        bounded(float, 0.0),
         0.0,
         "open model: submit this many jobs per second in total (Poisson arrivals), whatever "
         "the completions; users become the pool that carries them (an arrival with no free "
@@ -292,7 +265,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--max-in-flight",
-        _optional(_bounded(int, 1)),
+        _optional(bounded(int, 1)),
         None,
         "open model: at most this many jobs in flight in total (arrivals beyond it are "
         "'dropped'); default: the number of users",
@@ -300,7 +273,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--health-interval",
-        _bounded(float, 0.0),
+        bounded(float, 0.0),
         DEFAULT_HEALTH_INTERVAL_S,
         f"seconds between /health samples of queue depth and workers (default "
         f"{DEFAULT_HEALTH_INTERVAL_S:g}); 0 turns the sampler off",
@@ -318,7 +291,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--max-retries",
-        _bounded(int, 0),
+        bounded(int, 0),
         DEFAULT_MAX_RETRIES,
         f"times a request that got 429, a 5xx or lost its connection is sent again, with "
         f"backoff and honouring Retry-After (default {DEFAULT_MAX_RETRIES}); /run and /runsync "
@@ -328,7 +301,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--refusal-limit",
-        _bounded(int, 0),
+        bounded(int, 0),
         DEFAULT_REFUSAL_LIMIT,
         f"stop the whole run (exit status 2) after this many consecutive connection errors or "
         f"401/403 answers in one process (default {DEFAULT_REFUSAL_LIMIT}; 0: never)",
@@ -358,7 +331,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--gpu-price-per-s",
-        _optional(_bounded(float, 0.0)),
+        _optional(bounded(float, 0.0)),
         None,
         "dollars per worker-second (your GPU's serverless price): the end shows the run's "
         "estimated cost, per completed job and per 1,000 jobs, beside its worker-seconds",
@@ -439,7 +412,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--emulator-workers-min",
-        _optional(_bounded(int, 0)),
+        _optional(bounded(int, 0)),
         None,
         "embedded emulator (no --host): workers kept warm",
         "N",
@@ -447,7 +420,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--emulator-workers-max",
-        _optional(_bounded(int, 1)),
+        _optional(bounded(int, 1)),
         None,
         "embedded emulator: the most workers it scales to",
         "N",
@@ -455,7 +428,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--emulator-cold-start-ms",
-        _optional(_bounded(int, 0)),
+        _optional(bounded(int, 0)),
         None,
         "embedded emulator: a new worker's cold start",
         "MS",
@@ -463,7 +436,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--emulator-idle-timeout-s",
-        _optional(_bounded(float, 0.0)),
+        _optional(bounded(float, 0.0)),
         None,
         "embedded emulator: an idle worker stops after this long",
         "SECONDS",
@@ -471,7 +444,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--emulator-queue-delay-s",
-        _optional(_bounded(float, 0.0)),
+        _optional(bounded(float, 0.0)),
         None,
         "embedded emulator: a job waiting this long in the queue starts another worker",
         "SECONDS",
@@ -625,7 +598,7 @@ class Settings:
                     values[option.dest] = option.default
                 else:
                     values[option.dest] = option.parse(raw)
-            except (SettingsError, ThresholdError, SloError) as exc:
+            except argparse.ArgumentTypeError as exc:  # SettingsError, ThresholdError, SloError too
                 raise SettingsError(f"{option.flag}: {exc}") from None
         probe = values["probe_input"]
         gpu_price = _gpu_price(values["gpu"], values["gpu_prices"], values["gpu_price_per_s"])

@@ -34,7 +34,14 @@ from runpod_testkit.operations import OPERATIONS, JobStatus, Operation
 if TYPE_CHECKING:  # importing the caller imports Locust, which monkey-patches at import
     from runpod_testkit.loadtest.caller import EndpointCaller
 
-__all__ = ["JobTracker", "Submitter", "TrackedJob", "metric_ms"]
+__all__ = [
+    "CANCEL_AFTER_END",
+    "JobTracker",
+    "Submitter",
+    "TrackedJob",
+    "cancel_request_name",
+    "metric_ms",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +194,8 @@ class JobTracker:
 
     def _cancel(self, job: TrackedJob) -> Verdict:
         with self._cancel_slots:
-            verdict = job.caller.call(CANCEL, job.id)  # retried within the caller's budget
+            # Retried within the caller's budget; named apart when the job had already ended.
+            verdict = job.caller.call(CANCEL, job.id, rename=cancel_request_name)
         if not verdict.usable and job.id is not None:
             self._not_cancelled.append(job.id)
         return verdict
@@ -301,3 +309,16 @@ class Submitter:
         finally:
             self._inbox = None
             self._tracker._submitters.discard(self)
+
+
+CANCEL_AFTER_END = f"{CANCEL.name} after end"
+"""Locust's name for the run's own /cancel of a job that had ended before it arrived (the
+answer names a terminal status other than CANCELLED): `cancel` then counts the jobs that the
+run did interrupt, and the job itself counts under the status it ended with."""
+
+
+def cancel_request_name(verdict: Verdict) -> str | None:
+    status = verdict.field("status")
+    if status in JobStatus.TERMINAL and status != JobStatus.CANCELLED:
+        return CANCEL_AFTER_END
+    return None

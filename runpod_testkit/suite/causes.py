@@ -52,24 +52,25 @@ _WHERE = re.compile(r"^[a-z-]+ -> (?=HTTP \d{3}\b)")
 it broke name the operations)."""
 
 
-def one_line(text: str) -> str:
-    """The first non-empty line of a failure, without pytest's prefixes, capped in length."""
+def one_line(text: str, limit: int | None = REASON_CHARS) -> str:
+    """The first non-empty line of a failure, without pytest's prefixes, capped in length
+    (`limit` None: whole, for grouping by cause before a cut makes equal causes differ)."""
     line = next((part.strip() for part in text.splitlines() if part.strip()), "")
     for prefix in _NOISE_PREFIXES:
         line = line.removeprefix(prefix)
     line = _MODULE_PATH.sub("", line)  # runpod_testkit.client.TransportError -> TransportError
-    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 3] + "..."
+    return line if limit is None or len(line) <= limit else line[: limit - 3] + "..."
 
 
-def reason_of(report: Any) -> str:
+def reason_of(report: Any, limit: int | None = REASON_CHARS) -> str:
     """The one-line reason of a pytest TestReport or CollectReport (failed or skipped)."""
     longrepr = report.longrepr
     if isinstance(longrepr, tuple):  # a skip: (path, line, "Skipped: reason")
-        return one_line(str(longrepr[2]))
+        return one_line(str(longrepr[2]), limit)
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None:
-        return one_line(str(crash.message))
-    return one_line(str(longrepr))
+        return one_line(str(crash.message), limit)
+    return one_line(str(longrepr), limit)
 
 
 def _path_shape(url: str) -> str:
@@ -146,7 +147,7 @@ def cause_lines(failures: Iterable[tuple[str, str, str]]) -> list[str]:
         f"{_count(broken, 'failing check')}, most first"
     ]
     for cause in causes:
-        lines.append(f"  {_count(len(cause.checks), 'check')}: {cause.text}")
+        lines.append(f"  {_count(len(cause.checks), 'check')}: {one_line(cause.text)}")
         lines.append(f"      {', '.join(cause.checks)}")
     return lines
 

@@ -22,9 +22,10 @@ from runpod_testkit.emulator.factory import JOB_FAULTS_NEED_SIMULATION
 from runpod_testkit.emulator.faults import FaultConfig, FaultConfigError, load_faults
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator, Finding, OutputSchemaError, load_output_schema
-from runpod_testkit.suite.causes import cause_lines, checks_from_tests, reason_of
+from runpod_testkit.suite.causes import cause_lines, reason_of
 from runpod_testkit.suite.ledger import JobLedger
 from runpod_testkit.suite.probe_inputs import ProbeInputs, ProbeInputsError
+from runpod_testkit.suite.results import ContractResults
 from runpod_testkit.suite.target import Mode, SuiteTarget, open_target
 
 __all__ = ["ContractChecks", "ContractReporter", "SuiteSettings", "settings_of"]
@@ -33,7 +34,6 @@ pytest_plugins = ["runpod_testkit.suite.webhooks"]
 """The webhook receiver's options and fixture (loaded with this plugin, however it is loaded)."""
 
 LIVE_DEFAULT_MAX_JOBS = 25
-_RESULT_ORDER = ("FAIL", "DRIFT", "PASS", "SKIP")
 
 
 @dataclass
@@ -52,12 +52,8 @@ class SuiteSettings:
     """Faults injected into the suite's own emulator (--emulator-faults)."""
     faults_injected: str = ""
     """What they came to, one line, once the target has closed."""
-    results: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    refs: dict[tuple[str, str], str] = field(default_factory=dict)
-    failures: list[tuple[str, str, str]] = field(default_factory=list)
-    """(operation, check, one-line reason) of every failing test, for the causes."""
-    tests: set[str] = field(default_factory=set)
-    """The node ids of the tests behind the checks (a check may run as several tests)."""
+    results: ContractResults = field(default_factory=ContractResults)
+    """Every check's outcome: what the summary and `runpod-testkit check` render."""
     target: SuiteTarget | None = None
     preflight_failure: str | None = None
     jobs_in_workers: int = 0
@@ -367,34 +363,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 class ContractReporter:
-    """Collects one outcome per test into the operation x check table, and cleans up at the end."""
+    """Collects one outcome per test into the operation x check rows, and cleans up at the end."""
 
     def __init__(self, suite: SuiteSettings) -> None:
         self.suite = suite
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = {
-            name: value for name, value in report.user_properties if name.startswith("contract.")
-        }
-        if "contract.operation" not in props:
-            return
-        if report.when != "call" and not (report.failed or report.skipped):
-            return
-        key = (str(props["contract.operation"]), str(props["contract.check"]))
+        self.suite.results.record(report)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            outcome = "FAIL"
-        elif report.skipped:
-            outcome = "SKIP"
-        elif any(name == "drift" for name, _ in report.user_properties):
-            outcome = "DRIFT"
-        else:
-            outcome = "PASS"
-        self.suite.results.setdefault(key, []).append(outcome)
-        self.suite.tests.add(report.nodeid)
-        if report.failed:
-            self.suite.failures.append((*key, reason_of(report)))
-        if "contract.ref" in props:
-            self.suite.refs[key] = str(props["contract.ref"])
+            self.suite.results.record_problem(report.nodeid or "collection", reason_of(report))
+
+    def pytest_internalerror(self, excrepr: Any) -> None:
+        self.suite.results.record_problem("internal error", str(excrepr))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -402,17 +384,15 @@ class ContractReporter:
         --junitxml writes its file: say there how its tests relate to the checks."""
         if self.suite.target is not None:
             self.suite.ledger.cancel_in_flight()
+        results = self.suite.results
         worker_output = getattr(session.config, "workeroutput", None)
         if worker_output is not None:  # a pytest-xdist worker: tell the controller
             worker_output[_JOBS_SUBMITTED] = self.suite.ledger.submitted
         xml = session.config.stash.get(junitxml.xml_key, None)
-        if xml is not None and self.suite.results:
-            checks = len(self.suite.results)
-            xml.add_global_property("contract.checks", str(checks))
-            xml.add_global_property("contract.tests", str(len(self.suite.tests)))
-            xml.add_global_property(
-                "contract.summary", checks_from_tests(checks, len(self.suite.tests))
-            )
+        if xml is not None and results.rows:
+            xml.add_global_property("contract.checks", str(len(results.rows)))
+            xml.add_global_property("contract.tests", str(len(results.tests)))
+            xml.add_global_property("contract.summary", results.checks_from_tests())
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
@@ -421,27 +401,26 @@ class ContractReporter:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         suite = self.suite
-        if not suite.results:
+        results = suite.results
+        if not results.rows:
             return
         write = terminalreporter.write_line
         terminalreporter.section("Runpod contract", sep="=")
         write(f"target: {suite.mode} mode")
-        for line in cause_lines(suite.failures):
+        for line in cause_lines(results.failures()):
             write(line)
-        rows = summarise(suite.results)
-        width = max(len(check) for (_, check) in rows) + 2
+        width = max(len(row.check) for row in results.rows.values()) + 2
         current = None
-        for (operation, check), outcome in rows.items():
-            if operation != current:
-                write(operation)
-                current = operation
-            write(f"  {check.ljust(width)}{outcome}")
-        counts = {name: sum(1 for o in rows.values() if o == name) for name in _RESULT_ORDER}
-        tally = ", ".join(f"{counts[name]} {name.lower()}" for name in _RESULT_ORDER)
-        if counts["DRIFT"] and not suite.strict:
+        for row in results.sorted_rows():
+            if row.operation != current:
+                write(row.operation)
+                current = row.operation
+            write(f"  {row.check.ljust(width)}{row.outcome}")
+        tally = results.tally()
+        if results.count("DRIFT") and not suite.strict:
             tally += " (drift fails under --strict)"
         write(f"checks: {tally}")
-        write(checks_from_tests(len(rows), len(suite.tests)))
+        write(results.checks_from_tests())
         submitted = suite.ledger.submitted + suite.jobs_in_workers
         budget = suite.ledger.budget_text + (" per process" if suite.jobs_in_workers else "")
         write(f"jobs submitted: {submitted} (budget: {budget})")
@@ -449,12 +428,3 @@ class ContractReporter:
             write(suite.faults_injected)
         if suite.ledger.cancelled_at_end:
             write(f"jobs cancelled at the end: {len(suite.ledger.cancelled_at_end)}")
-
-
-def summarise(results: dict[tuple[str, str], list[str]]) -> dict[tuple[str, str], str]:
-    """One outcome per operation x check: any FAIL, else any DRIFT, else PASS if any passed."""
-    summary: dict[tuple[str, str], str] = {}
-    for key in sorted(results):
-        outcomes = results[key]
-        summary[key] = next((name for name in _RESULT_ORDER if name in outcomes), "SKIP")
-    return summary
