@@ -39,28 +39,18 @@ from hdrh.histogram import HdrHistogram
 
 from runpod_testkit.operations import JobStatus
 from runpod_testkit.stats.names import (
-    CLIENT_ERROR,
-    CLIENT_TIMEOUT,
-    CONNECTION_ERROR,
-    DROPPED,
     HIGHEST_TRACKABLE_MS,
     INTERRUPTED,
-    LATE,
     METRICS,
     NON_TERMINAL_OUTCOMES,
     PACED,
     PACED_WAIT_MS,
-    REFUSED,
     REPORTED_PERCENTILES,
     REQUEST_COUNTS,
-    RETRIED,
-    SERVER_ERROR,
     SIGNIFICANT_DIGITS,
     SLO_MET,
     SUBMITTED,
-    THROTTLED,
     UNJUDGED_OUTCOMES,
-    UNKNOWN_OUTCOME,
 )
 from runpod_testkit.stats.series import (
     Buckets,
@@ -90,32 +80,7 @@ if TYPE_CHECKING:
     from runpod_testkit.slo import Slo
     from runpod_testkit.stats.thresholds import ThresholdResult
 
-__all__ = [
-    "CLIENT_ERROR",
-    "CLIENT_TIMEOUT",
-    "CONNECTION_ERROR",
-    "DROPPED",
-    "HIGHEST_TRACKABLE_MS",
-    "INTERRUPTED",
-    "LATE",
-    "METRICS",
-    "NON_TERMINAL_OUTCOMES",
-    "PACED",
-    "PACED_WAIT_MS",
-    "REFUSED",
-    "REPORTED_PERCENTILES",
-    "REQUEST_COUNTS",
-    "RETRIED",
-    "SERVER_ERROR",
-    "SUBMITTED",
-    "THROTTLED",
-    "UNJUDGED_OUTCOMES",
-    "UNKNOWN_OUTCOME",
-    "HealthSample",
-    "JobStats",
-    "JobStatsFormatError",
-    "MetricSummary",
-]
+__all__ = ["JobStats", "MetricSummary"]
 
 DEFAULT_MAX_BUCKETS = 3600  # per time series; the bucket width doubles to stay under it
 
