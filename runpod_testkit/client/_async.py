@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -10,18 +9,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 
-from runpod_testkit.client._backoff import Backoff
 from runpod_testkit.client._errors import TransportError
 from runpod_testkit.client._loops import _Attempts, _DrainState, _TerminalWait
 from runpod_testkit.client._request import (
-    DEFAULT_TIMEOUT_S,
-    AuthScheme,
     CallOptions,
     RequestOptions,
     _Call,
     _Client,
     _ClientBase,
-    _owns_http,
     _submission,
 )
 from runpod_testkit.client._response import ApiResponse
@@ -31,39 +26,17 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
-class AsyncRunpodClient(_ClientBase):
-    """Asynchronous twin of `RunpodClient` over httpx.AsyncClient (asyncio or trio)."""
+class AsyncRunpodClient(
+    _ClientBase[httpx.AsyncBaseTransport, httpx.AsyncClient, Callable[[float], Awaitable[None]]]
+):
+    """Asynchronous twin of `RunpodClient` over httpx.AsyncClient (asyncio or trio); its
+    `sleep` is awaited (`anyio.sleep` when None)."""
 
-    def __init__(
-        self,
-        endpoint_url: str,
-        api_key: str | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        auth_scheme: AuthScheme = "bearer",
-        backoff: Backoff | None = None,
-        headers: Mapping[str, str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            endpoint_url,
-            api_key,
-            timeout=timeout,
-            auth_scheme=auth_scheme,
-            backoff=backoff,
-            headers=headers,
-            clock=clock,
-        )
-        self._owns_http = _owns_http(transport, http_client)
-        self._http = (
-            httpx.AsyncClient(transport=transport, trust_env=self._use_env)
-            if http_client is None
-            else http_client
-        )
-        self._sleep = sleep
+    def _new_http(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=transport, trust_env=self._use_env)
+
+    def _real_sleep(self) -> Callable[[float], Awaitable[None]]:
+        return anyio.sleep
 
     async def aclose(self) -> None:
         if self._owns_http:

@@ -26,7 +26,7 @@ from runpod_testkit.operations import JobStatus
 class _Attempts:
     """The 429 retry bookkeeping of one call, shared by the sync and async send loops (no I/O)."""
 
-    def __init__(self, client: _ClientBase, call: _Call) -> None:
+    def __init__(self, client: _ClientBase[Any, Any, Any], call: _Call) -> None:
         self._client = client
         self._call = call
         self._retries = 0

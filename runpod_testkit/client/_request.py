@@ -6,10 +6,11 @@ import contextlib
 import ipaddress
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Literal, TypedDict, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -205,19 +206,29 @@ def _drain_step(response: ApiResponse, job_id: str) -> tuple[list[Any], bool]:
     return chunks, status in JobStatus.TERMINAL and not chunks
 
 
-class _ClientBase:
-    """Configuration and request building shared by the sync and async clients (no I/O)."""
+# What the sync and async clients differ in: their httpx transport and client, and their sleep.
+_Transport = TypeVar("_Transport")
+_Http = TypeVar("_Http")
+_Sleep = TypeVar("_Sleep")
+
+
+class _ClientBase(Generic[_Transport, _Http, _Sleep]):
+    """Configuration and request building shared by the sync and async clients (no I/O), and
+    their one constructor: see `RunpodClient` for its arguments."""
 
     def __init__(
         self,
         endpoint_url: str,
-        api_key: str | None,
+        api_key: str | None = None,
         *,
-        timeout: float,
-        auth_scheme: AuthScheme,
-        backoff: Backoff | None,
-        headers: Mapping[str, str] | None,
-        clock: Callable[[], float],
+        timeout: float = DEFAULT_TIMEOUT_S,
+        auth_scheme: AuthScheme = "bearer",
+        backoff: Backoff | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: _Transport | None = None,
+        http_client: _Http | None = None,
+        sleep: _Sleep | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._endpoint_url = validate_endpoint_url(endpoint_url)
         self._secret = _Secret(None if api_key is None else validate_api_key(api_key))
@@ -237,6 +248,20 @@ class _ClientBase:
         )
         self._default_headers.update(headers or {})
         self._clock = clock
+        if http_client is not None and transport is not None:
+            raise ValueError("pass either transport= or http_client=, not both")
+        # A client passed in belongs to the caller, who closes it.
+        self._owns_http = http_client is None
+        self._http: _Http = self._new_http(transport) if http_client is None else http_client
+        self._sleep: _Sleep = self._real_sleep() if sleep is None else sleep
+
+    def _new_http(self, transport: _Transport | None) -> _Http:
+        """The httpx client this client makes (and closes) when none is passed in."""
+        raise NotImplementedError
+
+    def _real_sleep(self) -> _Sleep:
+        """The sleep used when none is injected."""
+        raise NotImplementedError
 
     @classmethod
     def from_target(cls: type[_Client], target: Target, **options: Any) -> _Client:
@@ -484,11 +509,4 @@ class _ClientBase:
         )
 
 
-_Client = TypeVar("_Client", bound=_ClientBase)
-
-
-def _owns_http(transport: object, http_client: object) -> bool:
-    """Whether the client makes (and so closes) its own httpx client."""
-    if http_client is not None and transport is not None:
-        raise ValueError("pass either transport= or http_client=, not both")
-    return http_client is None
+_Client = TypeVar("_Client", bound="_ClientBase[Any, Any, Any]")

@@ -9,18 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from runpod_testkit.client._backoff import Backoff
 from runpod_testkit.client._errors import TransportError
 from runpod_testkit.client._loops import _Attempts, _DrainState, _TerminalWait
 from runpod_testkit.client._request import (
-    DEFAULT_TIMEOUT_S,
-    AuthScheme,
     CallOptions,
     RequestOptions,
     _Call,
     _Client,
     _ClientBase,
-    _owns_http,
     _submission,
 )
 from runpod_testkit.client._response import ApiResponse
@@ -30,46 +26,21 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
-class RunpodClient(_ClientBase):
+class RunpodClient(_ClientBase[httpx.BaseTransport, httpx.Client, Callable[[float], None]]):
     """Synchronous client for one endpoint, `{base}/{endpoint_id}`.
 
     `timeout` is the seconds a call may take beyond the server-side hold of its ?wait (so a
     runsync with the default 90 s wait gets 90 s + timeout). Pass `transport` (e.g.
     `httpx.MockTransport(respx_router.handler)`) or an existing `http_client` for tests; a
-    client passed in is not closed by this one. `sleep` (429 backoff, polling) and `clock`
-    (polling deadlines) are injectable so that tests never sleep.
+    client passed in is not closed by this one. `sleep` (429 backoff, polling; `time.sleep` when
+    None) and `clock` (polling deadlines) are injectable so that tests never sleep.
     """
 
-    def __init__(
-        self,
-        endpoint_url: str,
-        api_key: str | None = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        auth_scheme: AuthScheme = "bearer",
-        backoff: Backoff | None = None,
-        headers: Mapping[str, str] | None = None,
-        transport: httpx.BaseTransport | None = None,
-        http_client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(
-            endpoint_url,
-            api_key,
-            timeout=timeout,
-            auth_scheme=auth_scheme,
-            backoff=backoff,
-            headers=headers,
-            clock=clock,
-        )
-        self._owns_http = _owns_http(transport, http_client)
-        self._http = (
-            httpx.Client(transport=transport, trust_env=self._use_env)
-            if http_client is None
-            else http_client
-        )
-        self._sleep = sleep
+    def _new_http(self, transport: httpx.BaseTransport | None) -> httpx.Client:
+        return httpx.Client(transport=transport, trust_env=self._use_env)
+
+    def _real_sleep(self) -> Callable[[float], None]:
+        return time.sleep
 
     def close(self) -> None:
         if self._owns_http:
