@@ -8,8 +8,9 @@ and the run snapshot every view renders; `runpod_testkit.jobstats` re-exports th
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from runpod_testkit._lazy import lazy_names
 
 if TYPE_CHECKING:
     from runpod_testkit.client import ApiResponse, AsyncRunpodClient, RunpodClient
@@ -19,26 +20,15 @@ if TYPE_CHECKING:
 
 # Imported on first use (PEP 562): a command that needs neither the client nor the schemas
 # (`runpod-testkit compare`) does not pay for httpx and jsonschema at start-up.
-_LAZY = {
-    "ApiResponse": "runpod_testkit.client",
-    "AsyncRunpodClient": "runpod_testkit.client",
-    "RunpodClient": "runpod_testkit.client",
-    "OPERATIONS": "runpod_testkit.operations",
-    "JobStatus": "runpod_testkit.operations",
-    "Operation": "runpod_testkit.operations",
-    "ProbeInput": "runpod_testkit.probe_protocol",
-    "CheckResult": "runpod_testkit.schemas",
-    "ContractValidator": "runpod_testkit.schemas",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runpod_testkit' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "runpod_testkit.client": ("ApiResponse", "AsyncRunpodClient", "RunpodClient"),
+        "runpod_testkit.operations": ("OPERATIONS", "JobStatus", "Operation"),
+        "runpod_testkit.probe_protocol": ("ProbeInput",),
+        "runpod_testkit.schemas": ("CheckResult", "ContractValidator"),
+    },
+)
 
 
 __all__ = [

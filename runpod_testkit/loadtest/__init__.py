@@ -10,9 +10,9 @@ monkey-patches the process with gevent; the option and statistics modules do not
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from runpod_testkit._lazy import lazy_names
 from runpod_testkit.jobstats import INTERRUPTED
 from runpod_testkit.loadtest.settings import Settings, SettingsError
 from runpod_testkit.loadtest.summary import EXIT_BAD_SETUP, EXIT_THRESHOLD_FAILED
@@ -43,24 +43,18 @@ __all__ = [
     "install",
 ]
 
-_LAZY = {
-    "LoadRun": "run",
-    "current_run": "run",
-    "install": "run",
-    "CancelUser": "users",
-    "JobUser": "users",
-    "RunPollUser": "users",
-    "RunSyncUser": "users",
-    "StreamUser": "users",
-}
+_load = lazy_names(
+    __name__,
+    {
+        ".run": ("LoadRun", "current_run", "install"),
+        ".users": ("CancelUser", "JobUser", "RunPollUser", "RunSyncUser", "StreamUser"),
+    },
+)
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     try:
-        loaded = importlib.import_module(f"{__name__}.{module}")
+        return _load(name)
     except ImportError as error:
         if error.name not in ("locust", "gevent"):
             raise
@@ -68,4 +62,3 @@ def __getattr__(name: str) -> Any:
             f"{name} needs Locust, which is not installed: pip install 'runpod-testkit[load]'",
             name=error.name,
         ) from None
-    return getattr(loaded, name)
