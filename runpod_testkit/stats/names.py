@@ -23,6 +23,7 @@ __all__ = [
     "RETRIED",
     "SERVER_ERROR",
     "SIGNIFICANT_DIGITS",
+    "SLO_MET",
     "SUBMITTED",
     "THROTTLED",
     "UNJUDGED_OUTCOMES",
