@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from runpod_testkit.argtypes import bounded
@@ -57,18 +57,16 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         help="serve only this endpoint id (repeatable); any other id answers 404 on every "
         "route, /health included. Without it every id exists, each its own queue",
     )
-    parser.add_argument(
-        "--workers-min",
-        type=bounded(int, 0),
-        default=defaults.workers_min,
-        help="workers kept warm at all times (active workers)",
+
+    def config_option(flag: str, kind: Callable[[str], object], help: str) -> None:
+        """An option whose default is EmulatorConfig's field of the same name."""
+        field = flag.removeprefix("--").replace("-", "_")
+        parser.add_argument(flag, type=kind, default=getattr(defaults, field), help=help)
+
+    config_option(
+        "--workers-min", bounded(int, 0), "workers kept warm at all times (active workers)"
     )
-    parser.add_argument(
-        "--workers-max",
-        type=bounded(int, 1),
-        default=defaults.workers_max,
-        help="the most workers the scaler starts",
-    )
+    config_option("--workers-max", bounded(int, 1), "the most workers the scaler starts")
     parser.add_argument(
         "--cold-start-ms",
         type=bounded(int, 0),
@@ -76,17 +74,14 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         help=f"time from a worker's start to its first job (default {defaults.cold_start_ms}; "
         "with --worker, added to the process's real start-up, default 0)",
     )
-    parser.add_argument(
-        "--idle-timeout-s",
-        type=bounded(float, 0.0),
-        default=defaults.idle_timeout_s,
-        help="an idle worker above --workers-min stops after this long",
+    seconds = bounded(float, 0.0)
+    config_option(
+        "--idle-timeout-s", seconds, "an idle worker above --workers-min stops after this long"
     )
-    parser.add_argument(
+    config_option(
         "--queue-delay-s",
-        type=bounded(float, 0.0),
-        default=defaults.queue_delay_s,
-        help="queue-delay scaler: a job waiting this long starts another worker",
+        seconds,
+        "queue-delay scaler: a job waiting this long starts another worker",
     )
     parser.add_argument(
         "--scaler",
@@ -102,18 +97,8 @@ def _add_emulator(commands: argparse._SubParsersAction[OneLineParser]) -> None:
         help="the scaler's threshold: seconds for queue-delay (default --queue-delay-s), "
         "requests per worker for request-count (default 1); as `simulate` takes it",
     )
-    parser.add_argument(
-        "--retention-async-s",
-        type=bounded(float, 0.0),
-        default=defaults.retention_async_s,
-        help="how long /status keeps a finished /run job",
-    )
-    parser.add_argument(
-        "--retention-sync-s",
-        type=bounded(float, 0.0),
-        default=defaults.retention_sync_s,
-        help="how long /status keeps a finished /runsync job",
-    )
+    config_option("--retention-async-s", seconds, "how long /status keeps a finished /run job")
+    config_option("--retention-sync-s", seconds, "how long /status keeps a finished /runsync job")
     parser.add_argument(
         "--rate-limits",
         action="store_true",
