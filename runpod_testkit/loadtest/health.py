@@ -9,6 +9,7 @@ feeds JobStats' health series.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
@@ -44,20 +45,16 @@ class SamplerRequests:
         return HealthRequests(self._requests, self._failures, self._total_ms)
 
 
+@dataclass(eq=False)
 class HealthSampler:
-    def __init__(
-        self,
-        caller: EndpointCaller,
-        stats: JobStats,
-        interval_s: float,
-        requests: SamplerRequests | None = None,
-    ) -> None:
-        self.caller = caller
-        self.stats = stats
-        self.interval_s = interval_s
-        self.requests = requests or SamplerRequests()
-        """Counts the sampler's requests when its caller's session fires it."""
-        self._greenlet: gevent.Greenlet | None = None
+    """Samples /health through `caller` every `interval_s` seconds (0: never) into `stats`."""
+
+    caller: EndpointCaller
+    stats: JobStats
+    interval_s: float
+    requests: SamplerRequests = field(default_factory=SamplerRequests)
+    """Counts the sampler's requests when its caller's session fires it."""
+    _greenlet: gevent.Greenlet | None = field(default=None, init=False)
 
     def start(self) -> None:
         if self._greenlet is None and self.interval_s > 0:
