@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.resources
 import io
 import os
 import shutil
@@ -68,22 +69,22 @@ class UsageProblem(Exception):
 
 
 def contract_dir() -> Path:
-    """The contract tests: `runpod_testkit/_contract` in an installed wheel, else the checkout's
-    `contract/` next to the package (editable installs and running from the repository)."""
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "_contract", package.parent / "contract"):
-        if (candidate / "conftest.py").is_file():
-            return candidate
-    raise UsageProblem(
-        f"the contract tests are not installed next to {package}: reinstall runpod-testkit "
-        "(a wheel carries them as runpod_testkit/_contract)"
-    )
+    """The contract tests, read from one place: the package data `runpod_testkit/_data/contract`
+    (in a wheel the files themselves; in a checkout a link to the top-level `contract/` that
+    `pytest contract` runs, which the wheel build follows)."""
+    folder = importlib.resources.files("runpod_testkit") / "_data" / "contract"
+    if not isinstance(folder, Path) or not (folder / "conftest.py").is_file():
+        raise UsageProblem(
+            f"the contract tests are not installed as files at {folder}: reinstall runpod-testkit"
+        )
+    # The link resolved: in a checkout, the very files `pytest contract` imports as `contract`.
+    return folder.resolve()
 
 
 @contextlib.contextmanager
 def _importable(folder: Path) -> Iterator[Path]:
-    """The contract tests import each other as the package `contract`; a wheel carries them
-    under another name, so run a copy named `contract` from a scratch folder then."""
+    """The contract tests import each other as the package `contract`: a folder of them under
+    another name (a trimmed copy in a test) runs as a copy named `contract` in a scratch folder."""
     if folder.name == "contract":
         yield folder
         return

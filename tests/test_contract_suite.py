@@ -374,7 +374,7 @@ def _canary_plans(folder: Path, canary_url: str) -> list[Planned]:
 
 
 def _check_plans(folder: Path, variants_url: str) -> list[Planned]:
-    wheel = folder / "wheel" / "site-packages" / "runpod_testkit" / "_contract"
+    wheel = folder / "wheel" / "site-packages" / "runpod_testkit" / "_data" / "contract"
     wheel.parent.mkdir(parents=True)
     shutil.copytree(CONTRACT, wheel, ignore=shutil.ignore_patterns("__pycache__"))
     as_from_a_wheel = (

@@ -34,15 +34,24 @@ EMULATOR_PORT = 8000
 
 
 def wheel_sources() -> set[str]:
-    """What a wheel build reads besides pyproject.toml: the package and each force-included
-    folder (hatchling stops on a missing one)."""
+    """What a wheel build reads besides pyproject.toml: the package, each force-included folder
+    (hatchling stops on a missing one) and each folder a link in the package points to (the
+    build follows it: runpod_testkit/_data/contract)."""
     if sys.version_info < (3, 11):
         pytest.skip("reading pyproject.toml needs tomllib (Python 3.11+)")
     import tomllib
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     wheel = config["tool"]["hatch"]["build"]["targets"]["wheel"]
-    return {*wheel["packages"], *wheel.get("force-include", {})}
+    linked = {
+        (Path(folder) / name).resolve().relative_to(ROOT).as_posix()
+        for package in wheel["packages"]
+        for folder, names, _ in os.walk(ROOT / package)
+        for name in names
+        if (Path(folder) / name).is_symlink()
+    }
+    assert "contract" in linked
+    return {*wheel["packages"], *wheel.get("force-include", {}), *linked}
 
 
 def load_all(path: Path) -> list[dict[str, Any]]:

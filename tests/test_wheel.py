@@ -35,7 +35,7 @@ def test_a_built_wheel_reads_its_schemas_from_itself(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in schema_names():
         assert f"runpod_testkit/_data/schemas/{name}.schema.json" in names
-    assert "runpod_testkit/_contract/conftest.py" in names
+    assert "runpod_testkit/_data/contract/conftest.py" in names
     assert "runpod_testkit/_docs/README.md" in names
     assert not any(name.startswith("schemas/") for name in names)
 
@@ -78,7 +78,7 @@ def test_a_built_wheel_reads_its_schemas_from_itself(tmp_path: Path) -> None:
     assert Path(seen["schema_dir"]) == package / "_data" / "schemas"
     assert seen["names"] == schema_names()
     assert seen["ok"] is True
-    assert Path(seen["contract"]) == package / "_contract"
+    assert Path(seen["contract"]) == package / "_data" / "contract"
     # Same document from the wheel (version aside: the checkout may be installed as another).
     from_wheel, from_checkout = json.loads(seen["openapi"]), json.loads(openapi_json())
     from_wheel["info"].pop("version")
