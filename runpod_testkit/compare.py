@@ -38,8 +38,8 @@ from typing import Any, Literal
 
 from hdrh.histogram import HdrHistogram
 
-from runpod_testkit.jobstats import METRICS, REPORTED_PERCENTILES, SUBMITTED
 from runpod_testkit.operations import JobStatus
+from runpod_testkit.stats.names import METRICS, REPORTED_PERCENTILES, SUBMITTED
 
 __all__ = [
     "DEFAULT_MIN_CHANGE_MS",

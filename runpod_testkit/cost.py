@@ -34,7 +34,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from runpod_testkit.jobstats import HealthSample
+from runpod_testkit.stats.series import HealthSample
 
 __all__ = [
     "NOT_BILLED_STATES",

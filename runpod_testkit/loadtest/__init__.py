@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runpod_testkit._lazy import lazy_names
-from runpod_testkit.jobstats import INTERRUPTED
 from runpod_testkit.loadtest.settings import Settings, SettingsError
 from runpod_testkit.loadtest.summary import EXIT_BAD_SETUP, EXIT_THRESHOLD_FAILED
+from runpod_testkit.stats.names import INTERRUPTED
 
 if TYPE_CHECKING:
     from runpod_testkit.loadtest.run import LoadRun, current_run, install

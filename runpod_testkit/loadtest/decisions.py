@@ -18,9 +18,9 @@ from typing import Any
 
 from runpod_testkit.coldstarts import count_cold_starts
 from runpod_testkit.cost import estimate_cost
-from runpod_testkit.jobstats import JobStats
 from runpod_testkit.loadtest.settings import Settings
 from runpod_testkit.operations import JobStatus
+from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.snapshot import RunSnapshot
 from runpod_testkit.stats.views import csv_rows
 

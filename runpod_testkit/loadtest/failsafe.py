@@ -27,15 +27,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from runpod_testkit.jobstats import (
-    CONNECTION_ERROR,
-    REFUSED,
-    RETRIED,
-    SERVER_ERROR,
-    THROTTLED,
-    JobStats,
-)
 from runpod_testkit.operations import Operation, RateLimit
+from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.names import CONNECTION_ERROR, REFUSED, RETRIED, SERVER_ERROR, THROTTLED
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",

@@ -26,10 +26,11 @@ from gevent.hub import Waiter, get_hub
 from gevent.lock import BoundedSemaphore
 from gevent.pool import Group
 
-from runpod_testkit.jobstats import CLIENT_ERROR, INTERRUPTED, UNKNOWN_OUTCOME, JobStats
 from runpod_testkit.loadtest.failsafe import Retry, retry_decision
 from runpod_testkit.loadtest.verdict import Verdict
 from runpod_testkit.operations import OPERATIONS, JobStatus, Operation
+from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.names import CLIENT_ERROR, INTERRUPTED, UNKNOWN_OUTCOME
 
 if TYPE_CHECKING:  # importing the caller imports Locust, which monkey-patches at import
     from runpod_testkit.loadtest.caller import EndpointCaller

@@ -27,13 +27,13 @@ from locust import FastHttpUser, constant, task
 from locust.env import Environment
 from locust.exception import StopTest
 
-from runpod_testkit.jobstats import CLIENT_ERROR, CLIENT_TIMEOUT
 from runpod_testkit.loadtest.arrivals import Ticket
 from runpod_testkit.loadtest.caller import Check, EndpointCaller
 from runpod_testkit.loadtest.run import LoadRun, auth_headers, current_run
 from runpod_testkit.loadtest.tracker import TrackedJob
 from runpod_testkit.loadtest.verdict import Verdict
 from runpod_testkit.operations import OPERATIONS, JobStatus, Operation
+from runpod_testkit.stats.names import CLIENT_ERROR, CLIENT_TIMEOUT
 
 __all__ = ["CancelUser", "JobUser", "RunPollUser", "RunSyncUser", "StreamUser"]
 

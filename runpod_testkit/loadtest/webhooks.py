@@ -30,10 +30,10 @@ from locust import events
 from locust.env import Environment
 from locust.exception import StopTest
 
-from runpod_testkit.jobstats import CLIENT_TIMEOUT
 from runpod_testkit.loadtest.arrivals import Ticket
 from runpod_testkit.loadtest.tracker import metric_ms
 from runpod_testkit.loadtest.users import RUN, JobUser
+from runpod_testkit.stats.names import CLIENT_TIMEOUT
 from runpod_testkit.webhook_receiver import Delivery, WebhookReceiver, parse_listen_address
 
 __all__ = ["WEBHOOK_DELAY_METRIC", "WebhookUser", "process_receiver"]
