@@ -254,7 +254,8 @@ def harness(jobs: dict[str, Any], **config: Any) -> Harness:
 
 
 def test_a_crashed_worker_requeues_its_job_twice_then_fails_it_naming_the_worker() -> None:
-    # The same rule as a real worker process that dies mid-job (README: a worker dies).
+    # The same rule as a real worker process that dies mid-job (README: Your own worker, its
+    # row "a worker dies").
     h = harness({"worker_crash": 1.0}, workers_min=1, workers_max=2, cold_start_ms=1000)
     job = h.submit(sleep_ms=4000)
     first_worker = job.worker_id

@@ -5,6 +5,7 @@ under docs/ with the anchor it names, or a public URL. Nothing cites files that 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -24,20 +25,29 @@ NOT_SHIPPED = re.compile(
 )
 """Citations of files a user of the repository cannot open."""
 
-SHIPPED_TEXT = [
-    path
-    for path in (
-        REPO / "README.md",
-        REPO / "ARCHITECTURE.md",
-        *DOCS.rglob("*.md"),
-        *(REPO / "runpod_testkit").rglob("*.py"),
-        *(REPO / "contract").glob("*.py"),
-        *(REPO / "runpod_testkit" / "_data" / "schemas").glob("*.json"),
-        *(REPO / "tests").glob("*.py"),
-        *(REPO / "loadtests").rglob("*.py"),
-    )
-    if path != Path(__file__).resolve()  # this file spells the bad citations on purpose
-]
+TEXT_SUFFIXES = {".py", ".md", ".json", ".j2", ".js", ".css", ".toml", ".yaml", ".yml", ".conf"}
+SHIPPED_TOP_LEVEL = ("Dockerfile", "Dockerfile.emulator", "dev")
+# Folders that hold no shipped text: tools' state, builds, run outputs (and hidden folders but
+# .github). os.walk does not follow runpod_testkit/_data/contract, the link to contract/.
+SKIPPED_FOLDERS = {"__pycache__", "build", "dist", "node_modules", "reports"}
+
+
+def _shipped_text() -> list[Path]:
+    """Every text file of the repository except this one: it spells bad citations on purpose."""
+    found = [REPO / name for name in SHIPPED_TOP_LEVEL]
+    for folder, subfolders, names in os.walk(REPO):
+        subfolders[:] = [
+            name
+            for name in subfolders
+            if name not in SKIPPED_FOLDERS and (name == ".github" or not name.startswith("."))
+        ]
+        found += (Path(folder) / name for name in names if Path(name).suffix in TEXT_SUFFIXES)
+    return [path for path in found if path != Path(__file__).resolve()]
+
+
+SHIPPED_TEXT = _shipped_text()
+README_CITATION = re.compile(r"""\(README: "?(?P<section>[^),"]+)""")
+"""`(README: Fault injection)`: a section of the README, named by its heading's first words."""
 
 
 def anchors_of(page: Path) -> set[str]:
@@ -136,6 +146,46 @@ def test_links_between_the_docs_pages_resolve() -> None:
             elif anchor and anchor not in anchors_of(linked):
                 problems.append(f"{page.relative_to(REPO)}: {target}: no anchor #{anchor}")
     assert not problems, "\n".join(problems)
+
+
+def test_every_readme_section_cited_exists() -> None:
+    headings = [
+        line.lstrip("#").strip()
+        for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("#")
+    ]
+    cited = {
+        (path.relative_to(REPO).as_posix(), match["section"].strip())
+        for path in SHIPPED_TEXT
+        for match in README_CITATION.finditer(path.read_text(encoding="utf-8"))
+    }
+    assert len(cited) >= 3  # the --help texts cite the README this way
+    missing = [
+        f"{where}: README: {section}"
+        for where, section in sorted(cited)
+        if not any(heading.startswith(section) for heading in headings)
+    ]
+    assert not missing, "\n".join(missing)
+
+
+def test_the_scan_reads_every_kind_of_shipped_text() -> None:
+    scanned = {path.relative_to(REPO).as_posix() for path in SHIPPED_TEXT}
+    for expected in (
+        "README.md",
+        "benchmarks/README.md",
+        "contract/test_run.py",
+        "examples/plain/handler.py",
+        "loadtests/locust.conf",
+        "runpod_testkit/templates/page.html.j2",
+        "runpod_testkit/_data/schemas/run.response.schema.json",
+        "tests/targets/variants.py",
+        ".github/workflows/ci.yml",
+        "Dockerfile",
+    ):
+        assert expected in scanned, expected
+    assert not any(
+        name.startswith((".venv/", "runpod_testkit/_data/contract/")) for name in scanned
+    )
 
 
 def test_nothing_cites_files_that_do_not_ship() -> None:
