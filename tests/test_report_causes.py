@@ -151,6 +151,27 @@ def _answer(content_type: str, content: bytes) -> ApiResponse:
     return ApiResponse("health", response, elapsed_ms=1.0)
 
 
+def _status_answer(status_code: int, body: bytes) -> ApiResponse:
+    request = httpx.Request("GET", "http://127.0.0.1:1/v2/e/status/a1")
+    response = httpx.Response(
+        status_code, headers={"content-type": "application/json"}, content=body, request=request
+    )
+    return ApiResponse("status", response, elapsed_ms=1.0)
+
+
+def test_a_queued_job_skip_gives_no_cause_it_did_not_see() -> None:
+    """cancel/queued-job is skipped when its job was not queued; against the dev server /status
+    answered 405, and the reason said a warm worker had taken the job."""
+    from contract.test_cancel import _how_it_left_the_queue
+
+    unreadable = _status_answer(405, b'{"detail":"Method Not Allowed"}')
+    running = _status_answer(200, b'{"id":"a1","status":"IN_PROGRESS"}')
+    ended = _status_answer(200, b'{"id":"a1","status":"COMPLETED"}')
+    assert _how_it_left_the_queue(unreadable) == ""
+    assert _how_it_left_the_queue(running) == " (a worker took it at once)"
+    assert _how_it_left_the_queue(ended) == " (it had run and ended already)"
+
+
 def test_a_json_body_under_a_text_plain_content_type_is_named() -> None:
     checks = ContractChecks(SimpleNamespace(strict=False), SimpleNamespace())  # type: ignore[arg-type]
     with pytest.raises(pytest.fail.Exception) as failed:
