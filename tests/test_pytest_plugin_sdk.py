@@ -4,6 +4,7 @@ emulator on loopback, with the SDK's module settings restored after the test."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import runpod
@@ -47,3 +48,21 @@ def test_the_fixture_restores_the_sdk_settings(pytester: pytest.Pytester) -> Non
     outcome = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
     outcome.assert_outcomes(passed=1)
     assert (runpod.endpoint_url_base, runpod.api_key) == before
+
+
+def _readme_fixture_example() -> str:
+    """The Python block of the README's "Fixtures for your own tests" section."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Fixtures for your own tests", 1)[1].split("\n### ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_the_readmes_fixture_example_runs_as_written(pytester: pytest.Pytester) -> None:
+    """Both fixtures, as a user copies them from the README: the SDK one and runpod_mock."""
+    example = _readme_fixture_example()
+    assert "def test_summarize(runpod_endpoint)" in example
+    assert "def test_a_long_runsync(runpod_mock)" in example
+    pytester.makepyfile(test_from_the_readme=example)
+    outcome = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
+    outcome.assert_outcomes(passed=2)
