@@ -32,7 +32,7 @@ import io
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Blueprint, Response, make_response, request
 
@@ -48,7 +48,10 @@ from runpod_testkit.templating import asset, templates
 if TYPE_CHECKING:
     from locust.web import WebUI
 
-    from runpod_testkit.loadtest.run import LoadRun
+    from runpod_testkit.loadtest.health import SamplerRequests
+    from runpod_testkit.loadtest.runinfo import RunInfo
+    from runpod_testkit.loadtest.settings import Settings
+    from runpod_testkit.loadtest.workers import WorkerLedger
 
 __all__ = [
     "COLUMNS",
@@ -214,7 +217,20 @@ def sparkline(values: Sequence[int]) -> str:
 # --------------------------------------------------------------------------- Flask wiring
 
 
-def run_snapshot(run: LoadRun, *, charts: bool = True) -> RunSnapshot:
+class LoadRunView(Protocol):
+    """What the web UI reads of a run: `runpod_testkit.loadtest.run.LoadRun`, which installs
+    the UI (so the UI names only what it reads, and imports nothing back)."""
+
+    stats: JobStats
+    settings: Settings
+    run_info: RunInfo
+    health_requests: SamplerRequests
+    workers: WorkerLedger
+
+    def threshold_results(self) -> list[ThresholdResult]: ...
+
+
+def run_snapshot(run: LoadRunView, *, charts: bool = True) -> RunSnapshot:
     """The run as it stands: what every view the UI serves renders (`charts`: with the chart
     series; the table polled every couple of seconds does without)."""
     return take_snapshot(
@@ -226,7 +242,7 @@ def run_snapshot(run: LoadRun, *, charts: bool = True) -> RunSnapshot:
     )
 
 
-def install_web_ui(web_ui: WebUI, run: LoadRun, base_path: str | None = None) -> None:
+def install_web_ui(web_ui: WebUI, run: LoadRunView, base_path: str | None = None) -> None:
     """Add the tab, its data, the charts, the downloads and the live page to this process's
     web UI. `base_path` is Locust's --web-base-path (the UI's own routes live under it)."""
     _add_template_args(web_ui.template_args)
