@@ -10,6 +10,7 @@ the queue: jobs submitted after it stay IN_QUEUE until it ends or is cancelled.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -83,3 +84,21 @@ def api(emulator: RunningEmulator, endpoint_id: str, api_key: str) -> Iterator[h
         timeout=15.0,
     ) as client:
         yield client
+
+
+@pytest.fixture
+def server_errors() -> Iterator[list[logging.LogRecord]]:
+    """What uvicorn logs at ERROR while the test runs (an exception escaping the app is one)."""
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Collect(logging.ERROR)
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)

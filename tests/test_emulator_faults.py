@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -350,25 +349,8 @@ def test_no_faults_draws_nothing_and_counts_nothing() -> None:
 # --- real HTTP ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def uvicorn_errors() -> Iterator[list[logging.LogRecord]]:
-    records: list[logging.LogRecord] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Collect(logging.ERROR)
-    logger = logging.getLogger("uvicorn.error")
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-
-
 def test_http_resets_the_connection_answers_faults_and_delays(
-    uvicorn_errors: list[logging.LogRecord],
+    server_errors: list[logging.LogRecord],
 ) -> None:
     faults = FaultConfig.parse(
         {
@@ -391,7 +373,7 @@ def test_http_resets_the_connection_answers_faults_and_delays(
             assert client.post("/run", json={"input": {}}).status_code == 200
         counts = dict(emulator.app.faults_injected)
     assert counts == {"health.reset": 3, "status.502": 1, "status.latency": 1}
-    assert not uvicorn_errors
+    assert not server_errors
 
 
 # --- the options that take faults ----------------------------------------------------------------

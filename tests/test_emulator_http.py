@@ -209,24 +209,6 @@ def other_api(emulator: RunningEmulator, endpoint_id: str, api_key: str) -> Iter
         yield client
 
 
-@pytest.fixture
-def server_errors() -> Iterator[list[logging.LogRecord]]:
-    """What uvicorn logs at ERROR while the test runs (an exception escaping the app is one)."""
-    records: list[logging.LogRecord] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Collect(logging.ERROR)
-    logger = logging.getLogger("uvicorn.error")
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-
-
 # --- routes and queues ------------------------------------------------------------------------
 
 
