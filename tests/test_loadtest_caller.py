@@ -11,10 +11,12 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
 CHILD = textwrap.dedent(
     r"""
     import gzip, json, socket, sys
@@ -25,6 +27,7 @@ CHILD = textwrap.dedent(
     from runpod_testkit.loadtest.tracker import cancel_request_name
     from runpod_testkit.operations import OPERATIONS
     from runpod_testkit.schemas import ContractValidator
+    from tests.raw_http import requests_on
 
     JOB = "5d6e2a1c-3f4b-4a7e-9c8d-0123456789ab-u1"
     ANSWERS = {
@@ -38,22 +41,7 @@ CHILD = textwrap.dedent(
     seen = []
 
     def serve(sock, _address):
-        data = b""
-        while True:
-            while b"\r\n\r\n" not in data:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, data = data.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            while len(data) < length:
-                data += sock.recv(65536)
-            body, data = data[:length], data[length:]
+        for head, body in requests_on(sock):
             seen.append((head + b"\r\n\r\n" + body).decode("latin-1"))
             path = head.split(b" ")[1].decode()
             answer = ANSWERS.get(path, b'{"error": "no such job"}')
@@ -111,7 +99,12 @@ CHILD = textwrap.dedent(
 @pytest.fixture(scope="module")
 def seen() -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", CHILD],
+        cwd=REPO,  # the child imports tests.raw_http
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])

@@ -11,10 +11,12 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # a child process, and Retry-After makes it wait a second twice
 
 CHILD = textwrap.dedent(
@@ -27,6 +29,7 @@ CHILD = textwrap.dedent(
     from runpod_testkit.loadtest.caller import DriftLog, EndpointCaller
     from runpod_testkit.loadtest.failsafe import Backoff, RefusalBreaker, Safeguards
     from runpod_testkit.operations import OPERATIONS
+    from tests.raw_http import requests_on
 
     JOB = "5d6e2a1c-3f4b-4a7e-9c8d-0123456789ab-u1"
     OK = {
@@ -38,22 +41,7 @@ CHILD = textwrap.dedent(
     seen = []
 
     def serve(sock, _address):
-        data = b""
-        while True:
-            while b"\r\n\r\n" not in data:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, data = data.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            while len(data) < length:
-                data += sock.recv(65536)
-            data = data[length:]
+        for head, _body in requests_on(sock):
             operation = head.split(b" ")[1].decode().split("/")[3]
             seen.append((operation, time.monotonic()))
             action = script.pop(0) if script else 200
@@ -121,7 +109,12 @@ CHILD = textwrap.dedent(
 @pytest.fixture(scope="module")
 def seen() -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", CHILD],
+        cwd=REPO,  # the child imports tests.raw_http
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
