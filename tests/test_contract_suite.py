@@ -591,7 +591,7 @@ def test_check_command_reports_drift_and_strict_fails_it(runs: dict[str, SuiteRu
 
 @pytest.mark.slow
 def test_check_command_runs_the_suite_as_a_wheel_installs_it(runs: dict[str, SuiteRun]) -> None:
-    """runpod_testkit/_contract, no repository conftest.py or pyproject.toml around it."""
+    """runpod_testkit/_data/contract, no repository conftest.py or pyproject.toml around it."""
     run = runs["check wheel layout"]
     assert run.returncode == EXIT_HELD, run.stdout[-3000:] + run.stderr[-3000:]
     assert "verdict: the contract HELD" in run.stdout
