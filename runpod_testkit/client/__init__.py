@@ -25,20 +25,14 @@ exception messages redact it; httpx's own logs carry URLs and status lines, neve
 
 from runpod_testkit.client._async import AsyncRunpodClient, AsyncStreamDrain
 from runpod_testkit.client._backoff import READS, RETRIED_READ_STATUSES, Backoff, parse_retry_after
-from runpod_testkit.client._errors import (
-    ApiError,
-    JobTimeoutError,
-    RequestTimeout,
-    RunpodClientError,
-    TransportError,
-)
+from runpod_testkit.client._errors import RequestTimeout, RunpodClientError, TransportError
 from runpod_testkit.client._request import (
     DEFAULT_TIMEOUT_S,
     AuthScheme,
     CallOptions,
     RequestOptions,
 )
-from runpod_testkit.client._response import ApiResponse
+from runpod_testkit.client._response import ApiError, ApiResponse, JobTimeoutError
 from runpod_testkit.client._sync import RunpodClient, StreamDrain
 
 __all__ = [

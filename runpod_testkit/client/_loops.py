@@ -10,7 +10,7 @@ from typing import Any, Generic
 
 import httpx
 
-from runpod_testkit.client._errors import JobTimeoutError, RunpodClientError
+from runpod_testkit.client._errors import RunpodClientError
 from runpod_testkit.client._request import (
     _Call,
     _check_non_negative,
@@ -19,7 +19,7 @@ from runpod_testkit.client._request import (
     _drain_step,
     _job_status,
 )
-from runpod_testkit.client._response import ApiResponse
+from runpod_testkit.client._response import ApiResponse, JobTimeoutError
 from runpod_testkit.operations import JobStatus
 
 

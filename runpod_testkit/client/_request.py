@@ -18,13 +18,12 @@ import orjson
 
 from runpod_testkit.client._backoff import READS, RETRIED_READ_STATUSES, Backoff, parse_retry_after
 from runpod_testkit.client._errors import (
-    ApiError,
     RequestTimeout,
     RunpodClientError,
     TransportError,
     _Secret,
 )
-from runpod_testkit.client._response import ApiResponse
+from runpod_testkit.client._response import ApiError, ApiResponse
 from runpod_testkit.config import Target, resolve_target, validate_api_key, validate_endpoint_url
 from runpod_testkit.operations import POLICY_LIMITS, JobStatus, Operation, operation
 

@@ -1,4 +1,5 @@
-"""`ApiResponse`: one operation's answer with typed, never-raising accessors."""
+"""`ApiResponse`: one operation's answer with typed, never-raising accessors; and the errors
+that carry an answer (`ApiError`, `JobTimeoutError`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
-from runpod_testkit.client._errors import ApiError, _no_redaction
+from runpod_testkit.client._errors import RunpodClientError, _no_redaction
 from runpod_testkit.operations import JobStatus
 
 _BODY_EXCERPT_CHARS = 200
@@ -182,4 +183,41 @@ class ApiResponse:
             f"ApiResponse(operation={self.operation!r}, status_code={self.status_code}, "
             f"status={self.status!r}, job_id={self.job_id!r}, "
             f"elapsed_ms={self.elapsed_ms:.1f}, attempts={self.attempts})"
+        )
+
+
+class ApiError(RunpodClientError):
+    """The endpoint answered, but not as asked: a non-2xx status, or a body that is not a job."""
+
+    def __init__(self, response: ApiResponse, problem: str | None = None) -> None:
+        self.response = response
+        super().__init__(response.describe(problem))
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+
+class JobTimeoutError(RunpodClientError, TimeoutError):
+    """A job did not reach a terminal state (or drain its stream) within the time allowed."""
+
+    def __init__(
+        self,
+        job_id: str,
+        *,
+        last_status: str | None,
+        timeout_s: float,
+        polls: int,
+        operation: str,
+        last_response: ApiResponse | None,
+    ) -> None:
+        self.job_id = job_id
+        self.last_status = last_status
+        self.timeout_s = timeout_s
+        self.polls = polls
+        self.last_response = last_response
+        super().__init__(
+            f"job {job_id!r} is still {last_status or 'in an unknown state'} after "
+            f"{timeout_s:g} s ({polls} {operation} call(s)); raise the timeout, or check the "
+            f"endpoint's workers (health) and the job's own run time"
         )
