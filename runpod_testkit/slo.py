@@ -27,8 +27,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from runpod_testkit.stats.names import NON_TERMINAL_OUTCOMES, SLO_MET, UNJUDGED_OUTCOMES
+
 if TYPE_CHECKING:
-    from runpod_testkit.jobstats import JobStats
+    from runpod_testkit.stats.accumulator import JobStats
 
 __all__ = ["SLO_METRICS", "Slo", "SloError", "SloRule", "slo_html", "slo_line", "slo_series"]
 
@@ -136,8 +138,6 @@ def slo_series(stats: JobStats, max_points: int | None = None) -> dict[str, Any]
     {"width": s, "points": [{"t", "jobs", "met", "attainment", "goodputPerS"}]}, one point per
     window of the outcome series (at most `max_points`), windows without ended jobs included
     (their attainment null)."""
-    from runpod_testkit.jobstats import NON_TERMINAL_OUTCOMES, SLO_MET, UNJUDGED_OUTCOMES
-
     if not stats.slo:
         return None
     skipped = NON_TERMINAL_OUTCOMES | UNJUDGED_OUTCOMES | {SLO_MET}

@@ -7,11 +7,14 @@ import json
 import math
 import random
 import re
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hdrh.histogram import HdrHistogram
 
 from runpod_testkit.cli import main
 from runpod_testkit.compare import (
@@ -20,6 +23,7 @@ from runpod_testkit.compare import (
     CompareError,
     CompareRule,
     Comparison,
+    Distribution,
     FigureRow,
     FigureRule,
     RunDocument,
@@ -91,6 +95,25 @@ def test_intervals_above_2048_ms_cover_the_hdr_bucket() -> None:
     distribution = run_document({"e2e": [10_000] * 200}).distributions["e2e"]
     low, high = distribution.interval(50.0)
     assert low == high == 10_000  # clamped to the exact min and max the run recorded
+
+
+def test_decoded_buckets_are_hdrs_own() -> None:
+    """The decoder reads bucket bounds its own fast way; they are what hdrh says they are."""
+    rng = random.Random(3)
+    encoded = document({"e2e": [rng.lognormvariate(7, 3) for _ in range(5000)]})["histograms"]
+    distribution = Distribution.decode(encoded["e2e"], 0, 10**12)
+    hdr = HdrHistogram.decode(encoded["e2e"])
+    expected = [
+        (low, hdr.get_highest_equivalent_value(low), count)
+        for index, count in enumerate(list(hdr.counts))
+        if count
+        for low in [hdr.get_value_from_index(index)]
+    ]
+    assert len(expected) > 500  # a wide spread: many buckets of every size
+    assert list(zip(distribution.lows, distribution.highs, strict=True)) == [
+        (low, high) for low, high, _ in expected
+    ]
+    assert distribution.cumulative[-1] == sum(count for _, _, count in expected) == 5000
 
 
 def test_mean_interval_shrinks_with_the_sample() -> None:
@@ -531,3 +554,38 @@ def test_figures_in_markdown_html_and_the_command(
     with pytest.raises(SystemExit):
         main(["compare", plain, plain, "--threshold", "slo.attainment:+1pp"])
     assert "worse when it falls" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- start-up
+
+HEAVY_MODULES = (
+    "locust", "gevent", "starlette", "uvicorn", "httpx", "jsonschema", "flask", "jinja2",
+    "runpod_testkit.emulator", "runpod_testkit.client", "runpod_testkit.stats.accumulator",
+)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_command_imports_none_of_the_heavy_modules(tmp_path: Path) -> None:
+    """`runpod-testkit compare` reads two JSON files: it starts without the load suite, the
+    emulator, the client or the statistics accumulator (their imports were most of its
+    wall time)."""
+    base = write(tmp_path / "base.json", with_figures(met=990))
+    script = (
+        "import sys\n"
+        "from runpod_testkit.cli import main\n"
+        "status = main(['compare', sys.argv[1], sys.argv[1]])\n"
+        "heavy = sorted({m for m in sys.modules for h in sys.argv[2:] "
+        "if m == h or m.startswith(h + '.')})\n"
+        "print('HEAVY', heavy)\n"
+        "sys.exit(status)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, base, *HEAVY_MODULES],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cost, SLO and cold starts" in result.stdout  # it did compare
+    assert "HEAVY []" in result.stdout

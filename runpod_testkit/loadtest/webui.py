@@ -13,9 +13,10 @@ Built on the extension points Locust documents for its web UI (its examples/exte
 Locust's tab shows a table only, so the UI's page also loads `job-stats/ui.js` and
 `job-stats/ui.css` (added to Locust's index page by an `after_request` hook): the script puts the
 report's SVG charts (queue depth, workers by state, delayTime and e2e over time, with --slo the
-SLO attainment and goodput over time; and the lost workers of a distributed run) under the tab's table, fetched from `job-stats/charts` every 5 s
-(the table follows the UI's own polling); the stylesheet lets the start form's custom-parameter
-labels wrap instead of being cut off.
+SLO attainment and goodput over time; and the lost workers of a distributed run) under the
+tab's table, fetched from `job-stats/charts` every 5 s (the table follows the UI's own
+polling); the stylesheet lets the start form's custom-parameter labels wrap instead of being
+cut off.
 
 The table has one row per latency metric (count, min, percentiles, max, mean), then the job
 outcomes and the failure rate (and why e2e has fewer samples than jobs ended, when it does),
