@@ -184,8 +184,18 @@ def format_figure(value: float, unit: Unit) -> str:
         return f"{value * 100:.2f}%"
     if unit == "jobs" and value == int(value):
         return str(int(value))
-    shown = f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+    shown = f"{value:,.0f}" if abs(value) >= 10_000 else _significant(value)
     return f"${shown}" if unit == "$" else shown
+
+
+def _significant(value: float, digits: int = 4) -> str:
+    """`digits` significant digits in fixed point (no exponent: $0.00007692, not 7.692e-05),
+    trailing zeros dropped."""
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    shown = f"{value:.{decimals}f}"
+    return shown.rstrip("0").rstrip(".") if "." in shown else shown
 
 
 def format_change(change: float, unit: Unit) -> str:

@@ -380,53 +380,52 @@ def _rate(value: float, top: float) -> str:
 
 
 def _slo_charts(snap: RunSnapshot, origin: float) -> list[Markup]:
-    """The SLO attainment per window, with the run's overall attainment as a dashed line, and
-    the goodput per window beside the rate of ended jobs; none without --slo. Windows in which
-    no job ended have no attainment: a gap."""
+    """The SLO attainment per window over the run's overall attainment, and the goodput per
+    window over the rate of ended jobs; none without --slo. Windows in which no job ended have
+    no attainment: a gap. As with max and p95, the level behind is drawn wide and pale, the
+    line in front thin on top of it: where the two are equal (every job met the SLO) both show."""
     over_time, summary = snap.slo_over_time, snap.slo
     if over_time is None or summary is None:
         return []
     width = over_time["width"]
-    measured = [p for p in over_time["points"] if p["attainment"] is not None]
-    lines = [
+    points = over_time["points"]
+    measured = [p for p in points if p["attainment"] is not None]
+    attainment: list[_Line] = []
+    overall = summary.get("attainment")
+    if overall is not None and measured:
+        first, last = measured[0]["t"] - origin, measured[-1]["t"] - origin + width
+        level = [(first, overall * 100), (last, overall * 100)]
+        attainment.append(_Line("overall", level, _PALETTE[1], None, 6.0, 0.35, joined=True))
+    attainment.append(
         _Line(
             "attainment per window",
             [(p["t"] - origin + width / 2, p["attainment"] * 100) for p in measured],
             _PALETTE[3],
         )
-    ]
-    overall = summary.get("attainment")
-    if overall is not None and measured:
-        first, last = measured[0]["t"] - origin, measured[-1]["t"] - origin + width
-        lines.append(
-            _Line(
-                "overall",
-                [(first, overall * 100), (last, overall * 100)],
-                _PALETTE[1],
-                "6 3",
-                joined=True,
-            )
-        )
-    per = f"per {width} s window" if width > 1 else "per second"
-    rules = ", ".join(summary.get("rules", ()))
-    middles = [p["t"] - origin + width / 2 for p in over_time["points"]]
+    )
+    middles = [p["t"] - origin + width / 2 for p in points]
     rates = [
         _Line(
             "ended jobs",
-            [(x, p["jobs"] / width) for x, p in zip(middles, over_time["points"], strict=True)],
+            [(x, p["jobs"] / width) for x, p in zip(middles, points, strict=True)],
             _PALETTE[0],
+            None,
+            6.0,
+            0.35,
         ),
         _Line(
             "goodput (met the SLO)",
-            [(x, p["goodputPerS"]) for x, p in zip(middles, over_time["points"], strict=True)],
+            [(x, p["goodputPerS"]) for x, p in zip(middles, points, strict=True)],
             _PALETTE[3],
         ),
     ]
+    per = f"per {width} s window" if width > 1 else "per second"
+    rules = ", ".join(summary.get("rules", ()))
     return [
         _chart(
             "chart-slo-time",
             f"SLO attainment ({rules}), {per}",
-            lines,
+            attainment,
             x_format=_clock,
             y_format=_share,
             gap=width,
