@@ -96,7 +96,7 @@ WORKLOAD_KEYS = (
 _STATS: tuple[str, ...] = ("count", "mean", *(label for label, _ in REPORTED_PERCENTILES))
 _UNJUDGED = ("min", "max")
 
-Verdict = Literal["within noise", "worse", "better", "not judged", "no samples"]
+Verdict = Literal["within noise", "worse", "better", "not judged", "no samples", "one run only"]
 
 
 class CompareError(ValueError):
@@ -805,6 +805,8 @@ def compare(
         )
         if figure.higher_is_better and verdict in ("worse", "better"):
             verdict = "better" if verdict == "worse" else "worse"
+        elif verdict == "no samples":  # a figure is not sampled: one run does not have it
+            verdict = "one run only"
         return FigureRow(figure, before, after, base_interval, run_interval, verdict)
 
     figures = [

@@ -484,7 +484,7 @@ def test_a_figure_rule_on_a_figure_one_run_lacks_is_not_broken() -> None:
     )
     assert comparison.rules[0].regression is False
     assert comparison.rules[0].message == "no cost.dollarsPerJob in the baseline"
-    assert figure_rows(comparison)["cost.dollarsPerJob"].verdict == "no samples"
+    assert figure_rows(comparison)["cost.dollarsPerJob"].verdict == "one run only"
 
 
 @pytest.mark.parametrize(
