@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, make_response, request
 
-from runpod_testkit.loadtest.decisions import decision_tab_rows
+from runpod_testkit.loadtest.decisions import decision_tab_rows, live_estimates
 from runpod_testkit.report import live_charts, render_html_report, render_live_page
 from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.names import METRICS, REPORTED_PERCENTILES
@@ -216,11 +216,19 @@ def sparkline(values: Sequence[int]) -> str:
 
 
 def run_snapshot(run: LoadRun, *, charts: bool = True) -> RunSnapshot:
-    """The run as it stands: what every view the UI serves renders (`charts`: with the chart
-    series; the table polled every couple of seconds does without)."""
+    """The run as it stands, with its SLO, cost and cold starts so far: what every view the UI
+    serves renders (`charts`: with the chart series; the table polled every couple of seconds
+    does without)."""
+    info = run.run_info
+    duration, cost, cold_starts = live_estimates(
+        run.stats, run.settings, info.started_at, info.ended_at
+    )
     return take_snapshot(
         run.stats,
         run.threshold_results(),
+        duration_s=duration,
+        cost=cost,
+        cold_starts=cold_starts,
         lost_workers=run.workers.verdict_lines(),
         health_requests=run.health_requests.counts(),
         charts=charts,
@@ -286,10 +294,9 @@ def install_web_ui(web_ui: WebUI, run: LoadRun, base_path: str | None = None) ->
         if request.endpoint == "locust.index":
             return _with_assets(response)
         if request.endpoint == "locust.request_stats":
-            rows = tab_rows(run_snapshot(run, charts=False))
-            info = run.run_info  # SLO, cost and cold starts so far (loadtest/decisions.py)
-            rows += decision_tab_rows(run.stats, run.settings, info.started_at, info.ended_at)
-            return _with_tab_rows(response, rows)
+            snap = run_snapshot(run, charts=False)
+            # The SLO, cost and cold starts so far follow (loadtest/decisions.py).
+            return _with_tab_rows(response, tab_rows(snap) + decision_tab_rows(snap))
         return response
 
 
