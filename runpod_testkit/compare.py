@@ -31,7 +31,6 @@ user classes, probe input; and the --slo rules when both runs have them) are not
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
@@ -553,57 +552,31 @@ class Comparison:
             lines += [f"- {_md(line)}" for line in self._rule_lines()]
         return "\n".join(lines) + "\n"
 
+    def _html_parts(self) -> dict[str, Any]:
+        return {
+            "header": self._header_lines(),
+            "table": self._table(),
+            "figures": self._figure_table(),
+            "figures_title": _FIGURES_TITLE[0].upper() + _FIGURES_TITLE[1:],
+            "figures_legend": _FIGURES_LEGEND,
+            "rules": [
+                (result.regression, line)
+                for result, line in zip(self.rules, self._rule_lines(), strict=True)
+            ],
+        }
+
     def html_section(self) -> str:
-        """The comparison as a `<section>` (the load run's HTML report embeds it)."""
-        table = self._table()
-        head = "".join(f"<th>{html.escape(cell)}</th>" for cell in table[0])
-        body = "".join(
-            f'<tr class="{html.escape(row[6].replace(" ", "-"))}">'
-            + "".join(f"<td>{html.escape(cell)}</td>" for cell in row)
-            + "</tr>"
-            for row in table[1:]
-        )
-        figures = ""
-        if self.figures:
-            figure_table = self._figure_table()
-            figures = (
-                f"<h3>{html.escape(_FIGURES_TITLE[0].upper() + _FIGURES_TITLE[1:])}</h3>"
-                '<table id="compare-figures" class="data"><tr>'
-                + "".join(f"<th>{html.escape(cell)}</th>" for cell in figure_table[0])
-                + "</tr>"
-                + "".join(
-                    f'<tr class="{html.escape(row[5].replace(" ", "-"))}">'
-                    + "".join(f"<td>{html.escape(cell)}</td>" for cell in row)
-                    + "</tr>"
-                    for row in figure_table[1:]
-                )
-                + f"</table><p>{html.escape(_FIGURES_LEGEND)}</p>"
-            )
-        header = "".join(f"<li>{html.escape(line)}</li>" for line in self._header_lines())
-        rules = "".join(
-            f'<li class="{"regression" if r.regression else "ok"}">{html.escape(line)}</li>'
-            for r, line in zip(self.rules, self._rule_lines(), strict=True)
-        )
-        return (
-            '<section id="compare"><h2>Compared with the baseline</h2>'
-            f'<ul>{header}</ul><table id="compare-table" class="data"><tr>{head}</tr>{body}'
-            "</table><p>values in ms; [low-high]: the 99% interval</p>"
-            + figures
-            + (f'<h3>Regression rules</h3><ul id="compare-rules">{rules}</ul>' if rules else "")
-            + "</section>"
-        )
+        """The comparison as a `<section>` (the load run's HTML report embeds it), from the
+        autoescaping `_sections.html.j2`."""
+        from runpod_testkit.templating import macro  # Jinja2 only when HTML is asked for
+
+        return str(macro("_sections.html.j2", "compare_section")(self._html_parts()))
 
     def to_html(self) -> str:
         """A page of its own (compare --html)."""
-        return (
-            '<!doctype html>\n<html><head><meta charset="utf-8">'
-            "<title>runpod-testkit compare</title><style>"
-            "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-            "td:nth-child(-n+2),th{text-align:left}.worse td{background:#fdd}"
-            ".better td{background:#dfd}li.regression{color:#a00;font-weight:bold}"
-            f"</style></head><body>{self.html_section()}</body></html>\n"
-        )
+        from runpod_testkit.templating import templates
+
+        return templates().get_template("compare.html.j2").render(c=self._html_parts())
 
 
 _FIGURES_TITLE = "cost, SLO and cold starts"

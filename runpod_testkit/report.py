@@ -139,7 +139,7 @@ def render_html_report(
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M:%S %Z")
     run_start, run_length = _run_window(series, origin)
     snapshot_sections = [
-        Markup(section)  # built with html.escape by cost.py, coldstarts.py, compare.py
+        Markup(section)  # rendered by the autoescaping _sections.html.j2
         for section in (
             snap.cost.html_section() if snap.cost is not None else None,
             snap.cold_starts.html_section() if snap.cold_starts is not None else None,
