@@ -20,7 +20,6 @@ its ended jobs (by the moment each job was seen to end), its goodput those jobs 
 from __future__ import annotations
 
 import argparse
-import html
 import operator
 import re
 from collections.abc import Callable, Iterable
@@ -117,20 +116,11 @@ def slo_line(summary: dict[str, Any]) -> str:
 
 
 def slo_html(summary: dict[str, Any]) -> str:
-    """The report's SLO section, from JobStats.slo_summary()."""
-    attainment = summary["attainment"]
-    goodput = summary["goodputPerS"]
-    cells = (
-        ("rules", ", ".join(summary["rules"])),
-        ("ended jobs", str(summary["jobs"])),
-        ("met the SLO", str(summary["met"])),
-        ("attainment", "-" if attainment is None else f"{attainment:.2%}"),
-        ("goodput (jobs/s)", "-" if goodput is None else f"{goodput:g}"),
-    )
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in cells)
-    return (
-        f'<section id="slo"><h2>SLO</h2><table id="slo-table" class="data">{rows}</table></section>'
-    )
+    """The report's SLO section, from JobStats.slo_summary() (the report's own template macro,
+    autoescaped)."""
+    from runpod_testkit.templating import macro  # Jinja2 only when HTML is asked for
+
+    return str(macro("_tables.html.j2", "slo_summary_section")(summary))
 
 
 def slo_series(stats: JobStats, max_points: int | None = None) -> dict[str, Any] | None:
