@@ -92,6 +92,8 @@ WORKLOAD_KEYS = (
     "userClasses",
     "probeInput",
 )
+_UNSIGNED: dict[int, Literal["H", "I", "Q"]] = {2: "H", 4: "I", 8: "Q"}
+"""struct format of a native unsigned integer, by its size in bytes."""
 _STATS: tuple[str, ...] = ("count", "mean", *(label for label, _ in REPORTED_PERCENTILES))
 _UNJUDGED = ("min", "max")
 
@@ -130,9 +132,11 @@ class Distribution:
             hdr: Any = HdrHistogram.decode(encoded)
         except Exception as exc:  # hdrh raises assorted types for a corrupt blob
             raise CompareError(f"not an HDR histogram ({exc})") from None
-        # The counts are a ctypes array of C unsigned longs: read through a memoryview of
-        # that native type ("L") in one C-level copy, 20x faster than iterating the array.
-        counts = memoryview(hdr.counts).cast("B").cast("L").tolist()
+        # The counts are a ctypes array of 2, 4 or 8-byte unsigned counters (the encoding's
+        # word size): read through a memoryview as that native type, one C-level copy, 20x
+        # faster than iterating the ctypes array.
+        view = memoryview(hdr.counts)
+        counts = view.cast("B").cast(_UNSIGNED[view.itemsize]).tolist()
         value_at = hdr.get_value_from_index
         # The counts array's buckets cover the values without gaps or overlap, in order, so a
         # bucket ends one below where the next begins: two cheap calls instead of hdrh's

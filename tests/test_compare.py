@@ -116,6 +116,22 @@ def test_decoded_buckets_are_hdrs_own() -> None:
     assert distribution.cumulative[-1] == sum(count for _, _, count in expected) == 5000
 
 
+@pytest.mark.parametrize("word_size", [2, 4, 8])
+def test_histograms_of_every_counter_size_decode(word_size: int) -> None:
+    """HdrHistogram encodings carry 2, 4 or 8-byte counters; each decodes (the reader takes
+    the decoded counter array's own item size, not an assumed one)."""
+    hdr = HdrHistogram(1, 3_600_000, 3, word_size=word_size)
+    for value, count in ((5, 3), (1_000, 40_000 if word_size > 2 else 60_000), (90_000, 1)):
+        hdr.record_value(value, count)
+    encoded = hdr.encode()
+    distribution = Distribution.decode(
+        encoded.decode() if isinstance(encoded, bytes) else encoded, 5, 90_000
+    )
+    assert distribution.cumulative[-1] == hdr.get_total_count()
+    assert distribution.percentile(50) == 1000
+    assert distribution.percentile(100) == 90_000
+
+
 def test_mean_interval_shrinks_with_the_sample() -> None:
     rng = random.Random(7)
     small = run_document({"e2e": [rng.gauss(500, 50) for _ in range(100)]})
