@@ -162,6 +162,10 @@ def test_html_report_shows_compare_cost_and_slo(page: Page, tmp_path: Path) -> N
         expect(page.locator(f"#{table_id}")).to_be_visible()
     attainment = page.locator("#slo-table tr", has_text="attainment").locator("td")
     expect(attainment).to_have_text(f"{document['slo']['attainment'] * 100:.2f}%")
+    per_1000 = page.locator("#cost-table tr", has_text="dollarsPer1000Jobs").locator("td")
+    expect(per_1000).to_have_text(f"{document['cost']['dollarsPer1000Jobs']:g}")
+    exact = page.locator("#cold-starts-table tr", has_text="exact").locator("td")
+    expect(exact).to_have_text(str(document["coldStarts"]["exact"]))
     # The comparison sets the two runs' cost, SLO and cold starts side by side.
     figures = page.locator("#compare-figures")
     for figure, key in (("cost.dollarsPerJob", "dollarsPerJob"), ("cost.workerSeconds", None),
