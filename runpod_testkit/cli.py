@@ -405,29 +405,57 @@ def _run_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> OneLineParser:
+def _add_check(commands: argparse._SubParsersAction[OneLineParser]) -> None:
+    from runpod_testkit.check_command import add_check_command
+
+    add_check_command(commands)
+
+
+def _add_compare(commands: argparse._SubParsersAction[OneLineParser]) -> None:
+    from runpod_testkit.compare_command import add_compare_command
+
+    add_compare_command(commands)
+
+
+def _add_simulate(commands: argparse._SubParsersAction[OneLineParser]) -> None:
+    from runpod_testkit.simulate.command import add_simulate_command
+
+    add_simulate_command(commands)
+
+
+_COMMANDS: dict[str, Callable[[argparse._SubParsersAction[OneLineParser]], None]] = {
+    "emulator": _add_emulator,
+    "webhook-sink": _add_webhook_sink,
+    "openapi": _add_openapi,
+    "check": _add_check,
+    "compare": _add_compare,
+    "simulate": _add_simulate,
+}
+"""Each command's parser, in --help's order. A command's modules (and what they import: the
+emulator, httpx, the schemas) are imported only when its parser is built."""
+
+
+def build_parser(only: str | None = None) -> OneLineParser:
+    """The whole parser, or with `only` (a command's name) just that command's: what
+    `main` builds when the command is named, so that `runpod-testkit compare` does not import
+    the emulator, the client or the contract suite to read two JSON files."""
     parser = OneLineParser(
         prog="runpod-testkit",
         description="Contract tests, an emulator and load runs for Runpod queue endpoints.",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    _add_emulator(commands)
-    _add_webhook_sink(commands)
-    _add_openapi(commands)
-    from runpod_testkit.check_command import add_check_command
-
-    add_check_command(commands)
-    from runpod_testkit.compare_command import add_compare_command
-
-    add_compare_command(commands)
-    from runpod_testkit.simulate.command import add_simulate_command
-
-    add_simulate_command(commands)
+    for name, add in _COMMANDS.items():
+        if only is None or name == only:
+            add(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # The command is the first argument (the top level has no options but --help); anything
+    # else (no command, --help, a misspelt one) gets the whole parser and its message.
+    named = arguments[0] if arguments and arguments[0] in _COMMANDS else None
+    args = build_parser(only=named).parse_args(arguments)
     result: int = args.run(args)
     return result
 

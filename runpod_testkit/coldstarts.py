@@ -23,7 +23,6 @@ queue. Taken as one: several jobs taken by one worker at once (batch job-take).
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -90,22 +89,19 @@ class ColdStarts:
             f"accounting); {estimate}\n"
         )
 
-    def html_section(self) -> str:
-        """The report's cold-start section."""
-        rows = (
+    def html_rows(self) -> list[tuple[str, int | None]]:
+        """(label, value) of the report's cold-start table; None where unknown."""
+        return [
             ("jobs that waited on a start-up (exact, the emulator's accounting)", self.exact),
             ("cold starts (estimate from /health)", self.estimate),
             ("/health samples", self.samples),
-        )
-        cells = "".join(
-            f"<tr><th>{html.escape(label)}</th><td>{'-' if value is None else value}</td></tr>"
-            for label, value in rows
-        )
-        return (
-            '<section id="cold-starts"><h2>Cold starts</h2><p class="muted">the estimate counts '
-            "workers seen starting (initializing) in the /health samples, one waiting job "
-            f'each</p><table id="cold-starts-table" class="data">{cells}</table></section>'
-        )
+        ]
+
+    def html_section(self) -> str:
+        """The report's cold-start section (`_sections.html.j2`, autoescaped)."""
+        from runpod_testkit.templating import macro  # Jinja2 only when HTML is asked for
+
+        return str(macro("_sections.html.j2", "cold_starts_section")(self.html_rows()))
 
 
 def count_cold_starts(samples: Sequence[HealthSample], *, exact: int | None) -> ColdStarts | None:

@@ -16,9 +16,9 @@ from runpod_testkit.compare import (
     DEFAULT_MIN_CHANGE_PCT,
     EXIT_NOT_COMPARABLE,
     CompareError,
-    CompareRule,
     compare,
     load_run,
+    parse_rule,
 )
 
 __all__ = ["add_compare_command", "run_compare"]
@@ -26,7 +26,7 @@ __all__ = ["add_compare_command", "run_compare"]
 
 def _rule(raw: str) -> str:
     try:
-        CompareRule.parse(raw)
+        parse_rule(raw)
     except CompareError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return raw
@@ -49,8 +49,9 @@ def add_compare_command(commands: argparse._SubParsersAction[Any]) -> None:
         description=(
             "Every metric and percentile of two --job-stats-json files side by side, with the "
             "change and whether it is beyond run-to-run noise (99%% intervals from the HDR "
-            "histograms). Exit status: 0 no regression, 2 unusable input or runs whose workload "
-            "settings differ, 4 a --threshold regression rule broken."
+            "histograms), then the runs' cost, SLO and cold starts. Exit status: 0 no "
+            "regression, 2 unusable input or runs whose workload settings differ, 4 a "
+            "--threshold regression rule broken."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -63,7 +64,10 @@ def add_compare_command(commands: argparse._SubParsersAction[Any]) -> None:
         default=[],
         metavar="RULE",
         help="a regression rule, repeatable: METRIC:STAT:+N%% (or +N ms, +N s), e.g. "
-        "'delayTime:p95:+10%%'; broken when the change exceeds it and is beyond noise",
+        "'delayTime:p95:+10%%'; or a cost, SLO or cold-start figure, FIGURE:+N%% (or +N in its "
+        "unit), e.g. 'cost.dollarsPerJob:+10%%', and for a figure better higher FIGURE:-N%% "
+        "(or -N, -Npp), e.g. 'slo.attainment:-1pp'; broken when the change exceeds it and is "
+        "beyond noise",
     )
     parser.add_argument("--markdown", metavar="FILE", help="also write the comparison as Markdown")
     parser.add_argument("--html", metavar="FILE", help="also write it as an HTML page")

@@ -26,7 +26,6 @@ and per day at the run's rate (dollars / duration x 86,400).
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -158,22 +157,20 @@ class CostEstimate:
             "priceSource": self.price_source,
         }
 
-    def html_section(self) -> str:
-        """The report's cost section."""
+    def html_rows(self) -> list[tuple[str, str]]:
+        """(JSON key, shown value) of the report's cost table; the emulator's keys prefixed."""
         document = self.to_json()
         usage = document.pop("emulator")
         rows = list(document.items())
         if usage is not None:
             rows += [(f"emulator.{key}", value) for key, value in usage.items()]
-        cells = "".join(
-            f"<tr><th>{html.escape(key)}</th><td>{html.escape(_shown(value))}</td></tr>"
-            for key, value in rows
-        )
-        return (
-            '<section id="cost"><h2>Cost</h2><p class="muted">worker-seconds estimated from '
-            "the /health samples (trapezoid rule); the emulator's rows are its own accounting"
-            f'</p><table id="cost-table" class="data">{cells}</table></section>'
-        )
+        return [(key, _shown(value)) for key, value in rows]
+
+    def html_section(self) -> str:
+        """The report's cost section (`_sections.html.j2`, autoescaped)."""
+        from runpod_testkit.templating import macro  # Jinja2 only when HTML is asked for
+
+        return str(macro("_sections.html.j2", "cost_section")(self.html_rows()))
 
     def line(self) -> str:
         """The line under the end-of-run table."""

@@ -12,7 +12,8 @@ it takes the snapshot first.
 Stable element ids (tests and users rely on them):
   job-stats-table, job-outcomes, thresholds-table, stream-summary, chart-<metric>-time,
   chart-<metric>-dist, chart-jobs-time, chart-queue-time, chart-workers-time; with a
-  snapshot that has them: slo, cost, compare, lost-workers.
+  snapshot that has them: slo, chart-slo-time, cost, cold-starts, compare (compare-table,
+  compare-figures), chart-goodput-time, lost-workers.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def render_html_report(
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M:%S %Z")
     run_start, run_length = _run_window(series, origin)
     snapshot_sections = [
-        Markup(section)  # built with html.escape by cost.py, coldstarts.py, compare.py
+        Markup(section)  # rendered by the autoescaping _sections.html.j2
         for section in (
             snap.cost.html_section() if snap.cost is not None else None,
             snap.cold_starts.html_section() if snap.cold_starts is not None else None,
@@ -161,6 +162,7 @@ def render_html_report(
             sections=[Markup(section) for section in sections],  # escaped by callers
             over_time=[
                 _jobs_chart(series["jobs"], origin),
+                *_slo_charts(snap, origin),
                 _queue_chart(series["health"]["points"], origin),
                 _workers_chart(series["health"]["points"], origin),
                 *(
@@ -175,7 +177,7 @@ def render_html_report(
 
 def live_charts(snap: RunSnapshot) -> list[Markup]:
     """The charts a live view shows: queue depth, workers by state, delayTime and e2e over
-    time."""
+    time, and the SLO attainment with --slo."""
     series = snap.series
     origin = _series_origin(series)
     return [
@@ -183,6 +185,7 @@ def live_charts(snap: RunSnapshot) -> list[Markup]:
         _workers_chart(series["health"]["points"], origin),
         _metric_time_chart("delayTime", series["metrics"]["delayTime"], origin),
         _metric_time_chart("e2e", series["metrics"]["e2e"], origin),
+        *_slo_charts(snap, origin),
     ]
 
 
@@ -254,6 +257,8 @@ class _Line:
     """An SVG stroke-dasharray, None for a solid line."""
     width: float = 2.0
     opacity: float = 1.0
+    joined: bool = False
+    """Drawn whole, not split where its points are far apart (a level, not a series)."""
 
 
 def _series_origin(series: Mapping[str, Any]) -> float:
@@ -374,6 +379,73 @@ def _rate(value: float, top: float) -> str:
     return f"{value:g}/s"
 
 
+def _slo_charts(snap: RunSnapshot, origin: float) -> list[Markup]:
+    """The SLO attainment per window over the run's overall attainment, and the goodput per
+    window over the rate of ended jobs; none without --slo. Windows in which no job ended have
+    no attainment: a gap. As with max and p95, the level behind is drawn wide and pale, the
+    line in front thin on top of it: where the two are equal (every job met the SLO) both show."""
+    over_time, summary = snap.slo_over_time, snap.slo
+    if over_time is None or summary is None:
+        return []
+    width = over_time["width"]
+    points = over_time["points"]
+    measured = [p for p in points if p["attainment"] is not None]
+    attainment: list[_Line] = []
+    overall = summary.get("attainment")
+    if overall is not None and measured:
+        first, last = measured[0]["t"] - origin, measured[-1]["t"] - origin + width
+        level = [(first, overall * 100), (last, overall * 100)]
+        attainment.append(_Line("overall", level, _PALETTE[1], None, 6.0, 0.35, joined=True))
+    attainment.append(
+        _Line(
+            "attainment per window",
+            [(p["t"] - origin + width / 2, p["attainment"] * 100) for p in measured],
+            _PALETTE[3],
+        )
+    )
+    middles = [p["t"] - origin + width / 2 for p in points]
+    rates = [
+        _Line(
+            "ended jobs",
+            [(x, p["jobs"] / width) for x, p in zip(middles, points, strict=True)],
+            _PALETTE[0],
+            None,
+            6.0,
+            0.35,
+        ),
+        _Line(
+            "goodput (met the SLO)",
+            [(x, p["goodputPerS"]) for x, p in zip(middles, points, strict=True)],
+            _PALETTE[3],
+        ),
+    ]
+    per = f"per {width} s window" if width > 1 else "per second"
+    rules = ", ".join(summary.get("rules", ()))
+    return [
+        _chart(
+            "chart-slo-time",
+            f"SLO attainment ({rules}), {per}",
+            attainment,
+            x_format=_clock,
+            y_format=_share,
+            gap=width,
+            y_top=100.0,
+        ),
+        _chart(
+            "chart-goodput-time",
+            f"Goodput: jobs per second that met the SLO ({rules})",
+            rates,
+            x_format=_clock,
+            y_format=_rate,
+            gap=width,
+        ),
+    ]
+
+
+def _share(value: float, top: float) -> str:
+    return f"{value:g}%"
+
+
 def _queue_chart(points: Sequence[Mapping[str, Any]], origin: float) -> Markup:
     lines = [
         _Line(key, [(p["t"] - origin, p[key]) for p in points], _PALETTE[i])
@@ -461,9 +533,11 @@ def _chart(
     gap: float | None = None,
     step: bool = False,
     whole: bool = False,
+    y_top: float | None = None,
 ) -> Markup:
     """A line chart as a <figure> holding an inline <svg id=chart_id>; `whole`: the y axis
-    counts things (ticks at whole numbers)."""
+    counts things (ticks at whole numbers); `y_top`: a fixed top of the y axis (100 for a
+    percentage), else the largest value's."""
     caption = f"<figcaption>{escape(title)}</figcaption>"
     drawn = [line for line in lines if line.points]
     if not drawn:
@@ -477,7 +551,7 @@ def _chart(
     ys = [y for line in drawn for _, y in line.points]
     x_low, x_high = min(0.0, *xs), max(xs)
     x_grid = list(x_ticks) if x_ticks is not None else _time_ticks(x_low, x_high)
-    y_grid = _nice_ticks(0.0, max(ys), whole=whole)
+    y_grid = _nice_ticks(0.0, max(ys) if y_top is None else y_top, whole=whole)
     x_low, x_high = min(x_low, *x_grid), max(x_high, *x_grid)
     y_high = y_grid[-1]
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
@@ -506,7 +580,7 @@ def _chart(
         )
     for line in drawn:
         dash = _stroke(line)
-        for segment in _segments(line.points, gap):
+        for segment in _segments(line.points, None if line.joined else gap):
             coords = _step(segment) if step else segment
             path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in coords)
             parts.append(

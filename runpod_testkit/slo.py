@@ -20,12 +20,13 @@ its ended jobs (by the moment each job was seen to end), its goodput those jobs 
 from __future__ import annotations
 
 import argparse
-import html
 import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from runpod_testkit.stats.names import NON_TERMINAL_OUTCOMES, SLO_MET, UNJUDGED_OUTCOMES
 
 if TYPE_CHECKING:
     from runpod_testkit.stats.accumulator import JobStats
@@ -115,20 +116,11 @@ def slo_line(summary: dict[str, Any]) -> str:
 
 
 def slo_html(summary: dict[str, Any]) -> str:
-    """The report's SLO section, from JobStats.slo_summary()."""
-    attainment = summary["attainment"]
-    goodput = summary["goodputPerS"]
-    cells = (
-        ("rules", ", ".join(summary["rules"])),
-        ("ended jobs", str(summary["jobs"])),
-        ("met the SLO", str(summary["met"])),
-        ("attainment", "-" if attainment is None else f"{attainment:.2%}"),
-        ("goodput (jobs/s)", "-" if goodput is None else f"{goodput:g}"),
-    )
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in cells)
-    return (
-        f'<section id="slo"><h2>SLO</h2><table id="slo-table" class="data">{rows}</table></section>'
-    )
+    """The report's SLO section, from JobStats.slo_summary() (the report's own template macro,
+    autoescaped)."""
+    from runpod_testkit.templating import macro  # Jinja2 only when HTML is asked for
+
+    return str(macro("_tables.html.j2", "slo_summary_section")(summary))
 
 
 def slo_series(stats: JobStats, max_points: int | None = None) -> dict[str, Any] | None:
@@ -136,8 +128,6 @@ def slo_series(stats: JobStats, max_points: int | None = None) -> dict[str, Any]
     {"width": s, "points": [{"t", "jobs", "met", "attainment", "goodputPerS"}]}, one point per
     window of the outcome series (at most `max_points`), windows without ended jobs included
     (their attainment null)."""
-    from runpod_testkit.stats.names import NON_TERMINAL_OUTCOMES, SLO_MET, UNJUDGED_OUTCOMES
-
     if not stats.slo:
         return None
     skipped = NON_TERMINAL_OUTCOMES | UNJUDGED_OUTCOMES | {SLO_MET}

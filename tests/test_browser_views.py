@@ -1,10 +1,13 @@
 """Headless chromium on the views of one run snapshot (issue 12): the web UI's Job stats tab
-with its charts mid-run, the start form's custom-parameter labels, and the HTML report with
-its compare, cost and SLO sections. Screenshots go to the test's tmp_path."""
+with its charts mid-run (the SLO's among them), the start form's custom-parameter labels, and
+the HTML report with its compare (latency, and cost, SLO and cold starts side by side), cost,
+cold-start and SLO sections and charts. Screenshots are kept in artifacts/ (gitignored), as
+tests/test_browser.py keeps its own."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +15,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from runpod_testkit.compare_figures import format_figure
 from tests.polling import wait_until
 from tests.test_browser import (  # noqa: F401  # browser, page: fixtures
     LOCUSTFILE,
     PAGE_POLL_S,
     RUN_OPTIONS,
+    artifact,
     browser,
     job_stats_rows,
     locust_web_ui,
@@ -25,7 +30,14 @@ from tests.test_browser import (  # noqa: F401  # browser, page: fixtures
 
 pytestmark = pytest.mark.slow
 
-TAB_CHARTS = ("chart-queue-time", "chart-workers-time", "chart-delayTime-time", "chart-e2e-time")
+TAB_CHARTS = (
+    "chart-queue-time",
+    "chart-workers-time",
+    "chart-delayTime-time",
+    "chart-e2e-time",
+    "chart-slo-time",
+    "chart-goodput-time",
+)
 REPORT_RUN = (
     "--headless", "-u", "4", "-r", "4", "--run-time", "4s", "--poll-interval", "0.1",
     "--health-interval", "0.5", "--probe-input", '{"sleep_ms": 150}',
@@ -35,7 +47,9 @@ REPORT_RUN = (
 
 def test_web_ui_tab_shows_its_charts_mid_run(page: Page, tmp_path: Path) -> None:  # noqa: F811
     with locust_web_ui(
-        tmp_path, "--autostart", "-u", "6", "-r", "6", "--run-time", "60s", *RUN_OPTIONS
+        tmp_path,
+        *("--autostart", "-u", "6", "-r", "6", "--run-time", "60s", "--slo", "e2e<5s"),
+        *RUN_OPTIONS,
     ) as web:
 
         def jobs_ended() -> bool:
@@ -60,8 +74,14 @@ def test_web_ui_tab_shows_its_charts_mid_run(page: Page, tmp_path: Path) -> None
         # The p95 and max lines each have their own key in the legend.
         legend = charts.locator("svg#chart-e2e-time + .legend")
         expect(legend.locator(".key")).to_have_text(["max", "p50", "p95"])
-        page.screenshot(path=tmp_path / "webui-tab-charts.png", full_page=True)
-        assert (tmp_path / "webui-tab-charts.png").stat().st_size > 0
+        # The SLO's attainment on a 0-100% axis, with the run's overall level beside it.
+        slo = charts.locator("svg#chart-slo-time")
+        expect(slo.locator("text.tick").filter(has_text="100%")).to_have_count(1)
+        expect(charts.locator("svg#chart-slo-time + .legend .key")).to_have_text(
+            ["overall", "attainment per window"]
+        )
+        page.screenshot(path=artifact("webui-tab-charts.png"), full_page=True)
+        assert artifact("webui-tab-charts.png").stat().st_size > 0
 
         # Another tab: the charts go; back: they come again.
         page.get_by_role("tab", name="Statistics").click()
@@ -93,7 +113,7 @@ def test_the_start_forms_custom_parameter_labels_are_not_cut_off(
             if label.evaluate("e => e.scrollWidth > e.clientWidth + 1"):
                 cut.append(label.inner_text())
         assert cut == []
-        page.screenshot(path=tmp_path / "webui-start-form.png", full_page=True)
+        page.screenshot(path=artifact("webui-start-form.png"), full_page=True)
         probe = labels.filter(has_text="Probe input")
         expect(probe).to_have_count(1)
         expect(probe).to_contain_text("(")  # the help text is there, whole
@@ -113,28 +133,62 @@ def run_headless(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+DECISIONS = ("--slo", "e2e<5s", "--gpu-price-per-s", "0.0004")
+FIGURE_RULES = ("cost.dollarsPerJob:+1000%", "slo.attainment:-50pp")
+
+
 def test_html_report_shows_compare_cost_and_slo(page: Page, tmp_path: Path) -> None:  # noqa: F811
     baseline = tmp_path / "baseline.json"
-    first = run_headless(tmp_path, "--job-stats-json", str(baseline))
+    first = run_headless(tmp_path, *DECISIONS, "--job-stats-json", str(baseline))
     assert first.returncode == 0, first.stderr[-3000:]
     report = tmp_path / "report.html"
     second = run_headless(
-        tmp_path, "--baseline", str(baseline), "--slo", "e2e<5s", "--gpu-price-per-s",
-        "0.0004", "--job-stats-html", str(report), "--job-stats-json",
-        str(tmp_path / "run.json"),
+        tmp_path, "--baseline", str(baseline), *DECISIONS,
+        *(item for rule in FIGURE_RULES for item in ("--regression", rule)),
+        "--job-stats-html", str(report), "--job-stats-json", str(tmp_path / "run.json"),
     )  # fmt: skip
     assert second.returncode == 0, second.stderr[-3000:]
     document = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
-    assert {"slo", "cost", "baseline"} <= set(document)
+    before = json.loads(baseline.read_text(encoding="utf-8"))
+    assert {"slo", "cost", "coldStarts", "baseline"} <= set(document)
 
     page.goto(report.as_uri())
-    for heading in ("SLO", "Cost", "Compared with the baseline", "Latency percentiles (ms)",
-                    "Over time", "Distributions"):  # fmt: skip
+    for heading in ("SLO", "Cost", "Cold starts", "Compared with the baseline",
+                    "Cost, SLO and cold starts", "Latency percentiles (ms)", "Over time",
+                    "Distributions"):  # fmt: skip
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-    for table_id in ("slo-table", "cost-table", "compare-table", "job-stats-table"):
+    for table_id in ("slo-table", "cost-table", "cold-starts-table", "compare-table",
+                     "compare-figures", "job-stats-table"):  # fmt: skip
         expect(page.locator(f"#{table_id}")).to_be_visible()
     attainment = page.locator("#slo-table tr", has_text="attainment").locator("td")
     expect(attainment).to_have_text(f"{document['slo']['attainment'] * 100:.2f}%")
+    per_1000 = page.locator("#cost-table tr", has_text="dollarsPer1000Jobs").locator("td")
+    expect(per_1000).to_have_text(f"{document['cost']['dollarsPer1000Jobs']:g}")
+    exact = page.locator("#cold-starts-table tr", has_text="exact").locator("td")
+    expect(exact).to_have_text(str(document["coldStarts"]["exact"]))
+    # The comparison sets the two runs' cost, SLO and cold starts side by side.
+    figures = page.locator("#compare-figures")
+    for figure, key in (("cost.dollarsPerJob", "dollarsPerJob"), ("cost.workerSeconds", None),
+                        ("coldStarts.exact", None), ("slo.attainment", "attainment")):  # fmt: skip
+        row = figures.locator("tr", has=page.locator("td", has_text=re.compile(f"^{figure}$")))
+        expect(row).to_have_count(1)
+        if key == "dollarsPerJob":
+            cells = [format_figure(run["cost"][key], "$") for run in (before, document)]
+            expect(row.locator("td").nth(1)).to_have_text(cells[0])
+            expect(row.locator("td").nth(2)).to_have_text(cells[1])
+        if key == "attainment":
+            expect(row.locator("td").nth(1)).to_contain_text(f"{before['slo'][key] * 100:.2f}%")
+    rules = page.locator("#compare-rules li")
+    expect(rules).to_have_count(len(FIGURE_RULES))
+    for rule in FIGURE_RULES:
+        expect(rules.filter(has_text=rule)).to_have_class("ok")
+    figures.screenshot(path=artifact("report-compare-figures.png"))
+    # The SLO's own charts: attainment per window (0-100%) and goodput.
+    for chart_id in ("chart-slo-time", "chart-goodput-time"):
+        chart = page.locator(f"svg#{chart_id}")
+        expect(chart).to_be_visible()
+        expect(chart.locator("polyline")).not_to_have_count(0)
+    page.locator("svg#chart-slo-time").screenshot(path=artifact("report-slo-chart.png"))
     # The percentile chart's axis names p99, so the value there can be read.
     axis = page.locator("svg#chart-e2e-dist text.tick")
     for label in ("50%", "90%", "99%", "99.9%"):
@@ -142,5 +196,5 @@ def test_html_report_shows_compare_cost_and_slo(page: Page, tmp_path: Path) -> N
     expect(page.locator("svg#chart-e2e-dist polyline")).to_have_count(1)
     for chart_id in ("chart-queue-time", "chart-workers-time", "chart-e2e-time"):
         expect(page.locator(f"svg#{chart_id}")).to_be_visible()
-    page.screenshot(path=tmp_path / "report-compare-cost-slo.png", full_page=True)
-    assert (tmp_path / "report-compare-cost-slo.png").stat().st_size > 0
+    page.screenshot(path=artifact("report-compare-cost-slo.png"), full_page=True)
+    assert artifact("report-compare-cost-slo.png").stat().st_size > 0

@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hdrh.histogram import HdrHistogram
 
 from runpod_testkit.cli import main
 from runpod_testkit.compare import (
@@ -18,9 +22,14 @@ from runpod_testkit.compare import (
     EXIT_REGRESSION,
     CompareError,
     CompareRule,
+    Comparison,
+    Distribution,
+    FigureRow,
+    FigureRule,
     RunDocument,
     compare,
     load_run,
+    parse_rule,
 )
 from runpod_testkit.jobstats import JobStats
 from runpod_testkit.loadtest.summary import job_stats_document
@@ -86,6 +95,41 @@ def test_intervals_above_2048_ms_cover_the_hdr_bucket() -> None:
     distribution = run_document({"e2e": [10_000] * 200}).distributions["e2e"]
     low, high = distribution.interval(50.0)
     assert low == high == 10_000  # clamped to the exact min and max the run recorded
+
+
+def test_decoded_buckets_are_hdrs_own() -> None:
+    """The decoder reads bucket bounds its own fast way; they are what hdrh says they are."""
+    rng = random.Random(3)
+    encoded = document({"e2e": [rng.lognormvariate(7, 3) for _ in range(5000)]})["histograms"]
+    distribution = Distribution.decode(encoded["e2e"], 0, 10**12)
+    hdr = HdrHistogram.decode(encoded["e2e"])
+    expected = [
+        (low, hdr.get_highest_equivalent_value(low), count)
+        for index, count in enumerate(list(hdr.counts))
+        if count
+        for low in [hdr.get_value_from_index(index)]
+    ]
+    assert len(expected) > 500  # a wide spread: many buckets of every size
+    assert list(zip(distribution.lows, distribution.highs, strict=True)) == [
+        (low, high) for low, high, _ in expected
+    ]
+    assert distribution.cumulative[-1] == sum(count for _, _, count in expected) == 5000
+
+
+@pytest.mark.parametrize("word_size", [2, 4, 8])
+def test_histograms_of_every_counter_size_decode(word_size: int) -> None:
+    """HdrHistogram encodings carry 2, 4 or 8-byte counters; each decodes (the reader takes
+    the decoded counter array's own item size, not an assumed one)."""
+    hdr = HdrHistogram(1, 3_600_000, 3, word_size=word_size)
+    for value, count in ((5, 3), (1_000, 40_000 if word_size > 2 else 60_000), (90_000, 1)):
+        hdr.record_value(value, count)
+    encoded = hdr.encode()
+    distribution = Distribution.decode(
+        encoded.decode() if isinstance(encoded, bytes) else encoded, 5, 90_000
+    )
+    assert distribution.cumulative[-1] == hdr.get_total_count()
+    assert distribution.percentile(50) == 1000
+    assert distribution.percentile(100) == 90_000
 
 
 def test_mean_interval_shrinks_with_the_sample() -> None:
@@ -319,3 +363,245 @@ def test_command_refuses_unusable_input(tmp_path: Path, capsys: pytest.CaptureFi
         load_run(
             write(tmp_path / "bad.json", {**document({"e2e": [1]}), "histograms": {"e2e": "x"}})
         )
+
+
+# --------------------------------------------------------------------------- cost, SLO, cold starts
+
+
+def with_figures(
+    *,
+    met: int,
+    jobs: int = 1000,
+    dollars_per_job: float = 0.0004,
+    rules: tuple[str, ...] = ("e2e<5s",),
+    price: float = 0.0004,
+    cold: int = 3,
+) -> dict[str, Any]:
+    """A document with "slo", "cost" and "coldStarts" objects as a run writes them."""
+    base = document({"e2e": [100] * 50})
+    base["slo"] = {
+        "rules": list(rules),
+        "jobs": jobs,
+        "met": met,
+        "attainment": met / jobs,
+        "goodputPerS": round(met / 100, 3),
+    }
+    base["cost"] = {
+        "source": "health",
+        "workerSeconds": 400.0,
+        "workerSecondsPerJob": 0.4,
+        "pricePerS": price,
+        "dollars": dollars_per_job * jobs,
+        "dollarsPerJob": dollars_per_job,
+        "dollarsPer1000Jobs": dollars_per_job * 1000,
+        "dollarsPerDayAtThisRate": dollars_per_job * jobs * 864,
+        "emulator": None,
+    }
+    base["coldStarts"] = {"exact": cold, "estimate": cold + 1}
+    return base
+
+
+def figure_rows(comparison: Comparison) -> dict[str, FigureRow]:
+    return {row.figure.name: row for row in comparison.figures}
+
+
+def test_cost_slo_and_cold_starts_are_set_side_by_side() -> None:
+    comparison = compare(
+        RunDocument.from_json(with_figures(met=990), "base"),
+        RunDocument.from_json(with_figures(met=900, dollars_per_job=0.0005, cold=7), "run"),
+    )
+    rows = figure_rows(comparison)
+    # Only the figures the runs carry (no emulator accounting here), in the table's order.
+    assert list(rows) == [
+        "cost.workerSeconds",
+        "cost.workerSecondsPerJob",
+        "cost.dollars",
+        "cost.dollarsPerJob",
+        "cost.dollarsPer1000Jobs",
+        "cost.dollarsPerDayAtThisRate",
+        "coldStarts.exact",
+        "coldStarts.estimate",
+        "slo.attainment",
+        "slo.goodputPerS",
+    ]
+    per_job = rows["cost.dollarsPerJob"]
+    assert (per_job.base, per_job.run) == (0.0004, 0.0005)
+    assert per_job.relative_change == pytest.approx(0.25)
+    assert per_job.verdict == "not judged"  # one tally per run: no interval
+    assert rows["coldStarts.exact"].change == 4
+    # 99.0% of 1,000 against 90.0% of 1,000: the Wilson intervals are far apart, and a fall
+    # in attainment is worse. Goodput 9.9 against 9.0 jobs/s: counts of ~1,000 vary by
+    # +-8% (99%, Poisson), so the intervals overlap.
+    assert rows["slo.attainment"].verdict == "worse"
+    assert rows["slo.goodputPerS"].verdict == "within noise"
+    assert comparison.flagged_figures() == [rows["slo.attainment"]]
+    text = comparison.format_text()
+    assert "cost, SLO and cold starts" in text
+    assert re.search(r"cost\.dollarsPerJob +\$0\.0004 +\$0\.0005 +\+\$0\.0001 +\+25\.0%", text)
+    assert re.search(r"slo\.attainment +99\.00% \[[\d.]+%-[\d.]+%\] +90\.00% ", text)
+    assert "-9.00 pp" in text
+
+
+def test_attainment_interval_is_wilsons() -> None:
+    # 90 of 100 at z = 2.576: the Wilson score interval is 0.7962 to 0.9540.
+    rows = figure_rows(
+        compare(
+            RunDocument.from_json(with_figures(met=90, jobs=100), "base"),
+            RunDocument.from_json(with_figures(met=90, jobs=100), "run"),
+        )
+    )
+    low, high = rows["slo.attainment"].base_interval or (0, 0)
+    assert low == pytest.approx(0.7962, abs=1e-4)
+    assert high == pytest.approx(0.9540, abs=1e-4)
+    assert rows["slo.attainment"].verdict == "within noise"
+
+
+def test_a_small_fall_in_attainment_is_within_noise() -> None:
+    rows = figure_rows(
+        compare(
+            RunDocument.from_json(with_figures(met=95, jobs=100), "base"),
+            RunDocument.from_json(with_figures(met=90, jobs=100), "run"),
+        )
+    )
+    assert rows["slo.attainment"].verdict == "within noise"  # 100 jobs cannot tell 5 pp
+
+
+@pytest.mark.parametrize(
+    ("rule", "broken"),
+    [
+        ("cost.dollarsPerJob:+10%", True),  # +25%
+        ("cost.dollarsPerJob:+30%", False),
+        ("cost.dollarsPerJob:+0.00005", True),  # in dollars
+        ("coldStarts.exact:+3", True),  # 3 -> 7
+        ("coldStarts.exact:+4", False),
+        ("slo.attainment:-1pp", True),  # 99% -> 90%, beyond noise
+        ("slo.attainment:-10pp", False),
+        ("slo.attainment:-5%", True),  # relative: 5% of 99% is 4.95 pp
+        ("slo.goodputPerS:-20%", False),  # 9.9 -> 9.0 jobs/s
+    ],
+)
+def test_figure_rules(rule: str, broken: bool) -> None:
+    comparison = compare(
+        RunDocument.from_json(with_figures(met=990), "base"),
+        RunDocument.from_json(with_figures(met=900, dollars_per_job=0.0005, cold=7), "run"),
+        [rule],
+    )
+    assert comparison.rules[0].regression is broken, comparison.rules[0].message
+    assert comparison.exit_status() == (EXIT_REGRESSION if broken else 0)
+
+
+def test_a_figure_rule_on_a_figure_one_run_lacks_is_not_broken() -> None:
+    lacking = with_figures(met=990)
+    del lacking["cost"]
+    comparison = compare(
+        RunDocument.from_json(lacking, "base"),
+        RunDocument.from_json(with_figures(met=990), "run"),
+        ["cost.dollarsPerJob:+1%"],
+    )
+    assert comparison.rules[0].regression is False
+    assert comparison.rules[0].message == "no cost.dollarsPerJob in the baseline"
+    assert figure_rows(comparison)["cost.dollarsPerJob"].verdict == "one run only"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("cost.dollarsPerJob:-10%", "cost.dollarsPerJob is worse when it grows: write +N"),
+        ("slo.attainment:+1pp", "slo.attainment is worse when it falls: write -N"),
+        ("cost.dollars:+1pp", "pp (percentage points) is for shares only"),
+        ("cost.perJob:+10%", "unknown figure 'cost.perJob'"),
+        ("cost.dollars:p95:+10%", "expected FIGURE:+ALLOWANCE"),
+        ("slo.attainment:-1 percent", "is not an allowance like +10%"),
+    ],
+)
+def test_figure_rule_parser_names_the_problem(text: str, problem: str) -> None:
+    with pytest.raises(CompareError, match="invalid regression rule") as caught:
+        parse_rule(text)
+    assert problem in str(caught.value)
+    assert "cost.dollarsPer1000Jobs" in str(caught.value)  # the figures are listed
+
+
+def test_figure_rules_parse_case_insensitively() -> None:
+    rule = parse_rule(" SLO.Attainment : -0.5pp ")
+    assert isinstance(rule, FigureRule)
+    assert rule.figure.name == "slo.attainment"
+    assert rule.allowance(0.99) == pytest.approx(0.005)
+    assert isinstance(parse_rule("e2e:p95:+10%"), CompareRule)
+
+
+def test_other_slo_rules_make_runs_not_comparable_another_price_is_listed() -> None:
+    comparison = compare(
+        RunDocument.from_json(with_figures(met=990), "base"),
+        RunDocument.from_json(with_figures(met=990, rules=("e2e<1s",), price=0.0005), "run"),
+    )
+    assert comparison.not_comparable == ["slo.rules e2e<5s vs e2e<1s"]
+    assert comparison.differences == ["cost.pricePerS 0.0004 vs 0.0005"]
+    assert comparison.exit_status() == EXIT_NOT_COMPARABLE
+
+
+def test_figures_in_markdown_html_and_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = write(tmp_path / "base.json", with_figures(met=990))
+    run = write(tmp_path / "run.json", with_figures(met=900, dollars_per_job=0.0005))
+    markdown, page = tmp_path / "c.md", tmp_path / "c.html"
+    status = main(
+        [
+            *("compare", base, run, "--threshold", "cost.dollarsPer1000Jobs:+10%"),
+            *("--threshold", "slo.attainment:-20pp", "--markdown", str(markdown)),
+            *("--html", str(page)),
+        ]
+    )
+    assert status == EXIT_REGRESSION
+    out = capsys.readouterr().out
+    assert "REGRESSION  cost.dollarsPer1000Jobs:+10%  ($0.4 -> $0.5, +$0.1 (+25.0%)" in out
+    kept = "ok  slo.attainment:-20pp  (99.00% -> 90.00%, -9.00 pp (-9.1%), allowed -20.00 pp)"
+    assert kept in out
+    md = markdown.read_text(encoding="utf-8")
+    assert "### Cost, SLO and cold starts" in md
+    assert "| cost.dollarsPer1000Jobs | $0.4 | $0.5 | +$0.1 | +25.0% | not judged |" in md
+    html_page = page.read_text(encoding="utf-8")
+    assert '<table id="compare-figures" class="data">' in html_page
+    assert '<tr class="worse"><td>slo.attainment</td>' in html_page
+    # Files without the objects (older runs, runs without --slo or /health): no such table.
+    plain = write(tmp_path / "plain.json", document({"e2e": [100] * 50}))
+    assert main(["compare", plain, plain]) == 0
+    assert "cost, SLO and cold starts" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["compare", plain, plain, "--threshold", "slo.attainment:+1pp"])
+    assert "worse when it falls" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- start-up
+
+HEAVY_MODULES = (
+    "locust", "gevent", "starlette", "uvicorn", "httpx", "jsonschema", "flask", "jinja2",
+    "runpod_testkit.emulator", "runpod_testkit.client", "runpod_testkit.stats.accumulator",
+)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_command_imports_none_of_the_heavy_modules(tmp_path: Path) -> None:
+    """`runpod-testkit compare` reads two JSON files: it starts without the load suite, the
+    emulator, the client or the statistics accumulator (their imports were most of its
+    wall time)."""
+    base = write(tmp_path / "base.json", with_figures(met=990))
+    script = (
+        "import sys\n"
+        "from runpod_testkit.cli import main\n"
+        "status = main(['compare', sys.argv[1], sys.argv[1]])\n"
+        "heavy = sorted({m for m in sys.modules for h in sys.argv[2:] "
+        "if m == h or m.startswith(h + '.')})\n"
+        "print('HEAVY', heavy)\n"
+        "sys.exit(status)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, base, *HEAVY_MODULES],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cost, SLO and cold starts" in result.stdout  # it did compare
+    assert "HEAVY []" in result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -133,3 +134,6 @@ def test_report_section_lists_the_estimate_and_the_emulators_accounting() -> Non
     assert "<tr><th>workerSeconds</th><td>4</td></tr>" in section
     assert "<tr><th>emulator.billedSeconds</th><td>13</td></tr>" in section
     assert "<tr><th>dollars</th><td>-</td></tr>" in section
+    # Rendered by an autoescaping template: a price source from the user's table is text.
+    priced = dataclasses.replace(cost, price_per_s=0.001, price_source="<b>our deal</b>")
+    assert "<td>&lt;b&gt;our deal&lt;/b&gt;</td>" in priced.html_section()

@@ -8,10 +8,15 @@ from pathlib import Path
 import pytest
 
 from runpod_testkit.jobstats import JobStats
-from runpod_testkit.loadtest.decisions import decision_csv_rows, decision_tab_rows
+from runpod_testkit.loadtest.decisions import (
+    decision_csv_rows,
+    decision_tab_rows,
+    live_estimates,
+)
 from runpod_testkit.loadtest.settings import Settings
 from runpod_testkit.loadtest.summary import write_outputs
 from runpod_testkit.slo import Slo
+from runpod_testkit.stats import take_snapshot
 
 T0 = 1_700_000_000.0
 
@@ -30,9 +35,18 @@ def run_stats() -> JobStats:
     return stats
 
 
+def tab_rows_so_far(stats: JobStats, settings: Settings, now: float) -> list[dict[str, object]]:
+    """The tab's rows as the web UI makes them: a snapshot with the estimates so far."""
+    duration, cost, cold_starts = live_estimates(stats, settings, T0, now)
+    snapshot = take_snapshot(
+        stats, duration_s=duration, cost=cost, cold_starts=cold_starts, charts=False
+    )
+    return list(decision_tab_rows(snapshot))
+
+
 def test_the_tab_shows_the_slo_cost_and_cold_starts_so_far() -> None:
     settings = Settings(slo=("e2e<1s",), gpu_price_per_s=0.001)
-    rows = {row["statistic"]: row for row in decision_tab_rows(run_stats(), settings, T0, T0 + 10)}
+    rows = {row["statistic"]: row for row in tab_rows_so_far(run_stats(), settings, T0 + 10)}
     slo = rows["SLO e2e<1s"]
     assert slo["count"] == 8
     assert "8 of 10 ended jobs (attainment 80.00%)" in str(slo["detail"])
@@ -47,7 +61,9 @@ def test_the_tab_shows_the_slo_cost_and_cold_starts_so_far() -> None:
 
 
 def test_without_slo_or_samples_the_tab_adds_nothing() -> None:
-    assert decision_tab_rows(JobStats(), Settings(), T0, T0 + 5) == []
+    assert tab_rows_so_far(JobStats(), Settings(), T0 + 5) == []
+    duration, cost, cold_starts = live_estimates(JobStats(), Settings(), None, T0)
+    assert (duration, cost, cold_starts) == (None, None, None)  # no test started, no sample
 
 
 def test_csv_rows_name_each_figure_as_its_json_key() -> None:

@@ -22,6 +22,7 @@ from runpod_testkit.loadtest.webui import (
     DOWNLOADS,
     TAB_KEY,
     install_web_ui,
+    run_snapshot,
     sparkline,
     tab_rows,
 )
@@ -225,7 +226,8 @@ def test_stats_requests_carries_the_rows_once_next_to_other_extensions() -> None
         body = client.get("/stats/requests").get_json()
         keys = [entry["key"] for entry in body["extended_stats"]]
         assert keys == ["theirs", TAB_KEY]
-    decisions = decision_tab_rows(run.stats, run.settings, T0, T0 + 20)
+    snapshot = run_snapshot(run, charts=False)
+    decisions = decision_tab_rows(snapshot)
     assert [row["statistic"] for row in decisions] == [
         "cost (worker-seconds, estimate)",
         "cold starts (estimate)",
@@ -248,7 +250,11 @@ def test_downloads_and_the_live_page() -> None:
     )
     report = client.get("/job-stats/report")
     assert report.headers["Content-Disposition"].endswith(".html")
-    assert 'id="chart-queue-time"' in report.get_data(as_text=True)
+    report_html = report.get_data(as_text=True)
+    assert 'id="chart-queue-time"' in report_html
+    # The downloaded report carries the cost and cold starts so far, as the tab's rows do.
+    assert '<section id="cost">' in report_html
+    assert '<section id="cold-starts">' in report_html
     live = client.get("/job-stats/live")
     assert live.headers["Content-Type"] == "text/html; charset=utf-8"
     assert live.headers["Cache-Control"] == "no-store"

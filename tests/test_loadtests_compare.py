@@ -42,7 +42,7 @@ def common(users: int, workers: int) -> tuple[str, ...]:
         "--headless", "-u", str(users), "-r", str(users), "--run-time", "8s",
         "--probe-input", PROBE_INPUT, "--poll-interval", "0.05", "--health-interval", "0.5",
         "--emulator-workers-min", str(workers), "--emulator-workers-max", str(workers),
-        "--emulator-cold-start-ms", "100", "RunPollUser",
+        "--emulator-cold-start-ms", "100", "--slo", "e2e<5s", "RunPollUser",
     )  # fmt: skip
 
 
@@ -218,7 +218,38 @@ def test_compare_of_two_runs_with_the_same_settings_flags_nothing(runs: Runs) ->
     assert "REGRESSION" not in result.stdout
     comparison = compare_runs(load_run(runs.fast.stats), load_run(runs.fast_again.stats))
     assert comparison.flagged() == [], result.stdout
-    assert comparison.not_comparable == comparison.differences == []
+    assert comparison.flagged_figures() == [], result.stdout
+    # Their cost, SLO and cold starts are set side by side too (one run was priced).
+    assert {row.figure.name for row in comparison.figures} >= {
+        "cost.workerSeconds",
+        "cost.emulator.billedSeconds",
+        "coldStarts.exact",
+        "slo.attainment",
+        "slo.goodputPerS",
+    }
+    assert comparison.not_comparable == []
+    assert comparison.differences == ["cost.pricePerS 0.0004 vs unset"]
+
+
+def test_compare_finds_four_workers_cost_more_than_one(runs: Runs) -> None:
+    """The single-worker run is slower but cheaper: the emulator billed its one worker, the
+    fast runs four, warm all along."""
+    for finished in (runs.fast, runs.slow):
+        assert finished.returncode in (0, 4), explain(finished)
+    result = compare_command(
+        runs.slow.stats,
+        runs.fast.stats,
+        *("--threshold", "cost.emulator.billedSeconds:+50%"),
+        *("--threshold", "slo.attainment:-5pp"),
+    )
+    assert result.returncode == 4, explain(result)
+    assert "REGRESSION  cost.emulator.billedSeconds:+50%" in result.stdout
+    assert "ok  slo.attainment:-5pp" in result.stdout  # every job of both met e2e<5s
+    comparison = compare_runs(load_run(runs.slow.stats), load_run(runs.fast.stats))
+    billed = next(r for r in comparison.figures if r.figure.name == "cost.emulator.billedSeconds")
+    assert billed.base is not None
+    assert billed.run is not None
+    assert billed.run >= 3 * billed.base
 
 
 def test_compare_reports_runs_with_other_users_not_comparable(runs: Runs) -> None:

@@ -3,14 +3,20 @@ an SLO, attainment and goodput, and the count's trip from a Locust worker to the
 
 from __future__ import annotations
 
+import re
+import xml.etree.ElementTree as ET
 from types import SimpleNamespace
 
 import pytest
 
 from runpod_testkit.jobstats import CLIENT_TIMEOUT, INTERRUPTED, JobStats
 from runpod_testkit.loadtest.settings import Settings, SettingsError
+from runpod_testkit.report import render_html_report, render_live_fragment
 from runpod_testkit.slo import Slo, SloError, SloRule, slo_html, slo_line, slo_series
+from runpod_testkit.stats import take_snapshot
 from runpod_testkit.thresholds import Threshold, ThresholdError, evaluate
+
+SVG_NS = "http://www.w3.org/2000/svg"
 
 
 @pytest.mark.parametrize(
@@ -184,3 +190,63 @@ def test_the_windows_travel_from_workers_to_the_master() -> None:
     assert series["points"] == [
         {"t": 2000, "jobs": 2, "met": 1, "attainment": 0.5, "goodputPerS": 1.0}
     ]
+
+
+# ---- the SLO's charts in the HTML report and the web UI tab (issue 12)
+
+
+def slo_chart_stats() -> JobStats:
+    stats = JobStats()
+    stats.slo = Slo(["e2e<1s"])
+    t0 = 1_000.0
+    stats.record_submitted(4, at=t0)
+    stats.record_terminal("COMPLETED", e2e_ms=400, at=t0 + 0.2)  # met
+    stats.record_terminal("COMPLETED", e2e_ms=1500, at=t0 + 0.7)  # missed
+    stats.record_terminal("FAILED", at=t0 + 1.1)  # missed
+    stats.record_terminal("COMPLETED", e2e_ms=100, at=t0 + 3.0)  # met; none ended at 1002
+    return stats
+
+
+def svg(html: str, chart_id: str) -> ET.Element:
+    match = re.search(rf'<svg id="{chart_id}".*?</svg>', html, re.S)
+    assert match is not None, chart_id
+    return ET.fromstring(match.group().replace("<svg ", f'<svg xmlns="{SVG_NS}" ', 1))
+
+
+def polylines(chart: ET.Element) -> dict[str, list[list[tuple[float, float]]]]:
+    """Each line's segments, by the line's title, as (x, y) in the chart's coordinates."""
+    found: dict[str, list[list[tuple[float, float]]]] = {}
+    for line in chart.iter(f"{{{SVG_NS}}}polyline"):
+        title = line.findtext(f"{{{SVG_NS}}}title") or ""
+        pairs = [pair.split(",") for pair in line.attrib["points"].split()]
+        found.setdefault(title, []).append([(float(x), float(y)) for x, y in pairs])
+    return found
+
+
+def test_the_report_charts_attainment_and_goodput_over_time() -> None:
+    html = render_html_report(take_snapshot(slo_chart_stats(), duration_s=4.0))
+    chart = svg(html, "chart-slo-time")
+    texts = [text.text or "" for text in chart.iter(f"{{{SVG_NS}}}text")]
+    ticks = [text for text in texts if text.endswith("%")]
+    assert ticks == ["0%", "20%", "40%", "60%", "80%", "100%"]  # always the whole 0-100%
+    # y: 100% at the plot's top (12), 0% at its bottom (210). Windows 1000 (1 of 2 met) and
+    # 1001 (0 of 1) are one segment; 1002 had no ended job, so 1003 (1 of 1) stands alone.
+    lines = polylines(chart)
+    segments = lines["attainment per window"]
+    assert [[y for _, y in segment] for segment in segments] == [[111.0, 210.0], [12.0]]
+    assert [[y for _, y in segment] for segment in lines["overall"]] == [[111.0, 111.0]]  # 2 of 4
+    assert "SLO attainment (e2e&lt;1s), per second" in html
+    goodput = polylines(svg(html, "chart-goodput-time"))
+    assert set(goodput) == {"ended jobs", "goodput (met the SLO)"}
+    assert html.index('id="chart-jobs-time"') < html.index('id="chart-slo-time"')
+
+
+def test_the_web_ui_tab_charts_the_slo_and_nothing_without_one() -> None:
+    fragment = render_live_fragment(take_snapshot(slo_chart_stats()))
+    assert 'id="chart-slo-time"' in fragment
+    assert 'id="chart-goodput-time"' in fragment
+    plain = JobStats()
+    plain.record_terminal("COMPLETED", e2e_ms=400, at=1_000.0)
+    for html in (render_live_fragment(take_snapshot(plain)), render_html_report(plain)):
+        assert "chart-slo-time" not in html
+        assert "chart-goodput-time" not in html

@@ -5,7 +5,8 @@ CSV (--job-stats-csv, after JobStats' rows): one row per figure, named as its JS
 count column, empty when the JSON has null. The tab: while the run goes, the SLO so far (jobs
 that met it, attainment, goodput since the test started), the cost estimated from the /health
 samples so far (worker-seconds, dollars, per completed job and per 1,000 jobs) and the cold
-starts estimated from them; labelled estimates, as at the end.
+starts estimated from them; labelled estimates, as at the end. `live_estimates` computes the
+cost and cold starts so far for the web UI's snapshot; the rows only render that snapshot.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runpod_testkit.coldstarts import count_cold_starts
-from runpod_testkit.cost import estimate_cost
+from runpod_testkit.coldstarts import ColdStarts, count_cold_starts
+from runpod_testkit.cost import CostEstimate, estimate_cost
 from runpod_testkit.loadtest.settings import Settings
 from runpod_testkit.operations import JobStatus
 from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.snapshot import RunSnapshot
 from runpod_testkit.stats.views import csv_rows
 
-__all__ = ["CSV_FIGURES", "decision_csv_rows", "decision_tab_rows", "write_csv"]
+__all__ = ["CSV_FIGURES", "decision_csv_rows", "decision_tab_rows", "live_estimates", "write_csv"]
 
 CSV_FIGURES: Mapping[str, tuple[str, ...]] = {
     "slo": ("jobs", "met", "attainment", "goodputPerS"),
@@ -67,14 +68,30 @@ def write_csv(snapshot: RunSnapshot, path: str | Path, extra: Mapping[str, Any])
         csv.writer(handle).writerows(rows)
 
 
-def decision_tab_rows(
+def live_estimates(
     stats: JobStats, settings: Settings, started_at: float | None, now: float | None = None
-) -> list[Row]:
-    """The tab's SLO, cost and cold-start rows, from what the run has seen so far."""
-    rows: list[Row] = []
+) -> tuple[float | None, CostEstimate | None, ColdStarts | None]:
+    """What a snapshot of a run still going needs besides its statistics: the time since the
+    test started (the SLO's goodput so far), the cost and the cold starts estimated from the
+    /health samples so far (no emulator accounting before the emulator has stopped)."""
     now = time.time() if now is None else now
-    duration = None if started_at is None else max(0.0, now - started_at)
-    slo = stats.slo_summary(duration or None)
+    duration = None if started_at is None else max(0.0, now - started_at) or None
+    samples = stats.health_samples()
+    cost = estimate_cost(
+        samples,
+        completed_jobs=stats.outcomes.get(JobStatus.COMPLETED, 0),
+        price_per_s=settings.gpu_price_per_s,
+        duration_s=duration,
+        price_source=None if settings.gpu_price is None else settings.gpu_price.describe(),
+    )
+    cold = count_cold_starts(samples, exact=None) if samples else None
+    return duration, cost, cold
+
+
+def decision_tab_rows(snapshot: RunSnapshot) -> list[Row]:
+    """The tab's SLO, cost and cold-start rows: the snapshot's (see `live_estimates`)."""
+    rows: list[Row] = []
+    slo = snapshot.slo
     if slo is not None:
         attainment = slo["attainment"]
         goodput = slo["goodputPerS"]
@@ -89,14 +106,7 @@ def decision_tab_rows(
                 ),
             }
         )
-    samples = stats.health_samples()
-    cost = estimate_cost(
-        samples,
-        completed_jobs=stats.outcomes.get(JobStatus.COMPLETED, 0),
-        price_per_s=settings.gpu_price_per_s,
-        duration_s=duration,
-        price_source=None if settings.gpu_price is None else settings.gpu_price.describe(),
-    )
+    cost = snapshot.cost
     if cost is not None:
         document = cost.to_json()
         detail = f"estimated from {cost.samples} /health samples, peak {cost.peak_workers} workers"
@@ -114,8 +124,8 @@ def decision_tab_rows(
                 "detail": detail,
             }
         )
-    cold = count_cold_starts(samples, exact=None)
-    if cold is not None and samples:
+    cold = snapshot.cold_starts
+    if cold is not None and cold.samples:
         rows.append(
             {
                 "statistic": "cold starts (estimate)",

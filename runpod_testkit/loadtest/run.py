@@ -32,7 +32,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
 
@@ -484,7 +484,7 @@ class LoadRun:
         if self.cold_starts is not None:
             extra["coldStarts"] = self.cold_starts.to_json()
         if settings.baseline:
-            extra["baseline"] = self._compare_with_baseline(run_json, snapshot)
+            extra["baseline"] = self._compare_with_baseline(run_json, snapshot, extra)
             snapshot = dataclasses.replace(snapshot, comparison=self.comparison)
         self.snapshot = snapshot
         problems = write_outputs(
@@ -519,14 +519,15 @@ class LoadRun:
         return problems
 
     def _compare_with_baseline(
-        self, run_json: dict[str, Any], snapshot: RunSnapshot
+        self, run_json: dict[str, Any], snapshot: RunSnapshot, extra: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """--baseline: compare, keep the comparison for the final table, set exit status 4
-        for a broken --regression rule (2 when the workloads differ); the "baseline" object
-        of --job-stats-json."""
+        """--baseline: compare (the run's "slo", "cost" and "coldStarts" objects, in `extra`,
+        too), keep the comparison for the final table, set exit status 4 for a broken
+        --regression rule (2 when the workloads differ); the "baseline" object of
+        --job-stats-json."""
         settings = self.settings
         assert settings.baseline is not None
-        current = job_stats_document(snapshot, run=run_json)
+        current = job_stats_document(snapshot, run=run_json, extra=extra)
         try:
             comparison = compare(
                 load_run(settings.baseline),

@@ -149,11 +149,11 @@ def _threshold_text(raw: object) -> str:
 
 
 def _regression_text(raw: object) -> str:
-    from runpod_testkit.compare import CompareError, CompareRule
+    from runpod_testkit.compare import CompareError, parse_rule
 
     text = str(raw).strip()
     try:
-        CompareRule.parse(text)
+        parse_rule(text)
     except CompareError as exc:
         raise SettingsError(str(exc)) from None
     return text
@@ -371,8 +371,9 @@ OPTIONS: tuple[_Option, ...] = (
         _regression_text,
         None,
         "with --baseline, repeatable: a metric may grow by this much, e.g. "
-        "'delayTime:p95:+10%%' or 'e2e:p50:+200ms'; a rule broken beyond run-to-run noise "
-        "ends the run with exit status 4",
+        "'delayTime:p95:+10%%', 'e2e:p50:+200ms', 'cost.dollarsPerJob:+10%%' or "
+        "'slo.attainment:-1pp' (see runpod-testkit compare --help); a rule broken beyond "
+        "run-to-run noise ends the run with exit status 4",
         "RULE",
         in_web_ui=False,
         repeatable=True,

@@ -12,10 +12,11 @@ Built on the extension points Locust documents for its web UI (its examples/exte
 
 Locust's tab shows a table only, so the UI's page also loads `job-stats/ui.js` and
 `job-stats/ui.css` (added to Locust's index page by an `after_request` hook): the script puts the
-report's SVG charts (queue depth, workers by state, delayTime and e2e over time; and the lost
-workers of a distributed run) under the tab's table, fetched from `job-stats/charts` every 5 s
-(the table follows the UI's own polling); the stylesheet lets the start form's custom-parameter
-labels wrap instead of being cut off.
+report's SVG charts (queue depth, workers by state, delayTime and e2e over time, with --slo the
+SLO attainment and goodput over time; and the lost workers of a distributed run) under the
+tab's table, fetched from `job-stats/charts` every 5 s (the table follows the UI's own
+polling); the stylesheet lets the start form's custom-parameter labels wrap instead of being
+cut off.
 
 The table has one row per latency metric (count, min, percentiles, max, mean), then the job
 outcomes and the failure rate (and why e2e has fewer samples than jobs ended, when it does),
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Blueprint, Response, make_response, request
 
-from runpod_testkit.loadtest.decisions import decision_tab_rows
+from runpod_testkit.loadtest.decisions import decision_tab_rows, live_estimates
 from runpod_testkit.report import live_charts, render_html_report, render_live_page
 from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.names import METRICS, REPORTED_PERCENTILES
@@ -231,11 +232,19 @@ class LoadRunView(Protocol):
 
 
 def run_snapshot(run: LoadRunView, *, charts: bool = True) -> RunSnapshot:
-    """The run as it stands: what every view the UI serves renders (`charts`: with the chart
-    series; the table polled every couple of seconds does without)."""
+    """The run as it stands, with its SLO, cost and cold starts so far: what every view the UI
+    serves renders (`charts`: with the chart series; the table polled every couple of seconds
+    does without)."""
+    info = run.run_info
+    duration, cost, cold_starts = live_estimates(
+        run.stats, run.settings, info.started_at, info.ended_at
+    )
     return take_snapshot(
         run.stats,
         run.threshold_results(),
+        duration_s=duration,
+        cost=cost,
+        cold_starts=cold_starts,
         lost_workers=run.workers.verdict_lines(),
         health_requests=run.health_requests.counts(),
         charts=charts,
@@ -301,10 +310,9 @@ def install_web_ui(web_ui: WebUI, run: LoadRunView, base_path: str | None = None
         if request.endpoint == "locust.index":
             return _with_assets(response)
         if request.endpoint == "locust.request_stats":
-            rows = tab_rows(run_snapshot(run, charts=False))
-            info = run.run_info  # SLO, cost and cold starts so far (loadtest/decisions.py)
-            rows += decision_tab_rows(run.stats, run.settings, info.started_at, info.ended_at)
-            return _with_tab_rows(response, rows)
+            snap = run_snapshot(run, charts=False)
+            # The SLO, cost and cold starts so far follow (loadtest/decisions.py).
+            return _with_tab_rows(response, tab_rows(snap) + decision_tab_rows(snap))
         return response
 
 

@@ -12,10 +12,37 @@ The HTML report and the web UI tab (runpod_testkit.report, runpod_testkit.loadte
 render a snapshot too. `runpod_testkit.jobstats` re-exports the public names for older imports.
 """
 
-from runpod_testkit.stats.accumulator import JobStats, MetricSummary
-from runpod_testkit.stats.series import HealthSample
-from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
-from runpod_testkit.stats.wire import JobStatsFormatError
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runpod_testkit.stats.accumulator import JobStats, MetricSummary
+    from runpod_testkit.stats.series import HealthSample
+    from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
+    from runpod_testkit.stats.wire import JobStatsFormatError
+
+# Imported on first use (PEP 562): a reader of `stats.names` alone (`runpod-testkit compare`)
+# does not load the accumulator and its views.
+_LAZY = {
+    "JobStats": "runpod_testkit.stats.accumulator",
+    "MetricSummary": "runpod_testkit.stats.accumulator",
+    "HealthSample": "runpod_testkit.stats.series",
+    "RunSnapshot": "runpod_testkit.stats.snapshot",
+    "take_snapshot": "runpod_testkit.stats.snapshot",
+    "JobStatsFormatError": "runpod_testkit.stats.wire",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runpod_testkit.stats' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "HealthSample",

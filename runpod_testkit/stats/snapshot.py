@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from runpod_testkit.operations import JobStatus
+from runpod_testkit.slo import slo_series
 from runpod_testkit.stats.names import (
     INTERRUPTED,
     METRICS,
@@ -155,6 +156,9 @@ class RunSnapshot:
     health: tuple[HealthSample, ...]
     histograms: Mapping[str, str]
     slo: Mapping[str, Any] | None = None
+    slo_over_time: Mapping[str, Any] | None = None
+    """The SLO per window of the "jobs" series, for its chart (`slo_series`' shape); None
+    without --slo or without charts."""
     cost: CostEstimate | None = None
     cold_starts: ColdStarts | None = None
     comparison: Comparison | None = None
@@ -211,6 +215,7 @@ def take_snapshot(
         health=tuple(stats.health_samples()),
         histograms=MappingProxyType(stats.encoded_histograms()),
         slo=stats.slo_summary(duration_s),
+        slo_over_time=slo_series(stats, JOBS_CHART_POINTS) if charts else None,
         cost=cost,
         cold_starts=cold_starts,
         comparison=comparison,
