@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 import uvicorn
@@ -83,6 +84,14 @@ class EmulatorServer(uvicorn.Server):
         """Called with the base URL (`http://HOST:PORT/v2`) once listening."""
         self.on_stopped = on_stopped
         """Called once shut down (before uvicorn re-raises a SIGTERM or SIGINT it caught)."""
+        self.ignores_ctrl_c = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        """Started with SIGINT ignored (by a parent that stops it itself): keep ignoring it, as
+        a shell's background job does, rather than let uvicorn's handler stop on it."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGINT and self.ignores_ctrl_c:
+            return
+        super().handle_exit(sig, frame)
 
     @property
     def base_url(self) -> str:
@@ -172,6 +181,7 @@ class EmulatorProcess:
         job_log: str | Path | None = None,
         worker: str | None = None,
         worker_log: str | Path | None = None,
+        survives_ctrl_c: bool = False,
     ) -> None:
         self.command = [sys.executable, "-m", "runpod_testkit", "emulator", "--host", host]
         self.command += ["--port", "0", *args]
@@ -182,6 +192,10 @@ class EmulatorProcess:
         if worker is not None:  # real worker processes of this command line
             self.command += ["--worker", worker]
         self.startup_timeout_s = startup_timeout_s
+        self.survives_ctrl_c = survives_ctrl_c and os.name == "posix"
+        """Started with SIGINT ignored: a Ctrl-C in the terminal reaches the whole foreground
+        process group, and the parent still needs the emulator for what it does on the way out
+        (a load run cancels its jobs in flight); the parent stops it itself, by SIGTERM."""
         self.process: subprocess.Popen[str] | None = None
         self.base_url = ""
         self.output_tail: deque[str] = deque(maxlen=20)
@@ -196,6 +210,9 @@ class EmulatorProcess:
             stderr=subprocess.STDOUT,
             text=True,
             env=env,
+            # Between fork and exec it only calls signal.signal, which takes no lock another
+            # thread could hold (the hazard the lint names); the SIG_IGN survives exec.
+            preexec_fn=_ignore_sigint if self.survives_ctrl_c else None,  # noqa: PLW1509
         )
         stdout = self.process.stdout
         assert stdout is not None
@@ -254,6 +271,10 @@ class EmulatorProcess:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _url_host(host: str) -> str:

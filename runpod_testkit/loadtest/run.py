@@ -29,6 +29,7 @@ import dataclasses
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -281,6 +282,7 @@ class LoadRun:
             self.settings.emulator.args(),
             job_log=self.settings.emulator.job_log,
             worker_log=worker_log,
+            survives_ctrl_c=True,  # it answers the cancels of the jobs in flight at a Ctrl-C
         )
         base_url = emulator.start()
         self.emulator = emulator
@@ -613,6 +615,7 @@ def _on_init(
         return
     run = LoadRun(environment, settings, role)
     _Process.run = run
+    _take_ctrl_c_in_the_main_greenlet()
     if role == "worker":
         assert runner is not None
         runner.register_message(MSG_FLUSH, _on_flush_message, concurrent=True)
@@ -693,6 +696,26 @@ def _release_workers(environment: Environment) -> None:
     while _Process.workers_initialized < expected and time.monotonic() < deadline:
         gevent.sleep(0.05)
     runner.quit()
+
+
+def _take_ctrl_c_in_the_main_greenlet() -> None:
+    """Ctrl-C as one KeyboardInterrupt in Locust's main greenlet, where Locust waits for it.
+
+    Python's own handler raises it in whichever greenlet runs at that instant: mid-request in
+    a user, that user dies with an "unhandled" KeyboardInterrupt (exit status 1 or 2 instead of
+    0), and gevent hands the interrupt on to the main greenlet besides; a second copy reaching
+    the main greenlet while it cancels the jobs in flight ends the process by SIGINT. Taken by
+    the hub between callbacks, the signal interrupts no greenlet. A second Ctrl-C still ends
+    a stop that hangs."""
+    if not hasattr(gevent, "signal_handler") or sys.platform == "win32":
+        return
+    main = gevent.get_hub().parent
+
+    def on_sigint() -> None:
+        if not main.dead:
+            main.throw(KeyboardInterrupt)
+
+    gevent.signal_handler(signal.SIGINT, on_sigint)
 
 
 def _on_initialized_message(**_kwargs: Any) -> None:
