@@ -641,6 +641,37 @@ def test_series_downsample_keeps_totals_and_bounds_memory() -> None:
     assert stats.summary("e2e").count == 1000  # histograms are untouched by downsampling
 
 
+def test_series_window_found_last_follows_rekeys_merges_and_resets() -> None:
+    """The series remember the window they recorded into last; recording must land in the
+    right window after the width doubles, out of time order, after a merge and a reset."""
+    stats = JobStats(max_buckets=2)
+    stats.record("e2e", 1, at=T0 + 0.5)
+    stats.record("e2e", 2, at=T0 + 1.5)
+    stats.record("e2e", 3, at=T0 + 1.7)  # the same window as the one before
+    stats.record("e2e", 4, at=T0 + 2.5)  # a third window: the width doubles to 2, then 4
+    stats.record("e2e", 5, at=T0 + 2.6)  # the window found last was re-keyed
+    stats.record("e2e", 6, at=T0 + 0.1)  # back in time (the window [T0, T0 + 2))
+    other = JobStats(max_buckets=2)
+    for at in (40.0, 50.0, 60.0):
+        other.record("e2e", 7, at=T0 + at)
+    stats.merge(other)  # takes the other's wider windows
+    stats.record("e2e", 8, at=T0 + 0.9)
+    series = stats.series_json()["metrics"]["e2e"]
+    width = series["width"]
+    expected: dict[int, int] = {}
+    assert width == 32
+    for at in (0.5, 1.5, 1.7, 2.5, 2.6, 0.1, 40.0, 50.0, 60.0, 0.9):
+        key = int((T0 + at) // width) * width
+        expected[key] = expected.get(key, 0) + 1
+    assert {point["t"]: point["count"] for point in series["points"]} == expected
+    stats.reset()
+    stats.record("e2e", 9, at=T0 + 2.7)
+    assert stats.series_json()["metrics"]["e2e"] == {
+        "width": 1,
+        "points": [{"t": int(T0) + 2, "count": 1, "mean": 9.0, "p50": 9, "p95": 9, "max": 9}],
+    }
+
+
 def test_jobs_series_counts_outcomes_per_window() -> None:
     stats = JobStats()
     stats.record_submitted(3, at=T0 + 0.1)

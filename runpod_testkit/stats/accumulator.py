@@ -310,8 +310,14 @@ class JobStats:
         at: float | None = None,
     ) -> None:
         """Count one job that ended with `status` and record whichever metrics are known."""
-        when = self._now(at)
-        self.record_outcome(status, at=when)
+        # Once per job on the load generator's and the simulation's hot path: `record_outcome`
+        # and `_record` inline, and the metric names need no check.
+        if not isinstance(status, str) or not status:
+            raise ValueError(f"an outcome must be a non-empty string, got {status!r:.40}")
+        when = self._clock() if at is None else at
+        self._outcomes[status] += 1
+        outcomes_now = self._outcome_series.at(when)
+        outcomes_now[status] += 1
         slo = self.slo
         if (
             slo is not None
@@ -319,8 +325,8 @@ class JobStats:
             and slo.met(delay_time_ms, execution_time_ms, e2e_ms, ttfc_ms)
         ):
             self._slo_met += 1
-            self._outcome_series.at(when)[SLO_MET] += 1  # the SLO over time
-        # Once per job on the load generator's hot path: the metric names need no check.
+            outcomes_now[SLO_MET] += 1  # the SLO over time
+        histograms, series = self._histograms, self._metric_series
         for metric, value in (
             ("delayTime", delay_time_ms),
             ("executionTime", execution_time_ms),
@@ -328,7 +334,9 @@ class JobStats:
             ("ttfc", ttfc_ms),
         ):
             if value is not None:
-                self._record(metric, _to_ms(value), when)
+                ms = _to_ms(value)
+                histograms[metric].record(ms)
+                series[metric].at(when).add(ms)
 
     def record_stream(
         self, chunks: int, gaps_ms: Iterable[float] = (), *, at: float | None = None
