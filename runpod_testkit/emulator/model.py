@@ -436,6 +436,8 @@ _PLAN_CACHE_SIZE = 1024
 _MAX_LOST_RUNS = 3
 """A job whose worker process dies under it this many times fails instead of running again."""
 _NO_INPUT: dict[str, Any] = {}
+_DEFAULT_EXECUTION_TIMEOUT_MS = POLICY_LIMITS["executionTimeout"].default
+_DEFAULT_TTL_MS = POLICY_LIMITS["ttl"].default
 
 
 class JobRequestError(ValueError):
@@ -452,8 +454,14 @@ class Model:
         on_terminal: Callable[[Job], None] | None = None,
         on_change: Callable[[Job], None] | None = None,
         runtime: WorkerRuntime | None = None,
+        *,
+        keep_ended_jobs: bool = True,
     ) -> None:
         self.config = config or EmulatorConfig()
+        self.keep_ended_jobs = keep_ended_jobs
+        """False: a job is forgotten the moment it ends, instead of kept for its retention
+        period (one timed event per job fewer). For the simulation, which reads each job only
+        through `on_terminal`; the emulator keeps them, as production does."""
         self._request_count_scaler = self.config.scaler == "request-count"
         self.runtime: WorkerRuntime = runtime or SimulatedRuntime()
         """How workers run jobs: the simulated probe, or real worker processes."""
@@ -471,6 +479,8 @@ class Model:
         Only a new event can make the next one earlier: while this stays put, a timer armed
         for the next event is early at worst (popped or stale events), never late."""
         self._job_count = 0
+        self._serial = 0
+        """Jobs submitted through `submit_simulated` (their ids count up)."""
         self._worker_count = 0
         self._plans: dict[tuple[tuple[str, Any], ...], ProbeInput] = {}
         """Parsed probe inputs by input items: load runs send a handful of distinct inputs
@@ -741,8 +751,11 @@ class Model:
         if status not in JobStatus.RETRYABLE and job.webhook is None:
             # Never runs again: free it (only /retry and the webhook's envelope read it).
             job.input = _NO_INPUT
-        retention = self.config.retention_sync_s if job.sync else self.config.retention_async_s
-        self._schedule_expiry(job, min(at + retention, job.ttl_deadline))
+        if self.keep_ended_jobs:
+            retention = self.config.retention_sync_s if job.sync else self.config.retention_async_s
+            self._schedule_expiry(job, min(at + retention, job.ttl_deadline))
+        else:
+            self._forget(job)
         if was_running and job.worker_id is not None:
             worker = endpoint.workers.get(job.worker_id)
             if worker is not None:
@@ -850,6 +863,15 @@ class Model:
             endpoint.compact_if_sparse()
             self._compact_if_stale()  # no event may be scheduled for a long time after a burst
         self._changed(job)
+
+    def _forget(self, job: Job) -> None:
+        """Delete an ended job at once (`keep_ended_jobs` is False); its TTL event goes stale."""
+        job.expires_at = None
+        job.expiry_generation += 1
+        endpoint = job.endpoint
+        if endpoint.jobs.pop(job.id, None) is not None:
+            self._job_count -= 1
+            endpoint.compact_if_sparse()
 
     def _changed(self, job: Job) -> None:
         if self.on_change is not None:
@@ -988,6 +1010,35 @@ class Model:
             low_priority=low_priority,
             webhook=body.get("webhook"),
         )
+        return self._admit(job, now)
+
+    def submit_simulated(
+        self,
+        endpoint: EndpointState,
+        job_input: dict[str, Any],
+        execution_timeout_ms: int = _DEFAULT_EXECUTION_TIMEOUT_MS,
+    ) -> Job:
+        """Queue a job the caller made rather than one a request asked for (the simulation's
+        arrivals): an asynchronous job with the default TTL, no webhook and not low priority,
+        as `submit` makes of `{"input": job_input, "policy": {"executionTimeout": ...}}`,
+        without the request checks (the caller vouches for the values) and with a serial id
+        (`sim-1`, `sim-2`, ...: no client sees it)."""
+        now = self.advance()
+        self._serial += 1
+        job = Job(
+            id=f"sim-{self._serial}",
+            endpoint=endpoint,
+            input=job_input,
+            sync=False,
+            submitted_at=now,
+            ttl_deadline=now + _DEFAULT_TTL_MS / 1000,
+            execution_timeout_s=execution_timeout_ms / 1000,
+        )
+        return self._admit(job, now)
+
+    def _admit(self, job: Job, now: float) -> Job:
+        """A new job: listed, then queued or picked up at once."""
+        endpoint = job.endpoint
         endpoint.jobs[job.id] = job
         self._job_count += 1
         self._enqueue(job, now)
@@ -1096,10 +1147,6 @@ def _is_current(kind: int, subject: Any, generation: int) -> bool:
 
 def _not_a_clock() -> float:
     raise RuntimeError("Model needs a clock: pass clock=time.time or a virtual clock")
-
-
-_DEFAULT_EXECUTION_TIMEOUT_MS = POLICY_LIMITS["executionTimeout"].default
-_DEFAULT_TTL_MS = POLICY_LIMITS["ttl"].default
 
 
 def _read_request(body: Any) -> tuple[dict[str, Any], int, int, bool]:

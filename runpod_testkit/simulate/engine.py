@@ -203,19 +203,24 @@ def simulate(
             if slo and slo.met(delay_ms, job.execution_ms, e2e_ms, None):
                 tally.slo_met += 1
 
+    # Nothing reads a job after `on_terminal`: the model forgets it then, rather than keep it
+    # for its retention period as the emulator does.
     model = Model(
-        settings.emulator_config(seed), clock, on_terminal=tallied if tally_only else ended
+        settings.emulator_config(seed),
+        clock,
+        on_terminal=tallied if tally_only else ended,
+        keep_ended_jobs=False,
     )
     model.on_worker_stopped = account.stopped
     endpoint = model.endpoint(SIMULATED_ENDPOINT_ID)
-    policy = (
-        None
+    execution_timeout_ms = (
+        _EXECUTION_TIMEOUT.default
         if settings.execution_timeout_s is None
-        else {"executionTimeout": round(settings.execution_timeout_s * 1000)}
+        else round(settings.execution_timeout_s * 1000)
     )
     next_sample = origin
     submitted = 0
-    bodies: dict[int, dict[str, Any]] = {}
+    inputs: dict[int, dict[str, Any]] = {}
     for arrival, job_s in zip(arrivals, durations, strict=True):
         at = origin + arrival
         while next_sample <= at:
@@ -227,16 +232,16 @@ def simulate(
             next_sample += health_interval_s
         clock.now = at
         sleep_ms = round(job_s * 1000)
-        body = bodies.get(sleep_ms)
-        if body is None:
+        job_input = inputs.get(sleep_ms)
+        if job_input is None:
             # Shared by every job of that length (the model never changes a job's input), and
             # the model's plan cache then parses each length once.
-            body = {"input": {"sleep_ms": sleep_ms}}
-            if policy is not None:
-                body["policy"] = policy
-            if len(bodies) < 4096:
-                bodies[sleep_ms] = body
-        model.submit(SIMULATED_ENDPOINT_ID, body)
+            job_input = {"sleep_ms": sleep_ms}
+            if len(inputs) < 4096:
+                inputs[sleep_ms] = job_input
+        # What /run does with {"input": job_input, "policy": {"executionTimeout": ...}}, minus
+        # the request checks: these values are ours.
+        model.submit_simulated(endpoint, job_input, execution_timeout_ms)
         submitted += 1
     if submitted:
         stats.record_submitted(submitted, at=next_sample - health_interval_s)
