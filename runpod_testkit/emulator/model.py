@@ -322,7 +322,21 @@ class EndpointState:
         return sum(1 for worker in self.workers.values() if worker.state is state)
 
     def health(self) -> dict[str, Any]:
-        idle = self.count_workers(WorkerState.IDLE)
+        # One pass over the workers (the simulation asks every simulated second), by identity:
+        # hashing an Enum member calls Python code.
+        idle = initializing = running = throttled = unhealthy = 0
+        for worker in self.workers.values():
+            state = worker.state
+            if state is _RUNNING:
+                running += 1
+            elif state is _IDLE:
+                idle += 1
+            elif state is _INITIALIZING:
+                initializing += 1
+            elif state is _THROTTLED:
+                throttled += 1
+            else:
+                unhealthy += 1
         return {
             "jobs": {
                 "completed": self.completed,
@@ -333,11 +347,11 @@ class EndpointState:
             },
             "workers": {
                 "idle": idle,
-                "initializing": self.count_workers(WorkerState.INITIALIZING),
+                "initializing": initializing,
                 "ready": idle,
-                "running": self.count_workers(WorkerState.RUNNING),
-                "throttled": self.count_workers(WorkerState.THROTTLED),
-                "unhealthy": self.count_workers(WorkerState.UNHEALTHY),
+                "running": running,
+                "throttled": throttled,
+                "unhealthy": unhealthy,
             },
         }
 
@@ -432,6 +446,8 @@ class _Event:
 _JOB_EXPIRE = _Event.JOB_EXPIRE
 _IDLE = WorkerState.IDLE
 _RUNNING = WorkerState.RUNNING
+_INITIALIZING = WorkerState.INITIALIZING
+_THROTTLED = WorkerState.THROTTLED
 _PLAN_CACHE_SIZE = 1024
 _MAX_LOST_RUNS = 3
 """A job whose worker process dies under it this many times fails instead of running again."""

@@ -326,17 +326,14 @@ class JobStats:
         ):
             self._slo_met += 1
             outcomes_now[SLO_MET] += 1  # the SLO over time
-        histograms, series = self._histograms, self._metric_series
-        for metric, value in (
-            ("delayTime", delay_time_ms),
-            ("executionTime", execution_time_ms),
-            ("e2e", e2e_ms),
-            ("ttfc", ttfc_ms),
-        ):
-            if value is not None:
-                ms = _to_ms(value)
-                histograms[metric].record(ms)
-                series[metric].at(when).add(ms)
+        if delay_time_ms is not None:
+            self._record("delayTime", _to_ms(delay_time_ms), when)
+        if execution_time_ms is not None:
+            self._record("executionTime", _to_ms(execution_time_ms), when)
+        if e2e_ms is not None:
+            self._record("e2e", _to_ms(e2e_ms), when)
+        if ttfc_ms is not None:
+            self._record("ttfc", _to_ms(ttfc_ms), when)
 
     def record_stream(
         self, chunks: int, gaps_ms: Iterable[float] = (), *, at: float | None = None

@@ -148,7 +148,11 @@ class Window:
         self.total += value
         if value > self.max:  # noqa: PLR1730  # a comparison costs less than a call to max()
             self.max = value
-        key = value if value < 64 else _coarse_key(value)
+        if value < 64:
+            key = value
+        else:  # _coarse_key, inline: this runs for every value a run records
+            shift = value.bit_length() - 6
+            key = (value >> shift) << shift
         coarse = self.coarse
         coarse[key] = coarse.get(key, 0) + 1
 
