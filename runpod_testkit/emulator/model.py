@@ -412,12 +412,16 @@ class SimulatedRuntime:
         else:
             job.run_ends_at = now + duration_s
             model._schedule(job.run_ends_at, _Event.JOB_DONE, job, job.generation)
-        model.draw_worker_crash(job, now)
+        if model._faults_at_pickup is not None:  # tested here: a call per job costs
+            model.draw_worker_crash(job, now)
 
     def job_ended(self, worker: Worker, job: Job, now: float) -> None:
         # A simulated handler stops at once; a job fault may leave its worker bad instead.
-        if worker.job is job and not self.model.worker_turns_bad(worker, now):
-            self.model._worker_free(worker, now)
+        model = self.model
+        if worker.job is job and (
+            model._faults_at_end is None or not model.worker_turns_bad(worker, now)
+        ):
+            model._worker_free(worker, now)
 
     def retire_worker(self, worker: Worker) -> None:
         pass
@@ -708,7 +712,8 @@ class Model:
             job.cold_start = True
             worker.cold_start_jobs += 1
         self.runtime.start_job(worker, job, now)
-        self._changed(job)
+        if self.on_change is not None:  # `_changed`, inline: once per job
+            self.on_change(job)
 
     def _plan(self, job: Job) -> ProbeInput:
         """The job's probe plan, shared with earlier jobs of the same input when it is hashable."""
@@ -778,7 +783,8 @@ class Model:
                 self.runtime.job_ended(worker, job, at)
         if self.on_terminal is not None:
             self.on_terminal(job)
-        self._changed(job)
+        if self.on_change is not None:  # `_changed`, inline: once per job
+            self.on_change(job)
 
     # --- injected job faults (see faults.JobFaults) ------------------------------------------
 

@@ -178,6 +178,7 @@ def simulate(
     stats.slo = slo if slo else None
     account = _WorkerAccount()
     tally = Tally(judged=bool(slo)) if tally_only else None
+    judge = slo if slo else None
 
     def ended(job: Job) -> None:
         ended_at = job.ended_at if job.ended_at is not None else clock.now
@@ -200,7 +201,7 @@ def simulate(
         tally.e2e_ms.append(e2e_ms)
         if job.status == "COMPLETED":
             tally.completed += 1
-            if slo and slo.met(delay_ms, job.execution_ms, e2e_ms, None):
+            if judge is not None and judge.met(delay_ms, job.execution_ms, e2e_ms, None):
                 tally.slo_met += 1
 
     # Nothing reads a job after `on_terminal`: the model forgets it then, rather than keep it
