@@ -138,7 +138,8 @@ class Tally:
 class SimulationResult:
     settings: EndpointSettings
     stats: JobStats
-    """The job statistics a load run writes (empty when the run kept only a `tally`)."""
+    """The job statistics a load run writes (empty when the run kept only a `tally`: no
+    /health samples either)."""
     tally: Tally | None
     duration_s: float
     """From the first arrival slot (0) to the end: the last job ended and every worker above
@@ -148,6 +149,7 @@ class SimulationResult:
     workers_started: int
     cold_starts: int
     cost: CostEstimate | None
+    """None when the run kept only a `tally` (a sweep row has its own cost columns)."""
     price_per_s: float | None
 
     @property
@@ -219,7 +221,8 @@ def simulate(
         if settings.execution_timeout_s is None
         else round(settings.execution_timeout_s * 1000)
     )
-    next_sample = origin
+    # A sweep row needs neither the /health samples nor the cost estimate made from them.
+    next_sample = math.inf if tally_only else origin
     submitted = 0
     inputs: dict[int, dict[str, Any]] = {}
     for arrival, job_s in zip(arrivals, durations, strict=True):
@@ -244,7 +247,7 @@ def simulate(
         # the request checks: these values are ours.
         model.submit_simulated(endpoint, job_input, execution_timeout_ms)
         submitted += 1
-    if submitted:
+    if submitted and not tally_only:
         stats.record_submitted(submitted, at=next_sample - health_interval_s)
     # Drain: run events until every job ended and every worker above workers-min retired.
     workers_min = settings.workers_min
@@ -263,18 +266,20 @@ def simulate(
     end = max(clock.now, origin + duration_s)
     clock.now = end
     model.advance()
-    stats.record_health(model.health(SIMULATED_ENDPOINT_ID), at=end)
     for worker in list(endpoint.workers.values()):  # warm workers: billed until the end
         account.add(end - worker.started_at)
-    seconds_in_span = account.seconds
-    usage = EmulatorUsage(account.workers, account.seconds, account.billed, seconds_in_span)
-    cost = estimate_cost(
-        stats.health_samples(),
-        completed_jobs=stats.outcomes.get("COMPLETED", 0) if tally is None else tally.completed,
-        price_per_s=price_per_s,
-        duration_s=end - origin,
-        emulator=usage,
-    )
+    cost = None
+    if not tally_only:
+        stats.record_health(model.health(SIMULATED_ENDPOINT_ID), at=end)
+        seconds_in_span = account.seconds
+        usage = EmulatorUsage(account.workers, account.seconds, account.billed, seconds_in_span)
+        cost = estimate_cost(
+            stats.health_samples(),
+            completed_jobs=stats.outcomes.get("COMPLETED", 0),
+            price_per_s=price_per_s,
+            duration_s=end - origin,
+            emulator=usage,
+        )
     return SimulationResult(
         settings=settings,
         stats=stats,
