@@ -20,6 +20,7 @@ from runpod_testkit.jobstats import (
     JobStats,
     JobStatsFormatError,
 )
+from runpod_testkit.slo import Slo
 
 T0 = 1_700_000_000.0
 SUMMARY_KEYS = ["count", "min", "max", "mean", "p50", "p90", "p95", "p99", "p99.9"]
@@ -757,3 +758,49 @@ def test_transport_survives_locusts_msgpack_wire_format() -> None:
         master.merge_transport(data["job_stats"])
     assert master.to_json() == whole.to_json()
     assert master.series_json() == whole.series_json()
+
+
+def test_terminals_of_one_second_record_as_each_job_does() -> None:
+    """The simulation's batch of one second's ended jobs gives what `record_terminal` gives
+    job by job: outcomes, SLO, histograms, min/max/sum and windows (clamped values too)."""
+    rng = random.Random(5)
+    statuses = ["COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED"]
+    one_by_one, batched = JobStats(max_buckets=4), JobStats(max_buckets=4)
+    for stats in (one_by_one, batched):
+        stats.slo = Slo(["e2e<3s", "delayTime<1s"])
+    for second in range(12):  # more seconds than windows: the width doubles on the way
+        at = T0 + second + 0.25
+        jobs = [
+            (
+                rng.choice(statuses),
+                rng.choice([None, 0, 7, rng.randint(0, 5000)]),
+                rng.choice([None, rng.randint(0, 9000)]),
+                rng.choice([rng.uniform(0, 6000), -3.0, 0.4, float(HIGHEST_TRACKABLE_MS) * 2]),
+            )
+            for _ in range(rng.randint(0, 30))
+        ]
+        for status, delay, execution, e2e in jobs:
+            one_by_one.record_terminal(
+                status, delay_time_ms=delay, execution_time_ms=execution, e2e_ms=e2e, at=at
+            )
+        batched.record_terminals_of_one_second(
+            at,
+            [job[0] for job in jobs],
+            [job[1] for job in jobs],
+            [job[2] for job in jobs],
+            [job[3] for job in jobs],
+        )
+    assert batched.to_json() == one_by_one.to_json()
+    assert batched.series_json() == one_by_one.series_json()
+    assert batched.outcome_windows() == one_by_one.outcome_windows()  # sloMet per window too
+    assert batched.slo_met == one_by_one.slo_met > 0
+    assert batched.outcomes["TIMED_OUT"] > 0
+
+
+def test_terminals_of_one_second_refuse_a_bad_batch_and_record_nothing() -> None:
+    stats = JobStats()
+    with pytest.raises(ValueError, match="one value"):
+        stats.record_terminals_of_one_second(T0, ["COMPLETED"], [1], [], [3.0])
+    with pytest.raises(ValueError, match="non-empty string"):
+        stats.record_terminals_of_one_second(T0, ["COMPLETED", ""], [1, 1], [2, 2], [3.0, 3.0])
+    assert stats.to_json() == JobStats().to_json()

@@ -156,6 +156,22 @@ class Window:
         coarse = self.coarse
         coarse[key] = coarse.get(key, 0) + 1
 
+    def add_all(self, values: list[int]) -> None:
+        """`add` each value (at least one)."""
+        self.count += len(values)
+        self.total += sum(values)
+        high = max(values)
+        if high > self.max:  # noqa: PLR1730  # as in `add`
+            self.max = high
+        coarse = self.coarse
+        for value in values:
+            if value < 64:
+                key = value
+            else:
+                shift = value.bit_length() - 6
+                key = (value >> shift) << shift
+            coarse[key] = coarse.get(key, 0) + 1
+
     def combine(self, other: Window) -> None:
         self.count += other.count
         self.total += other.total
