@@ -24,6 +24,7 @@ import platform
 import resource
 import statistics
 import time
+from typing import Any
 
 from runpod_testkit.simulate.engine import EndpointSettings, simulate
 from runpod_testkit.simulate.inputs import poisson_arrivals, sample_durations
@@ -31,7 +32,10 @@ from runpod_testkit.simulate.sweep import run_sweep, sweep_settings
 from runpod_testkit.slo import Slo
 
 BASE = EndpointSettings(workers_max=20, cold_start_s=1.0, idle_timeout_s=5.0)
-SWEEP = {"workers_max": list(range(11, 21)), "idle_timeout_s": [5.0, 15.0, 30.0, 60.0, 120.0]}
+SWEEP: dict[str, list[Any]] = {
+    "workers_max": list(range(11, 21)),
+    "idle_timeout_s": [5.0, 15.0, 30.0, 60.0, 120.0],
+}
 
 
 def main() -> None:
