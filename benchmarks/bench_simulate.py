@@ -4,7 +4,9 @@
 
 The traffic: Poisson arrivals at --rate jobs/s for --hours (36,000 jobs at the defaults), each
 job 1.5 s, on an endpoint of up to 20 workers (1 s cold start, 5 s idle timeout, queue-delay
-scaler at 4 s). Times, as the command does them:
+scaler at 4 s). workers-max caps the workers up at once (the run prints the peak from its
+/health samples); the idle timeout retires workers and the scaler starts others, so more than
+20 are started over the hour. Times, as the command does them:
   one run    the model on the virtual clock with full job statistics (histograms, time series,
              /health samples) and the cost; target under 2 s of wall time
   sweep      50 settings (--workers-max 11..20 x --idle-timeout-s 5,15,30,60,120) in --jobs
@@ -22,6 +24,7 @@ import platform
 import resource
 import statistics
 import time
+from typing import Any
 
 from runpod_testkit.simulate.engine import EndpointSettings, simulate
 from runpod_testkit.simulate.inputs import poisson_arrivals, sample_durations
@@ -29,7 +32,10 @@ from runpod_testkit.simulate.sweep import run_sweep, sweep_settings
 from runpod_testkit.slo import Slo
 
 BASE = EndpointSettings(workers_max=20, cold_start_s=1.0, idle_timeout_s=5.0)
-SWEEP = {"workers_max": list(range(11, 21)), "idle_timeout_s": [5.0, 15.0, 30.0, 60.0, 120.0]}
+SWEEP: dict[str, list[Any]] = {
+    "workers_max": list(range(11, 21)),
+    "idle_timeout_s": [5.0, 15.0, 30.0, 60.0, 120.0],
+}
 
 
 def main() -> None:
@@ -58,11 +64,15 @@ def main() -> None:
         walls.append(time.perf_counter() - started)
         cpus.append(time.process_time() - cpu)
     stats = result.stats
+    # workers-max bounds the workers up at once; over the hour the idle timeout retires workers
+    # and the scaler starts new ones, so more than workers-max are started in all.
+    peak = max(sample.worker_count for sample in stats.health_samples())
     print(
         f"one run: best {min(walls):.2f} s, median {statistics.median(walls):.2f} s wall "
         f"(target < 2 s), best {min(cpus):.2f} s CPU; {stats.terminal_count} jobs, delayTime p95 "
-        f"{stats.percentile('delayTime', 95)} ms, {result.worker_seconds:.0f} worker-seconds, "
-        f"{result.workers_started} workers started"
+        f"{stats.percentile('delayTime', 95)} ms, {result.worker_seconds:.0f} worker-seconds; "
+        f"workers-max {BASE.workers_max}: at most {peak} up at once (/health each second), "
+        f"{result.workers_started} started over the run; load average {os.getloadavg()[0]:.2f}"
     )
     if args.no_sweep:
         return
@@ -84,7 +94,8 @@ def main() -> None:
     print(
         f"sweep: {len(rows)} settings in {wall:.1f} s wall with {args.jobs} processes "
         f"(target < 60 s; {wall / len(rows):.2f} s per setting; {child_cpu:.1f} CPU-seconds "
-        "in the processes)"
+        f"in the processes, {child_cpu / len(rows):.2f} per setting); load average "
+        f"{os.getloadavg()[0]:.2f} after"
     )
 
 

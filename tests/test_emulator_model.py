@@ -1005,3 +1005,53 @@ def test_run_events_and_expiries_apply_in_the_order_they_were_scheduled() -> Non
     assert record["status"] == JobStatus.TIMED_OUT
     assert record["startedAt"] is not None  # it was picked up before its TTL expiry applied
     assert record["executionTime"] == 0
+
+
+def _run_trace(simulated: bool) -> tuple[Model, list[dict[str, Any]]]:
+    """The same seeded trace (arrivals, lengths, some past the execution timeout) submitted as
+    /run bodies or through `submit_simulated` with `keep_ended_jobs=False`."""
+    rng = random.Random(3)
+    clock = VirtualClock()
+    log: list[dict[str, Any]] = []
+    config = EmulatorConfig(workers_max=3, cold_start_ms=700, idle_timeout_s=1.5, seed=5)
+    model = Model(
+        config,
+        clock,
+        on_terminal=lambda job: log.append(job.log_record()),
+        keep_ended_jobs=not simulated,
+    )
+    endpoint = model.endpoint(EP)
+    at = clock.now
+    for _ in range(300):
+        at += rng.expovariate(4.0)
+        clock.jump_to(at)
+        sleep_ms = rng.choice((250, 500, 1500, 6000))
+        if simulated:
+            model.submit_simulated(endpoint, {"sleep_ms": sleep_ms}, 5_000)
+        else:
+            body = {"input": {"sleep_ms": sleep_ms}, "policy": {"executionTimeout": 5_000}}
+            model.submit(EP, body)
+        check_invariants(model, log)
+    while (upcoming := model.next_event_time()) is not None and upcoming < at + 600:
+        clock.jump_to(upcoming)
+        model.advance()
+    return model, log
+
+
+def test_a_simulated_submission_runs_as_the_same_run_request_does() -> None:
+    kept, requested = _run_trace(simulated=False)
+    forgotten, simulated = _run_trace(simulated=True)
+    # Only the ids differ (job ids count up, so worker ids draw other random numbers).
+    timings = ["status", "delayTime", "executionTime", "submittedAt", "startedAt", "endedAt"]
+    assert [[r[k] for k in timings] for r in simulated] == [
+        [r[k] for k in timings] for r in requested
+    ]
+    assert {r["status"] for r in simulated} == {JobStatus.COMPLETED, JobStatus.TIMED_OUT}
+    assert [r["id"] for r in simulated[:3]] != [r["id"] for r in requested[:3]]
+    assert len({r["id"] for r in simulated}) == 300
+    assert all(re.fullmatch(r"sim-\d+", r["id"]) for r in simulated)
+    # keep_ended_jobs=False: every job is gone when it ends, and no expiry stays behind.
+    assert len(kept.endpoint(EP).jobs) == 300
+    assert kept.pending_events() >= 300
+    assert forgotten.endpoint(EP).jobs == {}
+    assert forgotten.next_event_time() is None

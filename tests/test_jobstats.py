@@ -20,6 +20,7 @@ from runpod_testkit.jobstats import (
     JobStats,
     JobStatsFormatError,
 )
+from runpod_testkit.slo import Slo
 
 T0 = 1_700_000_000.0
 SUMMARY_KEYS = ["count", "min", "max", "mean", "p50", "p90", "p95", "p99", "p99.9"]
@@ -641,6 +642,37 @@ def test_series_downsample_keeps_totals_and_bounds_memory() -> None:
     assert stats.summary("e2e").count == 1000  # histograms are untouched by downsampling
 
 
+def test_series_window_found_last_follows_rekeys_merges_and_resets() -> None:
+    """The series remember the window they recorded into last; recording must land in the
+    right window after the width doubles, out of time order, after a merge and a reset."""
+    stats = JobStats(max_buckets=2)
+    stats.record("e2e", 1, at=T0 + 0.5)
+    stats.record("e2e", 2, at=T0 + 1.5)
+    stats.record("e2e", 3, at=T0 + 1.7)  # the same window as the one before
+    stats.record("e2e", 4, at=T0 + 2.5)  # a third window: the width doubles to 2, then 4
+    stats.record("e2e", 5, at=T0 + 2.6)  # the window found last was re-keyed
+    stats.record("e2e", 6, at=T0 + 0.1)  # back in time (the window [T0, T0 + 2))
+    other = JobStats(max_buckets=2)
+    for at in (40.0, 50.0, 60.0):
+        other.record("e2e", 7, at=T0 + at)
+    stats.merge(other)  # takes the other's wider windows
+    stats.record("e2e", 8, at=T0 + 0.9)
+    series = stats.series_json()["metrics"]["e2e"]
+    width = series["width"]
+    expected: dict[int, int] = {}
+    assert width == 32
+    for at in (0.5, 1.5, 1.7, 2.5, 2.6, 0.1, 40.0, 50.0, 60.0, 0.9):
+        key = int((T0 + at) // width) * width
+        expected[key] = expected.get(key, 0) + 1
+    assert {point["t"]: point["count"] for point in series["points"]} == expected
+    stats.reset()
+    stats.record("e2e", 9, at=T0 + 2.7)
+    assert stats.series_json()["metrics"]["e2e"] == {
+        "width": 1,
+        "points": [{"t": int(T0) + 2, "count": 1, "mean": 9.0, "p50": 9, "p95": 9, "max": 9}],
+    }
+
+
 def test_jobs_series_counts_outcomes_per_window() -> None:
     stats = JobStats()
     stats.record_submitted(3, at=T0 + 0.1)
@@ -726,3 +758,49 @@ def test_transport_survives_locusts_msgpack_wire_format() -> None:
         master.merge_transport(data["job_stats"])
     assert master.to_json() == whole.to_json()
     assert master.series_json() == whole.series_json()
+
+
+def test_terminals_of_one_second_record_as_each_job_does() -> None:
+    """The simulation's batch of one second's ended jobs gives what `record_terminal` gives
+    job by job: outcomes, SLO, histograms, min/max/sum and windows (clamped values too)."""
+    rng = random.Random(5)
+    statuses = ["COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED"]
+    one_by_one, batched = JobStats(max_buckets=4), JobStats(max_buckets=4)
+    for stats in (one_by_one, batched):
+        stats.slo = Slo(["e2e<3s", "delayTime<1s"])
+    for second in range(12):  # more seconds than windows: the width doubles on the way
+        at = T0 + second + 0.25
+        jobs = [
+            (
+                rng.choice(statuses),
+                rng.choice([None, 0, 7, rng.randint(0, 5000)]),
+                rng.choice([None, rng.randint(0, 9000)]),
+                rng.choice([rng.uniform(0, 6000), -3.0, 0.4, float(HIGHEST_TRACKABLE_MS) * 2]),
+            )
+            for _ in range(rng.randint(0, 30))
+        ]
+        for status, delay, execution, e2e in jobs:
+            one_by_one.record_terminal(
+                status, delay_time_ms=delay, execution_time_ms=execution, e2e_ms=e2e, at=at
+            )
+        batched.record_terminals_of_one_second(
+            at,
+            [job[0] for job in jobs],
+            [job[1] for job in jobs],
+            [job[2] for job in jobs],
+            [job[3] for job in jobs],
+        )
+    assert batched.to_json() == one_by_one.to_json()
+    assert batched.series_json() == one_by_one.series_json()
+    assert batched.outcome_windows() == one_by_one.outcome_windows()  # sloMet per window too
+    assert batched.slo_met == one_by_one.slo_met > 0
+    assert batched.outcomes["TIMED_OUT"] > 0
+
+
+def test_terminals_of_one_second_refuse_a_bad_batch_and_record_nothing() -> None:
+    stats = JobStats()
+    with pytest.raises(ValueError, match="one value"):
+        stats.record_terminals_of_one_second(T0, ["COMPLETED"], [1], [], [3.0])
+    with pytest.raises(ValueError, match="non-empty string"):
+        stats.record_terminals_of_one_second(T0, ["COMPLETED", ""], [1, 1], [2, 2], [3.0, 3.0])
+    assert stats.to_json() == JobStats().to_json()

@@ -322,7 +322,21 @@ class EndpointState:
         return sum(1 for worker in self.workers.values() if worker.state is state)
 
     def health(self) -> dict[str, Any]:
-        idle = self.count_workers(WorkerState.IDLE)
+        # One pass over the workers (the simulation asks every simulated second), by identity:
+        # hashing an Enum member calls Python code.
+        idle = initializing = running = throttled = unhealthy = 0
+        for worker in self.workers.values():
+            state = worker.state
+            if state is _RUNNING:
+                running += 1
+            elif state is _IDLE:
+                idle += 1
+            elif state is _INITIALIZING:
+                initializing += 1
+            elif state is _THROTTLED:
+                throttled += 1
+            else:
+                unhealthy += 1
         return {
             "jobs": {
                 "completed": self.completed,
@@ -333,11 +347,11 @@ class EndpointState:
             },
             "workers": {
                 "idle": idle,
-                "initializing": self.count_workers(WorkerState.INITIALIZING),
+                "initializing": initializing,
                 "ready": idle,
-                "running": self.count_workers(WorkerState.RUNNING),
-                "throttled": self.count_workers(WorkerState.THROTTLED),
-                "unhealthy": self.count_workers(WorkerState.UNHEALTHY),
+                "running": running,
+                "throttled": throttled,
+                "unhealthy": unhealthy,
             },
         }
 
@@ -398,12 +412,16 @@ class SimulatedRuntime:
         else:
             job.run_ends_at = now + duration_s
             model._schedule(job.run_ends_at, _Event.JOB_DONE, job, job.generation)
-        model.draw_worker_crash(job, now)
+        if model._faults_at_pickup is not None:  # tested here: a call per job costs
+            model.draw_worker_crash(job, now)
 
     def job_ended(self, worker: Worker, job: Job, now: float) -> None:
         # A simulated handler stops at once; a job fault may leave its worker bad instead.
-        if worker.job is job and not self.model.worker_turns_bad(worker, now):
-            self.model._worker_free(worker, now)
+        model = self.model
+        if worker.job is job and (
+            model._faults_at_end is None or not model.worker_turns_bad(worker, now)
+        ):
+            model._worker_free(worker, now)
 
     def retire_worker(self, worker: Worker) -> None:
         pass
@@ -432,10 +450,14 @@ class _Event:
 _JOB_EXPIRE = _Event.JOB_EXPIRE
 _IDLE = WorkerState.IDLE
 _RUNNING = WorkerState.RUNNING
+_INITIALIZING = WorkerState.INITIALIZING
+_THROTTLED = WorkerState.THROTTLED
 _PLAN_CACHE_SIZE = 1024
 _MAX_LOST_RUNS = 3
 """A job whose worker process dies under it this many times fails instead of running again."""
 _NO_INPUT: dict[str, Any] = {}
+_DEFAULT_EXECUTION_TIMEOUT_MS = POLICY_LIMITS["executionTimeout"].default
+_DEFAULT_TTL_MS = POLICY_LIMITS["ttl"].default
 
 
 class JobRequestError(ValueError):
@@ -452,8 +474,14 @@ class Model:
         on_terminal: Callable[[Job], None] | None = None,
         on_change: Callable[[Job], None] | None = None,
         runtime: WorkerRuntime | None = None,
+        *,
+        keep_ended_jobs: bool = True,
     ) -> None:
         self.config = config or EmulatorConfig()
+        self.keep_ended_jobs = keep_ended_jobs
+        """False: a job is forgotten the moment it ends, instead of kept for its retention
+        period (one timed event per job fewer). For the simulation, which reads each job only
+        through `on_terminal`; the emulator keeps them, as production does."""
         self._request_count_scaler = self.config.scaler == "request-count"
         self.runtime: WorkerRuntime = runtime or SimulatedRuntime()
         """How workers run jobs: the simulated probe, or real worker processes."""
@@ -471,6 +499,8 @@ class Model:
         Only a new event can make the next one earlier: while this stays put, a timer armed
         for the next event is early at worst (popped or stale events), never late."""
         self._job_count = 0
+        self._serial = 0
+        """Jobs submitted through `submit_simulated` (their ids count up)."""
         self._worker_count = 0
         self._plans: dict[tuple[tuple[str, Any], ...], ProbeInput] = {}
         """Parsed probe inputs by input items: load runs send a handful of distinct inputs
@@ -682,7 +712,8 @@ class Model:
             job.cold_start = True
             worker.cold_start_jobs += 1
         self.runtime.start_job(worker, job, now)
-        self._changed(job)
+        if self.on_change is not None:  # `_changed`, inline: once per job
+            self.on_change(job)
 
     def _plan(self, job: Job) -> ProbeInput:
         """The job's probe plan, shared with earlier jobs of the same input when it is hashable."""
@@ -741,15 +772,19 @@ class Model:
         if status not in JobStatus.RETRYABLE and job.webhook is None:
             # Never runs again: free it (only /retry and the webhook's envelope read it).
             job.input = _NO_INPUT
-        retention = self.config.retention_sync_s if job.sync else self.config.retention_async_s
-        self._schedule_expiry(job, min(at + retention, job.ttl_deadline))
+        if self.keep_ended_jobs:
+            retention = self.config.retention_sync_s if job.sync else self.config.retention_async_s
+            self._schedule_expiry(job, min(at + retention, job.ttl_deadline))
+        else:
+            self._forget(job)
         if was_running and job.worker_id is not None:
             worker = endpoint.workers.get(job.worker_id)
             if worker is not None:
                 self.runtime.job_ended(worker, job, at)
         if self.on_terminal is not None:
             self.on_terminal(job)
-        self._changed(job)
+        if self.on_change is not None:  # `_changed`, inline: once per job
+            self.on_change(job)
 
     # --- injected job faults (see faults.JobFaults) ------------------------------------------
 
@@ -850,6 +885,15 @@ class Model:
             endpoint.compact_if_sparse()
             self._compact_if_stale()  # no event may be scheduled for a long time after a burst
         self._changed(job)
+
+    def _forget(self, job: Job) -> None:
+        """Delete an ended job at once (`keep_ended_jobs` is False); its TTL event goes stale."""
+        job.expires_at = None
+        job.expiry_generation += 1
+        endpoint = job.endpoint
+        if endpoint.jobs.pop(job.id, None) is not None:
+            self._job_count -= 1
+            endpoint.compact_if_sparse()
 
     def _changed(self, job: Job) -> None:
         if self.on_change is not None:
@@ -988,6 +1032,35 @@ class Model:
             low_priority=low_priority,
             webhook=body.get("webhook"),
         )
+        return self._admit(job, now)
+
+    def submit_simulated(
+        self,
+        endpoint: EndpointState,
+        job_input: dict[str, Any],
+        execution_timeout_ms: int = _DEFAULT_EXECUTION_TIMEOUT_MS,
+    ) -> Job:
+        """Queue a job the caller made rather than one a request asked for (the simulation's
+        arrivals): an asynchronous job with the default TTL, no webhook and not low priority,
+        as `submit` makes of `{"input": job_input, "policy": {"executionTimeout": ...}}`,
+        without the request checks (the caller vouches for the values) and with a serial id
+        (`sim-1`, `sim-2`, ...: no client sees it)."""
+        now = self.advance()
+        self._serial += 1
+        job = Job(
+            id=f"sim-{self._serial}",
+            endpoint=endpoint,
+            input=job_input,
+            sync=False,
+            submitted_at=now,
+            ttl_deadline=now + _DEFAULT_TTL_MS / 1000,
+            execution_timeout_s=execution_timeout_ms / 1000,
+        )
+        return self._admit(job, now)
+
+    def _admit(self, job: Job, now: float) -> Job:
+        """A new job: listed, then queued or picked up at once."""
+        endpoint = job.endpoint
         endpoint.jobs[job.id] = job
         self._job_count += 1
         self._enqueue(job, now)
@@ -1096,10 +1169,6 @@ def _is_current(kind: int, subject: Any, generation: int) -> bool:
 
 def _not_a_clock() -> float:
     raise RuntimeError("Model needs a clock: pass clock=time.time or a virtual clock")
-
-
-_DEFAULT_EXECUTION_TIMEOUT_MS = POLICY_LIMITS["executionTimeout"].default
-_DEFAULT_TTL_MS = POLICY_LIMITS["ttl"].default
 
 
 def _read_request(body: Any) -> tuple[dict[str, Any], int, int, bool]:

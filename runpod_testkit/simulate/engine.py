@@ -107,6 +107,37 @@ class _WorkerAccount:
         self.billed += math.ceil(seconds - 1e-9)
 
 
+class _EndedThisSecond:
+    """Ended jobs gathered until the simulated second moves on, then recorded at once
+    (`JobStats.record_terminals_of_one_second`: fewer calls per job than `record_terminal`)."""
+
+    def __init__(self, stats: JobStats) -> None:
+        self.stats = stats
+        self.second = -1
+        self.at = 0.0
+        self.statuses: list[str] = []
+        self.delays: list[int | None] = []
+        self.executions: list[int | None] = []
+        self.e2es: list[float] = []
+
+    def add(self, job: Job, ended_at: float) -> None:
+        second = math.floor(ended_at)
+        if second != self.second:
+            self.flush()
+            self.second, self.at = second, ended_at
+        self.statuses.append(job.status)
+        self.delays.append(job.delay_ms)
+        self.executions.append(job.execution_ms)
+        self.e2es.append((ended_at - job.submitted_at) * 1000)
+
+    def flush(self) -> None:
+        if self.statuses:
+            self.stats.record_terminals_of_one_second(
+                self.at, self.statuses, self.delays, self.executions, self.e2es
+            )
+            self.statuses, self.delays, self.executions, self.e2es = [], [], [], []
+
+
 @dataclass
 class Tally:
     """What a sweep row needs of the ended jobs, and no more (no histograms, no time series:
@@ -138,7 +169,8 @@ class Tally:
 class SimulationResult:
     settings: EndpointSettings
     stats: JobStats
-    """The job statistics a load run writes (empty when the run kept only a `tally`)."""
+    """The job statistics a load run writes (empty when the run kept only a `tally`: no
+    /health samples either)."""
     tally: Tally | None
     duration_s: float
     """From the first arrival slot (0) to the end: the last job ended and every worker above
@@ -148,6 +180,7 @@ class SimulationResult:
     workers_started: int
     cold_starts: int
     cost: CostEstimate | None
+    """None when the run kept only a `tally` (a sweep row has its own cost columns)."""
     price_per_s: float | None
 
     @property
@@ -178,16 +211,12 @@ def simulate(
     stats.slo = slo if slo else None
     account = _WorkerAccount()
     tally = Tally(judged=bool(slo)) if tally_only else None
+    judge = slo if slo else None
+
+    ended_this_second = _EndedThisSecond(stats)
 
     def ended(job: Job) -> None:
-        ended_at = job.ended_at if job.ended_at is not None else clock.now
-        stats.record_terminal(
-            job.status,
-            delay_time_ms=job.delay_ms,
-            execution_time_ms=job.execution_ms,
-            e2e_ms=(ended_at - job.submitted_at) * 1000,
-            at=ended_at,
-        )
+        ended_this_second.add(job, job.ended_at if job.ended_at is not None else clock.now)
 
     def tallied(job: Job) -> None:
         assert tally is not None
@@ -200,22 +229,28 @@ def simulate(
         tally.e2e_ms.append(e2e_ms)
         if job.status == "COMPLETED":
             tally.completed += 1
-            if slo and slo.met(delay_ms, job.execution_ms, e2e_ms, None):
+            if judge is not None and judge.met(delay_ms, job.execution_ms, e2e_ms, None):
                 tally.slo_met += 1
 
+    # Nothing reads a job after `on_terminal`: the model forgets it then, rather than keep it
+    # for its retention period as the emulator does.
     model = Model(
-        settings.emulator_config(seed), clock, on_terminal=tallied if tally_only else ended
+        settings.emulator_config(seed),
+        clock,
+        on_terminal=tallied if tally_only else ended,
+        keep_ended_jobs=False,
     )
     model.on_worker_stopped = account.stopped
     endpoint = model.endpoint(SIMULATED_ENDPOINT_ID)
-    policy = (
-        None
+    execution_timeout_ms = (
+        _EXECUTION_TIMEOUT.default
         if settings.execution_timeout_s is None
-        else {"executionTimeout": round(settings.execution_timeout_s * 1000)}
+        else round(settings.execution_timeout_s * 1000)
     )
-    next_sample = origin
+    # A sweep row needs neither the /health samples nor the cost estimate made from them.
+    next_sample = math.inf if tally_only else origin
     submitted = 0
-    bodies: dict[int, dict[str, Any]] = {}
+    inputs: dict[int, dict[str, Any]] = {}
     for arrival, job_s in zip(arrivals, durations, strict=True):
         at = origin + arrival
         while next_sample <= at:
@@ -227,18 +262,18 @@ def simulate(
             next_sample += health_interval_s
         clock.now = at
         sleep_ms = round(job_s * 1000)
-        body = bodies.get(sleep_ms)
-        if body is None:
+        job_input = inputs.get(sleep_ms)
+        if job_input is None:
             # Shared by every job of that length (the model never changes a job's input), and
             # the model's plan cache then parses each length once.
-            body = {"input": {"sleep_ms": sleep_ms}}
-            if policy is not None:
-                body["policy"] = policy
-            if len(bodies) < 4096:
-                bodies[sleep_ms] = body
-        model.submit(SIMULATED_ENDPOINT_ID, body)
+            job_input = {"sleep_ms": sleep_ms}
+            if len(inputs) < 4096:
+                inputs[sleep_ms] = job_input
+        # What /run does with {"input": job_input, "policy": {"executionTimeout": ...}}, minus
+        # the request checks: these values are ours.
+        model.submit_simulated(endpoint, job_input, execution_timeout_ms)
         submitted += 1
-    if submitted:
+    if submitted and not tally_only:
         stats.record_submitted(submitted, at=next_sample - health_interval_s)
     # Drain: run events until every job ended and every worker above workers-min retired.
     workers_min = settings.workers_min
@@ -257,18 +292,21 @@ def simulate(
     end = max(clock.now, origin + duration_s)
     clock.now = end
     model.advance()
-    stats.record_health(model.health(SIMULATED_ENDPOINT_ID), at=end)
+    ended_this_second.flush()
     for worker in list(endpoint.workers.values()):  # warm workers: billed until the end
         account.add(end - worker.started_at)
-    seconds_in_span = account.seconds
-    usage = EmulatorUsage(account.workers, account.seconds, account.billed, seconds_in_span)
-    cost = estimate_cost(
-        stats.health_samples(),
-        completed_jobs=stats.outcomes.get("COMPLETED", 0) if tally is None else tally.completed,
-        price_per_s=price_per_s,
-        duration_s=end - origin,
-        emulator=usage,
-    )
+    cost = None
+    if not tally_only:
+        stats.record_health(model.health(SIMULATED_ENDPOINT_ID), at=end)
+        seconds_in_span = account.seconds
+        usage = EmulatorUsage(account.workers, account.seconds, account.billed, seconds_in_span)
+        cost = estimate_cost(
+            stats.health_samples(),
+            completed_jobs=stats.outcomes.get("COMPLETED", 0),
+            price_per_s=price_per_s,
+            duration_s=end - origin,
+            emulator=usage,
+        )
     return SimulationResult(
         settings=settings,
         stats=stats,

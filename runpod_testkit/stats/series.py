@@ -45,21 +45,35 @@ class Buckets(Generic[Slot]):
         self.slots: dict[int, Slot] = {}
         self._new = new
         self._combine = combine
+        # The window `at` found last, [start, end) and its slot: a run records into the
+        # current second many times (each job's metrics and outcome, in time order).
+        self._last_start = self._last_end = 0.0
+        self._last_slot: Slot | None = None
 
     def _key(self, epoch_s: float) -> int:
         return int(epoch_s // self.width) * self.width
 
     def at(self, epoch_s: float) -> Slot:
+        if self._last_start <= epoch_s < self._last_end:
+            return self._last_slot  # type: ignore[return-value]  # set with the bounds
         key = self._key(epoch_s)
         slot = self.slots.get(key)
         if slot is None:
             slot = self.slots[key] = self._new()
             if len(self.slots) > self.max_buckets:
                 self._fit()
-                slot = self.slots[self._key(epoch_s)]
+                key = self._key(epoch_s)
+                slot = self.slots[key]
+        self._last_start, self._last_end, self._last_slot = key, key + self.width, slot
         return slot
 
+    def _forget_last(self) -> None:
+        """The cached window is gone (re-keyed or cleared)."""
+        self._last_start = self._last_end = 0.0
+        self._last_slot = None
+
     def _rekey(self, width: int) -> None:
+        self._forget_last()
         self.width = width
         old, self.slots = self.slots, {}
         for key in sorted(old):
@@ -99,6 +113,7 @@ class Buckets(Generic[Slot]):
         return copy
 
     def clear(self) -> None:
+        self._forget_last()
         self.width = 1
         self.slots = {}
 
@@ -133,9 +148,29 @@ class Window:
         self.total += value
         if value > self.max:  # noqa: PLR1730  # a comparison costs less than a call to max()
             self.max = value
-        key = value if value < 64 else _coarse_key(value)
+        if value < 64:
+            key = value
+        else:  # _coarse_key, inline: this runs for every value a run records
+            shift = value.bit_length() - 6
+            key = (value >> shift) << shift
         coarse = self.coarse
         coarse[key] = coarse.get(key, 0) + 1
+
+    def add_all(self, values: list[int]) -> None:
+        """`add` each value (at least one)."""
+        self.count += len(values)
+        self.total += sum(values)
+        high = max(values)
+        if high > self.max:  # noqa: PLR1730  # as in `add`
+            self.max = high
+        coarse = self.coarse
+        for value in values:
+            if value < 64:
+                key = value
+            else:
+                shift = value.bit_length() - 6
+                key = (value >> shift) << shift
+            coarse[key] = coarse.get(key, 0) + 1
 
     def combine(self, other: Window) -> None:
         self.count += other.count
