@@ -31,6 +31,7 @@ __all__ = [
     "FigureRule",
     "figure_interval",
     "figure_value",
+    "fixed_point",
     "format_change",
     "format_figure",
     "is_figure_rule",
@@ -184,11 +185,11 @@ def format_figure(value: float, unit: Unit) -> str:
         return f"{value * 100:.2f}%"
     if unit == "jobs" and value == int(value):
         return str(int(value))
-    shown = f"{value:,.0f}" if abs(value) >= 10_000 else _significant(value)
+    shown = f"{value:,.0f}" if abs(value) >= 10_000 else fixed_point(value)
     return f"${shown}" if unit == "$" else shown
 
 
-def _significant(value: float, digits: int = 4) -> str:
+def fixed_point(value: float, digits: int = 4) -> str:
     """`digits` significant digits in fixed point (no exponent: $0.00007692, not 7.692e-05),
     trailing zeros dropped."""
     if value == 0:

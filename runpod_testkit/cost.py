@@ -33,6 +33,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from runpod_testkit.compare_figures import fixed_point
 from runpod_testkit.stats.series import HealthSample
 
 __all__ = [
@@ -204,7 +205,8 @@ class CostEstimate:
 def _shown(value: object) -> str:
     if value is None:
         return "-"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    # Fixed point: a dollar figure per job reads $0.00007642, not 7.6423e-05.
+    return fixed_point(value, 6) if isinstance(value, float) else str(value)
 
 
 def _round(value: float | None, digits: int) -> float | None:

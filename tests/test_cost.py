@@ -137,3 +137,14 @@ def test_report_section_lists_the_estimate_and_the_emulators_accounting() -> Non
     # Rendered by an autoescaping template: a price source from the user's table is text.
     priced = dataclasses.replace(cost, price_per_s=0.001, price_source="<b>our deal</b>")
     assert "<td>&lt;b&gt;our deal&lt;/b&gt;</td>" in priced.html_section()
+
+
+def test_report_shows_small_dollar_figures_in_fixed_point() -> None:
+    """$ per job on a cheap GPU is a few millionths: the table says 0.0000764, never 7.64e-05."""
+    samples = [sample(0.0, running=1), sample(10.0, running=1)]
+    cost = estimate_cost(samples, completed_jobs=100, price_per_s=0.000764)
+    assert cost is not None
+    shown = dict(cost.html_rows())
+    assert shown["dollarsPerJob"] == "0.0000764"
+    assert shown["pricePerS"] == "0.000764"
+    assert not any("e-" in value for value in shown.values()), shown
