@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from runpod_testkit.compare_figures import format_figure
+from runpod_testkit.compare_figures import fixed_point, format_figure
 from tests.polling import wait_until
 from tests.test_browser import (  # noqa: F401  # browser, page: fixtures
     LOCUSTFILE,
@@ -163,7 +163,7 @@ def test_html_report_shows_compare_cost_and_slo(page: Page, tmp_path: Path) -> N
     attainment = page.locator("#slo-table tr", has_text="attainment").locator("td")
     expect(attainment).to_have_text(f"{document['slo']['attainment'] * 100:.2f}%")
     per_1000 = page.locator("#cost-table tr", has_text="dollarsPer1000Jobs").locator("td")
-    expect(per_1000).to_have_text(f"{document['cost']['dollarsPer1000Jobs']:g}")
+    expect(per_1000).to_have_text(fixed_point(document["cost"]["dollarsPer1000Jobs"], 6))
     exact = page.locator("#cold-starts-table tr", has_text="exact").locator("td")
     expect(exact).to_have_text(str(document["coldStarts"]["exact"]))
     # The comparison sets the two runs' cost, SLO and cold starts side by side.
