@@ -45,11 +45,13 @@ from locust.env import Environment
 from locust.event import EventHook, Events
 from locust.rpc import Message
 from locust.runners import (
+    STATE_CLEANUP,
     STATE_INIT,
     STATE_MISSING,
     STATE_RUNNING,
     STATE_SPAWNING,
     STATE_STOPPED,
+    STATE_STOPPING,
     MasterRunner,
     Runner,
     WorkerRunner,
@@ -197,6 +199,8 @@ class LoadRun:
         self.snapshot: RunSnapshot | None = None
         """The finished run, as every end-of-run view shows it."""
         self._finals: set[str] = set()
+        self._final_sent = False
+        """A worker: its final report of the current test has gone to the master."""
         self._bad_reports = 0
         self.workers = WorkerLedger()
         """Master: what each worker shipped, and the workers lost during the run."""
@@ -355,6 +359,14 @@ class LoadRun:
         runner = self.runner
         if isinstance(runner, WorkerRunner):
             runner.send_message(MSG_FINAL, self.transport())
+            self._final_sent = True
+
+    def wait_for_final(self) -> None:
+        """A worker whose stop runs in another greenlet: wait (bounded) until that stop has
+        cancelled what was in flight and sent the final report."""
+        deadline = time.monotonic() + self.stop_timeout_s + 5
+        while not self._final_sent and time.monotonic() < deadline:
+            gevent.sleep(0.05)
 
     def collect_finals(self) -> None:
         """Master: ask every worker that has not sent its final statistics to stop and send
@@ -394,6 +406,7 @@ class LoadRun:
         on the master (or the single process)."""
         self.stats.reset()
         self._finals.clear()
+        self._final_sent = False
         self.workers.clear()
         self._configure_safeguards()
         self.run_info.started_at, self.run_info.ended_at = time.time(), None
@@ -862,8 +875,16 @@ def _on_reset_stats(**_kwargs: Any) -> None:
 
 def _on_worker_quitting(environment: Environment, **_kwargs: Any) -> None:
     run = _Process.run
-    if run is not None and run.runner.state in (STATE_SPAWNING, STATE_RUNNING):
+    if run is None:
+        return
+    state = run.runner.state
+    if state in (STATE_SPAWNING, STATE_RUNNING):
         run.runner.stop()  # a Ctrl-C on the worker: its test_stop cancels and reports
+    elif state in (STATE_CLEANUP, STATE_STOPPING):
+        # A stop already under way in a message greenlet (the master's flush or stop, which a
+        # Ctrl-C to the whole process group can beat here): Locust says "quit" right after this
+        # listener, and the master takes no report after it, so let that stop send it first.
+        run.wait_for_final()
 
 
 def _on_quitting(environment: Environment, **_kwargs: Any) -> None:
