@@ -196,8 +196,9 @@ def test_a_refused_delivery_is_retried_twice_a_delay_apart(
     count = len(job.deliveries)
     check(count == MAX_ATTEMPTS, f"webhook: retries: {count} POSTs arrived (expected 3)")
     delay = webhooks.retry_delay_s
-    # Live: the network and the sender's scheduling may add time, never take it away.
-    slack_high = 0.2 * delay + (5.0 if target.mode == "live" else 0.0)
+    # The network and the sender's scheduling may add time, never take it away: seconds live;
+    # against a local emulator, what a loaded machine delays a timer by (1.31 s for 1 s seen).
+    slack_high = 0.2 * delay + (5.0 if target.mode == "live" else 0.5)
     for earlier, later in zip(job.deliveries, job.deliveries[1:], strict=False):
         gap = later.arrived_at - earlier.arrived_at
         check(

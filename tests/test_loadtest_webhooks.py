@@ -32,6 +32,9 @@ KNOBS = (
 )  # fmt: skip
 
 
+USERS = 8
+
+
 def assert_e2e_matches_the_job_log(stats_path: Path, log_path: Path) -> None:
     stats = json.loads(stats_path.read_text(encoding="utf-8"))
     ended = sorted(
@@ -39,9 +42,10 @@ def assert_e2e_matches_the_job_log(stats_path: Path, log_path: Path) -> None:
         key=lambda row: row["endedAt"],
     )
     summary = stats["metrics"]["e2e"]
-    # A job that ends as the run stops is counted by the stop's cancel (which finds it ended),
-    # without an e2e; those are the last to end.
-    assert len(ended) - 2 <= summary["count"] <= len(ended)
+    # A job that ends as the run stops, its webhook not yet arrived, is counted by the stop's
+    # cancel (which finds it ended), without an e2e; those are the last to end, at most one a
+    # user (a loaded machine delays deliveries: 4 of 8 seen).
+    assert len(ended) - USERS <= summary["count"] <= len(ended)
     truth = [row["endedAt"] - row["submittedAt"] for row in ended[: summary["count"]]]
     for label, percent in (("p50", 50.0), ("p95", 95.0), ("p99", 99.0)):
         # 1% on a quiet machine; the absolute allowance covers an emulator that applies a job's
@@ -69,7 +73,7 @@ def test_webhook_user_headless_matches_the_job_log(tmp_path: Path) -> None:
     log, stats = tmp_path / "jobs.log", tmp_path / "stats.json"
     result = run_locust(
         tmp_path,
-        "--headless", "-u", "8", "-r", "8", "--run-time", "8s",
+        "--headless", "-u", str(USERS), "-r", str(USERS), "--run-time", "8s",
         "--probe-input", LONG_INPUTS, *KNOBS,
         "--emulator-job-log", str(log), "--job-stats-json", str(stats),
         "--json-file", str(tmp_path / "locust"),
@@ -90,7 +94,7 @@ def test_webhook_user_with_processes_2_matches_the_job_log(tmp_path: Path) -> No
     result = run_locust(
         tmp_path,
         "--headless", "--processes", "2", "--master-bind-port", str(port),
-        "--master-port", str(port), "-u", "8", "-r", "8", "--run-time", "8s",
+        "--master-port", str(port), "-u", str(USERS), "-r", str(USERS), "--run-time", "8s",
         "--probe-input", LONG_INPUTS, *KNOBS,
         "--emulator-job-log", str(log), "--job-stats-json", str(stats),
         "WebhookUser",
