@@ -522,6 +522,11 @@ class Model:
         self._fault_rng = (
             faults.rng("jobs", self.config.seed) if faults is not None else random.Random()
         )
+        self._plain_simulation = type(self.runtime) is SimulatedRuntime and job_faults is None
+        """Simulated workers and no injected job faults: a worker holds a job slot exactly while
+        it is idle, and it takes the queue's head the moment it goes idle; so while a job is
+        queued no worker is idle, and none leaves (the idle timeout is the only way out).
+        `_enqueue` relies on this to skip work whose outcome it knows (see there)."""
         self.runtime.attach(self)
 
     # --- time -------------------------------------------------------------------------------
@@ -1084,11 +1089,15 @@ class Model:
         endpoint = job.endpoint
         job.status = JobStatus.IN_QUEUE
         job.queued_at = now
-        for worker in endpoint.workers.values():
-            if worker.slots:
-                self._pickup(worker, job, now)
-                return
-        endpoint.queue.append(job)
+        queue = endpoint.queue
+        plain = self._plain_simulation
+        # In a plain simulation a non-empty queue means that no worker has a slot: no walk.
+        if not (plain and queue):
+            for worker in endpoint.workers.values():
+                if worker.slots:
+                    self._pickup(worker, job, now)
+                    return
+        queue.append(job)
         if job.low_priority:
             return  # "When true, job won't trigger worker scaling"
         if self._request_count_scaler:
@@ -1096,6 +1105,13 @@ class Model:
             return
         if not endpoint.workers:
             self._scale_up(endpoint, now)  # scale from zero at once
+        if plain and len(endpoint.workers) >= self.config.workers_max:
+            # Its queue-delay check would do nothing: while this job waits, no worker is idle,
+            # so none retires, and workers-max is still reached when the check is due (if the
+            # job no longer waits then, the check does nothing either). Leaving the event out
+            # changes no other event's order: ties are ordered by sequence, which stays
+            # increasing.
+            return
         self._schedule(now + self.config.queue_delay_s, _Event.JOB_OVERDUE, job, job.generation)
 
     def get(self, endpoint_id: str, job_id: str) -> Job | None:
