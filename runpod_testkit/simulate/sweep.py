@@ -143,6 +143,18 @@ class _Point:
     price_per_s: float | None
 
 
+_shared: dict[str, _Point] = {}
+"""In a sweep's worker process: the point every task of the sweep runs (see `run_sweep`)."""
+
+
+def _share_point(point: _Point) -> None:
+    _shared["point"] = point
+
+
+def _run_shared_point(settings: EndpointSettings) -> SweepRow:
+    return _run_point(_shared["point"], settings)
+
+
 def _run_point(point: _Point, settings: EndpointSettings) -> SweepRow:
     result = simulate(
         point.arrivals,
@@ -179,8 +191,12 @@ def run_sweep(
     )
     if jobs <= 1 or len(settings) <= 1:
         return [_run_point(point, one) for one in settings]
-    with ProcessPoolExecutor(max_workers=min(jobs, len(settings))) as pool:
-        return list(pool.map(_run_point, itertools.repeat(point), settings))
+    # The arrivals and durations go to each process once (its initializer), not with every
+    # setting; one setting per task, so that a slow (saturated) point does not hold others back.
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(settings)), initializer=_share_point, initargs=(point,)
+    ) as pool:
+        return list(pool.map(_run_shared_point, settings))
 
 
 def cheapest_meeting_slo(rows: Sequence[SweepRow], target: float) -> SweepRow | None:
