@@ -411,7 +411,7 @@ class SimulatedRuntime:
             model._schedule(job.run_ends_at, _Event.JOB_TIMEOUT, job, job.generation)
         else:
             job.run_ends_at = now + duration_s
-            model._schedule(job.run_ends_at, _Event.JOB_DONE, job, job.generation)
+            model._schedule(job.run_ends_at, _JOB_DONE, job, job.generation)
         if model._faults_at_pickup is not None:  # tested here: a call per job costs
             model.draw_worker_crash(job, now)
 
@@ -448,6 +448,13 @@ class _Event:
 
 # Enum members cost a slow class lookup on every use; the hot paths read these instead.
 _JOB_EXPIRE = _Event.JOB_EXPIRE
+_JOB_DONE = _Event.JOB_DONE
+_JOB_OVERDUE = _Event.JOB_OVERDUE
+# JobStatus too: a class attribute is looked up through the type on every use.
+_IN_QUEUE = JobStatus.IN_QUEUE
+_IN_PROGRESS = JobStatus.IN_PROGRESS
+_COMPLETED = JobStatus.COMPLETED
+_RETRYABLE = JobStatus.RETRYABLE
 _IDLE = WorkerState.IDLE
 _RUNNING = WorkerState.RUNNING
 _INITIALIZING = WorkerState.INITIALIZING
@@ -591,7 +598,7 @@ class Model:
                 heapq.heapify(heap)
 
     def _apply(self, at: float, kind: int, subject: Any, generation: int) -> None:
-        if kind == _Event.JOB_DONE:  # the most frequent kind: tested first
+        if kind == _JOB_DONE:  # the most frequent kind: tested first
             if subject.generation == generation:
                 self._finish(subject, at)
             return
@@ -617,11 +624,11 @@ class Model:
                 self.runtime.retire_worker(worker)
         elif kind == _Event.JOB_TIMEOUT:
             self._end(subject, at, JobStatus.TIMED_OUT)
-        elif kind == _Event.JOB_OVERDUE:
+        elif kind == _JOB_OVERDUE:
             job: Job = subject
-            if job.status == JobStatus.IN_QUEUE and not job.low_priority:
+            if job.status == _IN_QUEUE and not job.low_priority:
                 self._scale_up(job.endpoint, at)
-        elif kind == _Event.JOB_EXPIRE:
+        elif kind == _JOB_EXPIRE:
             self._expire(subject, at)
         elif kind == _Event.WORKER_LOST:
             self._lose_worker(subject, at)
@@ -636,7 +643,7 @@ class Model:
     def _schedule_expiry(self, job: Job, at: float) -> None:
         job.expires_at = at
         job.expiry_generation += 1
-        self._schedule(at, _Event.JOB_EXPIRE, job, job.expiry_generation)
+        self._schedule(at, _JOB_EXPIRE, job, job.expiry_generation)
 
     # --- endpoints and workers ----------------------------------------------------------------
 
@@ -709,7 +716,7 @@ class Model:
     def _pickup(self, worker: Worker, job: Job, now: float) -> None:
         worker.state = _RUNNING
         worker.generation += 1
-        job.status = JobStatus.IN_PROGRESS
+        job.status = _IN_PROGRESS
         job.started_at = now
         job.worker_id = worker.id
         job.endpoint.in_progress += 1
@@ -759,22 +766,22 @@ class Model:
                 # COMPLETED with no output, as production reports a failed result upload.
                 self.fault_counts["jobs.output_lost"] += 1
                 job.output = None
-            self._end(job, at, JobStatus.COMPLETED)
+            self._end(job, at, _COMPLETED)
 
     def _end(self, job: Job, at: float, status: str) -> None:
         """Move a queued or running job to a terminal state and free its worker."""
         endpoint = job.endpoint
-        was_running = job.status == JobStatus.IN_PROGRESS
+        was_running = job.status == _IN_PROGRESS
         job.generation += 1
         job.status = status
         if was_running:
             job.ended_at = at
             endpoint.in_progress -= 1
-        if status == JobStatus.COMPLETED:
+        if status == _COMPLETED:
             endpoint.completed += 1
         elif status in (JobStatus.FAILED, JobStatus.TIMED_OUT):
             endpoint.failed += 1
-        if status not in JobStatus.RETRYABLE and job.webhook is None:
+        if status not in _RETRYABLE and job.webhook is None:
             # Never runs again: free it (only /retry and the webhook's envelope read it).
             job.input = _NO_INPUT
         if self.keep_ended_jobs:
@@ -875,12 +882,12 @@ class Model:
     def _expire(self, job: Job, at: float) -> None:
         """Retention or TTL ran out: the job is deleted and its memory freed."""
         endpoint = job.endpoint
-        if job.status == JobStatus.IN_QUEUE:
+        if job.status == _IN_QUEUE:
             # Expired before a worker picked it up (TIMED_OUT, docs/job-states.md#state-words),
             # then deleted.
             endpoint.queue.remove(job)
             self._end(job, at, JobStatus.TIMED_OUT)
-        elif job.status == JobStatus.IN_PROGRESS:
+        elif job.status == _IN_PROGRESS:
             # "If TTL expires while a job is running, the job is immediately removed".
             self._end(job, at, JobStatus.TIMED_OUT)
         job.generation += 1
@@ -939,7 +946,7 @@ class Model:
         """The worker reported the job's result (job-done): FAILED with `error`, else COMPLETED
         with `output`. A job that is no longer running (cancelled, timed out) stays as it is."""
         now = self.advance()
-        if job.status != JobStatus.IN_PROGRESS:
+        if job.status != _IN_PROGRESS:
             return
         if error is not None:
             job.output = None
@@ -947,12 +954,12 @@ class Model:
             self._end(job, now, JobStatus.FAILED)
         else:
             job.output = output
-            self._end(job, now, JobStatus.COMPLETED)
+            self._end(job, now, _COMPLETED)
 
     def add_chunk(self, job: Job, value: Any) -> None:
         """The worker streamed one value (job-stream); /stream hands it out once."""
         self.advance()
-        if job.status != JobStatus.IN_PROGRESS:
+        if job.status != _IN_PROGRESS:
             return
         if job.streamed is None:
             job.streamed = []
@@ -963,7 +970,7 @@ class Model:
         """progress_update: shown as the job's `output` while it is IN_PROGRESS. It may arrive
         after the result (it is sent from another thread): then it is ignored."""
         self.advance()
-        if job.status != JobStatus.IN_PROGRESS:
+        if job.status != _IN_PROGRESS:
             return
         job.output = value
         job._encoded = None  # the body depends on the output now, not on the state alone
@@ -980,7 +987,7 @@ class Model:
         endpoint = worker.endpoint
         self._drop_worker(worker, now)
         for job in list(lost_jobs):
-            if job.status == JobStatus.IN_PROGRESS and job.worker_id == worker.id:
+            if job.status == _IN_PROGRESS and job.worker_id == worker.id:
                 self._requeue_or_fail(job, now, reason or "worker lost")
         self.replenish(endpoint)
 
@@ -997,7 +1004,7 @@ class Model:
         job.generation += 1
         endpoint.in_progress -= 1
         endpoint.retried += 1
-        job.status = JobStatus.IN_QUEUE
+        job.status = _IN_QUEUE
         job.started_at = None
         job.worker_id = None
         job.output = job.plan = job.streamed = None
@@ -1076,7 +1083,7 @@ class Model:
         self._enqueue(job, now)
         # The TTL only matters while the job waits or runs: a job picked up at once that ends
         # before it gets its retention expiry from `_end` instead (one heap entry, not two).
-        if job.status == JobStatus.IN_QUEUE or job.run_ends_at > job.ttl_deadline:
+        if job.status == _IN_QUEUE or job.run_ends_at > job.ttl_deadline:
             self._schedule_expiry(job, job.ttl_deadline)
         # A job that takes no time ends in this same instant (`advance`'s first test, inline:
         # nearly always nothing is due).
@@ -1098,7 +1105,7 @@ class Model:
 
     def _enqueue(self, job: Job, now: float) -> None:
         endpoint = job.endpoint
-        job.status = JobStatus.IN_QUEUE
+        job.status = _IN_QUEUE
         job.queued_at = now
         queue = endpoint.queue
         plain = self._plain_simulation
@@ -1123,7 +1130,7 @@ class Model:
             # changes no other event's order: ties are ordered by sequence, which stays
             # increasing.
             return
-        self._schedule(now + self.config.queue_delay_s, _Event.JOB_OVERDUE, job, job.generation)
+        self._schedule(now + self.config.queue_delay_s, _JOB_OVERDUE, job, job.generation)
 
     def get(self, endpoint_id: str, job_id: str) -> Job | None:
         self.advance()
@@ -1142,10 +1149,10 @@ class Model:
     def cancel(self, job: Job) -> None:
         """Remove a queued job, or stop a running one; a terminal job stays as it is."""
         self.advance()
-        if job.status == JobStatus.IN_QUEUE:
+        if job.status == _IN_QUEUE:
             job.endpoint.queue.remove(job)
             self._end(job, self._clock(), JobStatus.CANCELLED)
-        elif job.status == JobStatus.IN_PROGRESS:
+        elif job.status == _IN_PROGRESS:
             self._end(job, self._clock(), JobStatus.CANCELLED)
 
     def retry(self, job: Job) -> None:
@@ -1189,7 +1196,7 @@ class Model:
 def _is_current(kind: int, subject: Any, generation: int) -> bool:
     if kind == _Event.WORKER_RETIRE:
         return bool(subject.retire_pending)  # one per worker; `_apply` checks how long idle
-    if kind == _Event.JOB_EXPIRE:
+    if kind == _JOB_EXPIRE:
         return bool(subject.expiry_generation == generation)
     return bool(subject.generation == generation)
 
