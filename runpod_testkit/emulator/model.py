@@ -444,10 +444,14 @@ class _Event:
     """An injected crash: the job's worker dies mid-run (subject: the job)."""
     WORKER_RECOVER = 8
     """An unhealthy or throttled worker's spell ends (subject: the worker)."""
+    EXPIRY_LINE = 9
+    """Stands for the first of `Model._expiry_line`'s JOB_EXPIRE events (subject: the line,
+    generation: that event's sequence number)."""
 
 
 # Enum members cost a slow class lookup on every use; the hot paths read these instead.
 _JOB_EXPIRE = _Event.JOB_EXPIRE
+_EXPIRY_LINE = _Event.EXPIRY_LINE
 _JOB_DONE = _Event.JOB_DONE
 _JOB_OVERDUE = _Event.JOB_OVERDUE
 # JobStatus too: a class attribute is looked up through the type on every use.
@@ -501,6 +505,13 @@ class Model:
         """JOB_EXPIRE events: one per retained job, hundreds of thousands under load, nearly
         always pushed in time order (so pushing is cheap), popped once per job. Kept apart so
         that popping the other events does not sift through them."""
+        self._expiry_line: deque[tuple[float, int, Job, int]] = deque()
+        """JOB_EXPIRE events scheduled in time order, as (due at, sequence, job, generation):
+        each one that is due no earlier than the line's last goes here instead of into
+        `_expiries` (every queued job's TTL, in a simulation). One EXPIRY_LINE entry in
+        `_expiries` (`_expiry_line_armed`) stands for the line, keyed at or before its first
+        event's key, so events leave heap and line in the order one heap would give them."""
+        self._expiry_line_armed = False
         self.scheduled = 0
         """How many events were ever scheduled (also each one's tie-breaking sequence number).
         Only a new event can make the next one earlier: while this stays put, a timer armed
@@ -548,8 +559,18 @@ class Model:
         events, expiries = self._events, self._expiries
         while events and not _is_current(*events[0][2:]):
             heapq.heappop(events)
-        while expiries and not _is_current(*expiries[0][2:]):
-            heapq.heappop(expiries)
+        while expiries:
+            top = expiries[0]
+            if top[2] == _EXPIRY_LINE:
+                line = self._expiry_line
+                if line and line[0][1] == top[1] and line[0][2].expiry_generation == line[0][3]:
+                    break  # it stands for the line's first event, which applies
+                heapq.heappop(expiries)
+                self._arm_expiry_line()
+            elif _is_current(*top[2:]):
+                break
+            else:
+                heapq.heappop(expiries)
         if events and expiries:
             return min(events[0][0], expiries[0][0])
         if events:
@@ -558,7 +579,7 @@ class Model:
 
     def pending_events(self) -> int:
         """How many timed events the heaps hold, stale ones included (leak checks watch it)."""
-        return len(self._events) + len(self._expiries)
+        return len(self._events) + len(self._expiries) + len(self._expiry_line)
 
     def advance(self) -> float:
         """Apply every event due by now, in time order (ties in the order they were scheduled:
@@ -583,7 +604,8 @@ class Model:
             (at, self.scheduled, kind, subject, generation),
         )
         # `_compact_if_stale`'s test, inline: this runs for every event scheduled.
-        if len(events) + len(expiries) > 6 * self._job_count + 2 * self._worker_count + 512:
+        pending = len(events) + len(expiries) + len(self._expiry_line)
+        if pending > 6 * self._job_count + 2 * self._worker_count + 512:
             self._compact_if_stale()
 
     def _compact_if_stale(self) -> None:
@@ -592,15 +614,24 @@ class Model:
         outnumber the live ones. A job has at most 3 live events and a worker 1.
         In place: `advance()` may be popping from these very lists."""
         live_bound = 3 * self._job_count + self._worker_count + 256
-        if len(self._events) + len(self._expiries) > 2 * live_bound:
+        line = self._expiry_line
+        if len(self._events) + len(self._expiries) + len(line) > 2 * live_bound:
             for heap in (self._events, self._expiries):
+                # The line's entry is dropped here (_is_current) and made again below.
                 heap[:] = [event for event in heap if _is_current(*event[2:])]
                 heapq.heapify(heap)
+            kept = [entry for entry in line if entry[2].expiry_generation == entry[3]]
+            line.clear()
+            line.extend(kept)
+            self._arm_expiry_line()
 
     def _apply(self, at: float, kind: int, subject: Any, generation: int) -> None:
         if kind == _JOB_DONE:  # the most frequent kind: tested first
             if subject.generation == generation:
                 self._finish(subject, at)
+            return
+        if kind == _EXPIRY_LINE:
+            self._expiry_line_due(at, generation)
             return
         if not _is_current(kind, subject, generation):
             return  # the job or worker moved on since this event was scheduled
@@ -643,7 +674,47 @@ class Model:
     def _schedule_expiry(self, job: Job, at: float) -> None:
         job.expires_at = at
         job.expiry_generation += 1
-        self._schedule(at, _JOB_EXPIRE, job, job.expiry_generation)
+        line = self._expiry_line
+        if line and at < line[-1][0]:
+            self._schedule(at, _JOB_EXPIRE, job, job.expiry_generation)
+            return
+        # In time order: on the line, under the sequence number the heap entry would have had.
+        self.scheduled += 1
+        # Drop events that no longer apply from the front (a simulated job's TTL, once it
+        # ended), so that the line does not keep ended jobs alive; the line's heap entry may
+        # then stand before the first event: it fires early and does nothing.
+        while line and line[0][2].expiry_generation != line[0][3]:
+            line.popleft()
+        line.append((at, self.scheduled, job, job.expiry_generation))
+        if not self._expiry_line_armed:
+            self._arm_expiry_line()
+        elif len(line) + len(self._events) + len(self._expiries) > (
+            6 * self._job_count + 2 * self._worker_count + 512
+        ):
+            self._compact_if_stale()
+
+    def _arm_expiry_line(self) -> None:
+        """Put the line's entry into `_expiries` (when it is not there), keyed as its first
+        event that still applies (those before it are dropped); nothing when none is left."""
+        line = self._expiry_line
+        while line and line[0][2].expiry_generation != line[0][3]:
+            line.popleft()
+        self._expiry_line_armed = bool(line)
+        if line:
+            at, sequence, _, _ = line[0]
+            heapq.heappush(self._expiries, (at, sequence, _EXPIRY_LINE, line, sequence))
+
+    def _expiry_line_due(self, at: float, sequence: int) -> None:
+        """The line's entry came up: apply the line's first event if the entry stood for it
+        (otherwise events before it were dropped since), and put the entry back for the next."""
+        line = self._expiry_line
+        if line and line[0][1] == sequence:
+            _, _, job, generation = line.popleft()
+            self._arm_expiry_line()
+            if job.expiry_generation == generation:
+                self._expire(job, at)
+        else:
+            self._arm_expiry_line()
 
     # --- endpoints and workers ----------------------------------------------------------------
 
@@ -1194,6 +1265,8 @@ class Model:
 
 
 def _is_current(kind: int, subject: Any, generation: int) -> bool:
+    if kind == _EXPIRY_LINE:
+        return False  # `next_event_time` and `_compact_if_stale` look at the line themselves
     if kind == _Event.WORKER_RETIRE:
         return bool(subject.retire_pending)  # one per worker; `_apply` checks how long idle
     if kind == _JOB_EXPIRE:
