@@ -25,6 +25,7 @@ from runpod_testkit.emulator.model import (
     Job,
     JobRequestError,
     Model,
+    SimulatedRuntime,
     WorkerState,
 )
 from runpod_testkit.operations import (
@@ -1067,7 +1068,14 @@ class _ExpiriesInTheHeapModel(Model):
         self._schedule(at, _JOB_EXPIRE, job, job.expiry_generation)
 
 
-def _tied_trace(model_class: type[Model]) -> tuple[list[tuple[Any, ...]], int]:
+class _UnlistedRuntime(SimulatedRuntime):
+    """The simulated runtime under another type: the model takes none of the shortcuts of a
+    plain simulation (it cannot know what such a runtime does)."""
+
+
+def _tied_trace(
+    model_class: type[Model], runtime: SimulatedRuntime | None = None
+) -> tuple[list[tuple[Any, ...]], int, int]:
     """A busy endpoint on a 0.25 s grid, so that TTL expiries, retention expiries, job ends,
     cold starts and idle retirements fall on the same instants: TTLs in and out of time
     order, sync and async jobs, ?ttl, cancellations and retries."""
@@ -1081,6 +1089,7 @@ def _tied_trace(model_class: type[Model]) -> tuple[list[tuple[Any, ...]], int]:
         on_terminal=lambda job: log.append(
             (job.id, job.status, job.submitted_at, job.started_at, job.ended_at, clock.now)
         ),
+        runtime=runtime,
     )
     jobs: list[Job] = []
     start = clock.now
@@ -1107,18 +1116,28 @@ def _tied_trace(model_class: type[Model]) -> tuple[list[tuple[Any, ...]], int]:
             break
         clock.jump_to(upcoming)
         model.advance()
-    return log, model.pending_events()
+    return log, model.pending_events(), model.scheduled
 
 
 def test_expiries_on_the_line_apply_in_the_order_one_heap_gives() -> None:
     """In-order expiries wait on a line instead of the heap; every event still applies in
     the order of (time, sequence), same-instant ties included: the job log is the same,
     entry for entry, as with every expiry in the heap."""
-    lined, lined_left = _tied_trace(Model)
-    heaped, heaped_left = _tied_trace(_ExpiriesInTheHeapModel)
+    lined, lined_left, _ = _tied_trace(Model)
+    heaped, heaped_left, _ = _tied_trace(_ExpiriesInTheHeapModel)
     assert lined == heaped
     statuses = Counter(entry[1] for entry in lined)
     assert statuses[JobStatus.TIMED_OUT] > 10  # queued jobs outlived their TTL
     assert statuses[JobStatus.COMPLETED] > 10
     assert statuses[JobStatus.CANCELLED] > 0
     assert lined_left == heaped_left == 0  # every retention expiry applied
+
+
+def test_a_plain_simulation_skips_only_work_that_does_nothing() -> None:
+    """With simulated workers and no job faults the model skips the worker walk behind a
+    non-empty queue and the queue-delay checks at workers-max; the same trace with a runtime
+    it cannot vouch for takes neither shortcut, schedules more events, and ends the same."""
+    plain, _, plain_events = _tied_trace(Model)
+    general, _, general_events = _tied_trace(Model, _UnlistedRuntime())
+    assert plain == general
+    assert plain_events < general_events - 100  # the saturated trace's skipped checks
