@@ -20,10 +20,12 @@ import pytest
 
 from runpod_testkit.emulator.mock import VirtualClock
 from runpod_testkit.emulator.model import (
+    _JOB_EXPIRE,
     EmulatorConfig,
     Job,
     JobRequestError,
     Model,
+    SimulatedRuntime,
     WorkerState,
 )
 from runpod_testkit.operations import (
@@ -1055,3 +1057,87 @@ def test_a_simulated_submission_runs_as_the_same_run_request_does() -> None:
     assert kept.pending_events() >= 300
     assert forgotten.endpoint(EP).jobs == {}
     assert forgotten.next_event_time() is None
+
+
+class _ExpiriesInTheHeapModel(Model):
+    """The model as it was before the expiry line: every JOB_EXPIRE event in the heap."""
+
+    def _schedule_expiry(self, job: Job, at: float) -> None:
+        job.expires_at = at
+        job.expiry_generation += 1
+        self._schedule(at, _JOB_EXPIRE, job, job.expiry_generation)
+
+
+class _UnlistedRuntime(SimulatedRuntime):
+    """The simulated runtime under another type: the model takes none of the shortcuts of a
+    plain simulation (it cannot know what such a runtime does)."""
+
+
+def _tied_trace(
+    model_class: type[Model], runtime: SimulatedRuntime | None = None
+) -> tuple[list[tuple[Any, ...]], int, int]:
+    """A busy endpoint on a 0.25 s grid, so that TTL expiries, retention expiries, job ends,
+    cold starts and idle retirements fall on the same instants: TTLs in and out of time
+    order, sync and async jobs, ?ttl, cancellations and retries."""
+    rng = random.Random(11)
+    clock = VirtualClock()
+    log: list[tuple[Any, ...]] = []
+    config = EmulatorConfig(workers_max=2, cold_start_ms=500, idle_timeout_s=1.0, seed=3)
+    model = model_class(
+        config,
+        clock,
+        on_terminal=lambda job: log.append(
+            (job.id, job.status, job.submitted_at, job.started_at, job.ended_at, clock.now)
+        ),
+        runtime=runtime,
+    )
+    jobs: list[Job] = []
+    start = clock.now
+    for step in range(600):
+        clock.jump_to(start + step * 0.25)
+        model.advance()
+        if rng.random() < 0.6:
+            # Mostly one TTL (in time order: the line), now and then a longer one (after
+            # which the shorter ones are out of order for a while: the heap).
+            policy = {"ttl": 10_000 if rng.random() < 0.9 else 12_000}
+            body = {"input": {"sleep_ms": rng.choice((250, 500, 1000, 2000))}, "policy": policy}
+            jobs.append(model.submit(EP, body, sync=rng.random() < 0.3))
+        if jobs and rng.random() < 0.05:
+            model.set_ttl(rng.choice(jobs), rng.choice((1_000, 2_000)))
+        if jobs and rng.random() < 0.03:
+            model.cancel(rng.choice(jobs))
+        if jobs and rng.random() < 0.03:
+            failed = [job for job in jobs if job.status in JobStatus.RETRYABLE]
+            if failed:
+                model.retry(failed[0])
+    for _ in range(100_000):
+        upcoming = model.next_event_time()
+        if upcoming is None:
+            break
+        clock.jump_to(upcoming)
+        model.advance()
+    return log, model.pending_events(), model.scheduled
+
+
+def test_expiries_on_the_line_apply_in_the_order_one_heap_gives() -> None:
+    """In-order expiries wait on a line instead of the heap; every event still applies in
+    the order of (time, sequence), same-instant ties included: the job log is the same,
+    entry for entry, as with every expiry in the heap."""
+    lined, lined_left, _ = _tied_trace(Model)
+    heaped, heaped_left, _ = _tied_trace(_ExpiriesInTheHeapModel)
+    assert lined == heaped
+    statuses = Counter(entry[1] for entry in lined)
+    assert statuses[JobStatus.TIMED_OUT] > 10  # queued jobs outlived their TTL
+    assert statuses[JobStatus.COMPLETED] > 10
+    assert statuses[JobStatus.CANCELLED] > 0
+    assert lined_left == heaped_left == 0  # every retention expiry applied
+
+
+def test_a_plain_simulation_skips_only_work_that_does_nothing() -> None:
+    """With simulated workers and no job faults the model skips the worker walk behind a
+    non-empty queue and the queue-delay checks at workers-max; the same trace with a runtime
+    it cannot vouch for takes neither shortcut, schedules more events, and ends the same."""
+    plain, _, plain_events = _tied_trace(Model)
+    general, _, general_events = _tied_trace(Model, _UnlistedRuntime())
+    assert plain == general
+    assert plain_events < general_events - 100  # the saturated trace's skipped checks

@@ -411,7 +411,7 @@ class SimulatedRuntime:
             model._schedule(job.run_ends_at, _Event.JOB_TIMEOUT, job, job.generation)
         else:
             job.run_ends_at = now + duration_s
-            model._schedule(job.run_ends_at, _Event.JOB_DONE, job, job.generation)
+            model._schedule(job.run_ends_at, _JOB_DONE, job, job.generation)
         if model._faults_at_pickup is not None:  # tested here: a call per job costs
             model.draw_worker_crash(job, now)
 
@@ -444,10 +444,21 @@ class _Event:
     """An injected crash: the job's worker dies mid-run (subject: the job)."""
     WORKER_RECOVER = 8
     """An unhealthy or throttled worker's spell ends (subject: the worker)."""
+    EXPIRY_LINE = 9
+    """Stands for the first of `Model._expiry_line`'s JOB_EXPIRE events (subject: the line,
+    generation: that event's sequence number)."""
 
 
 # Enum members cost a slow class lookup on every use; the hot paths read these instead.
 _JOB_EXPIRE = _Event.JOB_EXPIRE
+_EXPIRY_LINE = _Event.EXPIRY_LINE
+_JOB_DONE = _Event.JOB_DONE
+_JOB_OVERDUE = _Event.JOB_OVERDUE
+# JobStatus too: a class attribute is looked up through the type on every use.
+_IN_QUEUE = JobStatus.IN_QUEUE
+_IN_PROGRESS = JobStatus.IN_PROGRESS
+_COMPLETED = JobStatus.COMPLETED
+_RETRYABLE = JobStatus.RETRYABLE
 _IDLE = WorkerState.IDLE
 _RUNNING = WorkerState.RUNNING
 _INITIALIZING = WorkerState.INITIALIZING
@@ -494,6 +505,13 @@ class Model:
         """JOB_EXPIRE events: one per retained job, hundreds of thousands under load, nearly
         always pushed in time order (so pushing is cheap), popped once per job. Kept apart so
         that popping the other events does not sift through them."""
+        self._expiry_line: deque[tuple[float, int, Job, int]] = deque()
+        """JOB_EXPIRE events scheduled in time order, as (due at, sequence, job, generation):
+        each one that is due no earlier than the line's last goes here instead of into
+        `_expiries` (every queued job's TTL, in a simulation). One EXPIRY_LINE entry in
+        `_expiries` (`_expiry_line_armed`) stands for the line, keyed at or before its first
+        event's key, so events leave heap and line in the order one heap would give them."""
+        self._expiry_line_armed = False
         self.scheduled = 0
         """How many events were ever scheduled (also each one's tie-breaking sequence number).
         Only a new event can make the next one earlier: while this stays put, a timer armed
@@ -522,6 +540,11 @@ class Model:
         self._fault_rng = (
             faults.rng("jobs", self.config.seed) if faults is not None else random.Random()
         )
+        self._plain_simulation = type(self.runtime) is SimulatedRuntime and job_faults is None
+        """Simulated workers and no injected job faults: a worker holds a job slot exactly while
+        it is idle, and it takes the queue's head the moment it goes idle; so while a job is
+        queued no worker is idle, and none leaves (the idle timeout is the only way out).
+        `_enqueue` relies on this to skip work whose outcome it knows (see there)."""
         self.runtime.attach(self)
 
     # --- time -------------------------------------------------------------------------------
@@ -536,8 +559,18 @@ class Model:
         events, expiries = self._events, self._expiries
         while events and not _is_current(*events[0][2:]):
             heapq.heappop(events)
-        while expiries and not _is_current(*expiries[0][2:]):
-            heapq.heappop(expiries)
+        while expiries:
+            top = expiries[0]
+            if top[2] == _EXPIRY_LINE:
+                line = self._expiry_line
+                if line and line[0][1] == top[1] and line[0][2].expiry_generation == line[0][3]:
+                    break  # it stands for the line's first event, which applies
+                heapq.heappop(expiries)
+                self._arm_expiry_line()
+            elif _is_current(*top[2:]):
+                break
+            else:
+                heapq.heappop(expiries)
         if events and expiries:
             return min(events[0][0], expiries[0][0])
         if events:
@@ -546,7 +579,7 @@ class Model:
 
     def pending_events(self) -> int:
         """How many timed events the heaps hold, stale ones included (leak checks watch it)."""
-        return len(self._events) + len(self._expiries)
+        return len(self._events) + len(self._expiries) + len(self._expiry_line)
 
     def advance(self) -> float:
         """Apply every event due by now, in time order (ties in the order they were scheduled:
@@ -571,7 +604,8 @@ class Model:
             (at, self.scheduled, kind, subject, generation),
         )
         # `_compact_if_stale`'s test, inline: this runs for every event scheduled.
-        if len(events) + len(expiries) > 6 * self._job_count + 2 * self._worker_count + 512:
+        pending = len(events) + len(expiries) + len(self._expiry_line)
+        if pending > 6 * self._job_count + 2 * self._worker_count + 512:
             self._compact_if_stale()
 
     def _compact_if_stale(self) -> None:
@@ -580,15 +614,24 @@ class Model:
         outnumber the live ones. A job has at most 3 live events and a worker 1.
         In place: `advance()` may be popping from these very lists."""
         live_bound = 3 * self._job_count + self._worker_count + 256
-        if len(self._events) + len(self._expiries) > 2 * live_bound:
+        line = self._expiry_line
+        if len(self._events) + len(self._expiries) + len(line) > 2 * live_bound:
             for heap in (self._events, self._expiries):
+                # The line's entry is dropped here (_is_current) and made again below.
                 heap[:] = [event for event in heap if _is_current(*event[2:])]
                 heapq.heapify(heap)
+            kept = [entry for entry in line if entry[2].expiry_generation == entry[3]]
+            line.clear()
+            line.extend(kept)
+            self._arm_expiry_line()
 
     def _apply(self, at: float, kind: int, subject: Any, generation: int) -> None:
-        if kind == _Event.JOB_DONE:  # the most frequent kind: tested first
+        if kind == _JOB_DONE:  # the most frequent kind: tested first
             if subject.generation == generation:
                 self._finish(subject, at)
+            return
+        if kind == _EXPIRY_LINE:
+            self._expiry_line_due(at, generation)
             return
         if not _is_current(kind, subject, generation):
             return  # the job or worker moved on since this event was scheduled
@@ -612,11 +655,11 @@ class Model:
                 self.runtime.retire_worker(worker)
         elif kind == _Event.JOB_TIMEOUT:
             self._end(subject, at, JobStatus.TIMED_OUT)
-        elif kind == _Event.JOB_OVERDUE:
+        elif kind == _JOB_OVERDUE:
             job: Job = subject
-            if job.status == JobStatus.IN_QUEUE and not job.low_priority:
+            if job.status == _IN_QUEUE and not job.low_priority:
                 self._scale_up(job.endpoint, at)
-        elif kind == _Event.JOB_EXPIRE:
+        elif kind == _JOB_EXPIRE:
             self._expire(subject, at)
         elif kind == _Event.WORKER_LOST:
             self._lose_worker(subject, at)
@@ -631,7 +674,47 @@ class Model:
     def _schedule_expiry(self, job: Job, at: float) -> None:
         job.expires_at = at
         job.expiry_generation += 1
-        self._schedule(at, _Event.JOB_EXPIRE, job, job.expiry_generation)
+        line = self._expiry_line
+        if line and at < line[-1][0]:
+            self._schedule(at, _JOB_EXPIRE, job, job.expiry_generation)
+            return
+        # In time order: on the line, under the sequence number the heap entry would have had.
+        self.scheduled += 1
+        # Drop events that no longer apply from the front (a simulated job's TTL, once it
+        # ended), so that the line does not keep ended jobs alive; the line's heap entry may
+        # then stand before the first event: it fires early and does nothing.
+        while line and line[0][2].expiry_generation != line[0][3]:
+            line.popleft()
+        line.append((at, self.scheduled, job, job.expiry_generation))
+        if not self._expiry_line_armed:
+            self._arm_expiry_line()
+        elif len(line) + len(self._events) + len(self._expiries) > (
+            6 * self._job_count + 2 * self._worker_count + 512
+        ):
+            self._compact_if_stale()
+
+    def _arm_expiry_line(self) -> None:
+        """Put the line's entry into `_expiries` (when it is not there), keyed as its first
+        event that still applies (those before it are dropped); nothing when none is left."""
+        line = self._expiry_line
+        while line and line[0][2].expiry_generation != line[0][3]:
+            line.popleft()
+        self._expiry_line_armed = bool(line)
+        if line:
+            at, sequence, _, _ = line[0]
+            heapq.heappush(self._expiries, (at, sequence, _EXPIRY_LINE, line, sequence))
+
+    def _expiry_line_due(self, at: float, sequence: int) -> None:
+        """The line's entry came up: apply the line's first event if the entry stood for it
+        (otherwise events before it were dropped since), and put the entry back for the next."""
+        line = self._expiry_line
+        if line and line[0][1] == sequence:
+            _, _, job, generation = line.popleft()
+            self._arm_expiry_line()
+            if job.expiry_generation == generation:
+                self._expire(job, at)
+        else:
+            self._arm_expiry_line()
 
     # --- endpoints and workers ----------------------------------------------------------------
 
@@ -704,7 +787,7 @@ class Model:
     def _pickup(self, worker: Worker, job: Job, now: float) -> None:
         worker.state = _RUNNING
         worker.generation += 1
-        job.status = JobStatus.IN_PROGRESS
+        job.status = _IN_PROGRESS
         job.started_at = now
         job.worker_id = worker.id
         job.endpoint.in_progress += 1
@@ -754,22 +837,22 @@ class Model:
                 # COMPLETED with no output, as production reports a failed result upload.
                 self.fault_counts["jobs.output_lost"] += 1
                 job.output = None
-            self._end(job, at, JobStatus.COMPLETED)
+            self._end(job, at, _COMPLETED)
 
     def _end(self, job: Job, at: float, status: str) -> None:
         """Move a queued or running job to a terminal state and free its worker."""
         endpoint = job.endpoint
-        was_running = job.status == JobStatus.IN_PROGRESS
+        was_running = job.status == _IN_PROGRESS
         job.generation += 1
         job.status = status
         if was_running:
             job.ended_at = at
             endpoint.in_progress -= 1
-        if status == JobStatus.COMPLETED:
+        if status == _COMPLETED:
             endpoint.completed += 1
         elif status in (JobStatus.FAILED, JobStatus.TIMED_OUT):
             endpoint.failed += 1
-        if status not in JobStatus.RETRYABLE and job.webhook is None:
+        if status not in _RETRYABLE and job.webhook is None:
             # Never runs again: free it (only /retry and the webhook's envelope read it).
             job.input = _NO_INPUT
         if self.keep_ended_jobs:
@@ -870,12 +953,12 @@ class Model:
     def _expire(self, job: Job, at: float) -> None:
         """Retention or TTL ran out: the job is deleted and its memory freed."""
         endpoint = job.endpoint
-        if job.status == JobStatus.IN_QUEUE:
+        if job.status == _IN_QUEUE:
             # Expired before a worker picked it up (TIMED_OUT, docs/job-states.md#state-words),
             # then deleted.
             endpoint.queue.remove(job)
             self._end(job, at, JobStatus.TIMED_OUT)
-        elif job.status == JobStatus.IN_PROGRESS:
+        elif job.status == _IN_PROGRESS:
             # "If TTL expires while a job is running, the job is immediately removed".
             self._end(job, at, JobStatus.TIMED_OUT)
         job.generation += 1
@@ -893,7 +976,12 @@ class Model:
         endpoint = job.endpoint
         if endpoint.jobs.pop(job.id, None) is not None:
             self._job_count -= 1
-            endpoint.compact_if_sparse()
+            # `compact_if_sparse`'s test, inline: this runs for every simulated job.
+            size = len(endpoint.jobs)
+            if size >= endpoint.peak_jobs or (
+                endpoint.peak_jobs > 1024 and size * 8 < endpoint.peak_jobs
+            ):
+                endpoint.compact_if_sparse()
 
     def _changed(self, job: Job) -> None:
         if self.on_change is not None:
@@ -929,7 +1017,7 @@ class Model:
         """The worker reported the job's result (job-done): FAILED with `error`, else COMPLETED
         with `output`. A job that is no longer running (cancelled, timed out) stays as it is."""
         now = self.advance()
-        if job.status != JobStatus.IN_PROGRESS:
+        if job.status != _IN_PROGRESS:
             return
         if error is not None:
             job.output = None
@@ -937,12 +1025,12 @@ class Model:
             self._end(job, now, JobStatus.FAILED)
         else:
             job.output = output
-            self._end(job, now, JobStatus.COMPLETED)
+            self._end(job, now, _COMPLETED)
 
     def add_chunk(self, job: Job, value: Any) -> None:
         """The worker streamed one value (job-stream); /stream hands it out once."""
         self.advance()
-        if job.status != JobStatus.IN_PROGRESS:
+        if job.status != _IN_PROGRESS:
             return
         if job.streamed is None:
             job.streamed = []
@@ -953,7 +1041,7 @@ class Model:
         """progress_update: shown as the job's `output` while it is IN_PROGRESS. It may arrive
         after the result (it is sent from another thread): then it is ignored."""
         self.advance()
-        if job.status != JobStatus.IN_PROGRESS:
+        if job.status != _IN_PROGRESS:
             return
         job.output = value
         job._encoded = None  # the body depends on the output now, not on the state alone
@@ -970,7 +1058,7 @@ class Model:
         endpoint = worker.endpoint
         self._drop_worker(worker, now)
         for job in list(lost_jobs):
-            if job.status == JobStatus.IN_PROGRESS and job.worker_id == worker.id:
+            if job.status == _IN_PROGRESS and job.worker_id == worker.id:
                 self._requeue_or_fail(job, now, reason or "worker lost")
         self.replenish(endpoint)
 
@@ -987,7 +1075,7 @@ class Model:
         job.generation += 1
         endpoint.in_progress -= 1
         endpoint.retried += 1
-        job.status = JobStatus.IN_QUEUE
+        job.status = _IN_QUEUE
         job.started_at = None
         job.worker_id = None
         job.output = job.plan = job.streamed = None
@@ -1066,9 +1154,15 @@ class Model:
         self._enqueue(job, now)
         # The TTL only matters while the job waits or runs: a job picked up at once that ends
         # before it gets its retention expiry from `_end` instead (one heap entry, not two).
-        if job.status == JobStatus.IN_QUEUE or job.run_ends_at > job.ttl_deadline:
+        if job.status == _IN_QUEUE or job.run_ends_at > job.ttl_deadline:
             self._schedule_expiry(job, job.ttl_deadline)
-        self.advance()  # a job that takes no time ends in this same instant
+        # A job that takes no time ends in this same instant (`advance`'s first test, inline:
+        # nearly always nothing is due).
+        events, expiries = self._events, self._expiries
+        if events or expiries:
+            now = self._clock()  # a real clock moved on meanwhile
+            if (events and events[0][0] <= now) or (expiries and expiries[0][0] <= now):
+                self.advance()
         return job
 
     def _new_job_id(self, sync: bool) -> str:
@@ -1082,13 +1176,17 @@ class Model:
 
     def _enqueue(self, job: Job, now: float) -> None:
         endpoint = job.endpoint
-        job.status = JobStatus.IN_QUEUE
+        job.status = _IN_QUEUE
         job.queued_at = now
-        for worker in endpoint.workers.values():
-            if worker.slots:
-                self._pickup(worker, job, now)
-                return
-        endpoint.queue.append(job)
+        queue = endpoint.queue
+        plain = self._plain_simulation
+        # In a plain simulation a non-empty queue means that no worker has a slot: no walk.
+        if not (plain and queue):
+            for worker in endpoint.workers.values():
+                if worker.slots:
+                    self._pickup(worker, job, now)
+                    return
+        queue.append(job)
         if job.low_priority:
             return  # "When true, job won't trigger worker scaling"
         if self._request_count_scaler:
@@ -1096,7 +1194,14 @@ class Model:
             return
         if not endpoint.workers:
             self._scale_up(endpoint, now)  # scale from zero at once
-        self._schedule(now + self.config.queue_delay_s, _Event.JOB_OVERDUE, job, job.generation)
+        if plain and len(endpoint.workers) >= self.config.workers_max:
+            # Its queue-delay check would do nothing: while this job waits, no worker is idle,
+            # so none retires, and workers-max is still reached when the check is due (if the
+            # job no longer waits then, the check does nothing either). Leaving the event out
+            # changes no other event's order: ties are ordered by sequence, which stays
+            # increasing.
+            return
+        self._schedule(now + self.config.queue_delay_s, _JOB_OVERDUE, job, job.generation)
 
     def get(self, endpoint_id: str, job_id: str) -> Job | None:
         self.advance()
@@ -1115,10 +1220,10 @@ class Model:
     def cancel(self, job: Job) -> None:
         """Remove a queued job, or stop a running one; a terminal job stays as it is."""
         self.advance()
-        if job.status == JobStatus.IN_QUEUE:
+        if job.status == _IN_QUEUE:
             job.endpoint.queue.remove(job)
             self._end(job, self._clock(), JobStatus.CANCELLED)
-        elif job.status == JobStatus.IN_PROGRESS:
+        elif job.status == _IN_PROGRESS:
             self._end(job, self._clock(), JobStatus.CANCELLED)
 
     def retry(self, job: Job) -> None:
@@ -1160,9 +1265,11 @@ class Model:
 
 
 def _is_current(kind: int, subject: Any, generation: int) -> bool:
+    if kind == _EXPIRY_LINE:
+        return False  # `next_event_time` and `_compact_if_stale` look at the line themselves
     if kind == _Event.WORKER_RETIRE:
         return bool(subject.retire_pending)  # one per worker; `_apply` checks how long idle
-    if kind == _Event.JOB_EXPIRE:
+    if kind == _JOB_EXPIRE:
         return bool(subject.expiry_generation == generation)
     return bool(subject.generation == generation)
 
