@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,12 +22,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from runpod_testkit.cli import build_parser, main
 from runpod_testkit.emulator import server as server_module
 from runpod_testkit.emulator.server import EmulatorProcess
 from runpod_testkit.operations import JobStatus, operation
+from tests.polling import wait_until
 
 
 def emulator_parser() -> argparse.ArgumentParser:
@@ -203,6 +207,42 @@ def test_the_console_script_refuses_an_unwritable_job_log(tmp_path: Path) -> Non
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
     assert "--job-log" in lines[0]
+
+
+_STARTS_AN_EMULATOR = """
+from runpod_testkit.emulator.server import EmulatorProcess
+EmulatorProcess(survives_ctrl_c=True).start()
+print("started", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_while_the_emulator_starts_stops_it(tmp_path: Path) -> None:
+    """An emulator that ignores Ctrl-C (its parent stops it: a load run's embedded one) is
+    still stopped when the Ctrl-C comes before its start has returned to the parent."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _STARTS_AN_EMULATOR],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a terminal's foreground group: the Ctrl-C reaches both
+    )
+    try:
+        process = psutil.Process(parent.pid)
+        wait_until(lambda: bool(process.children()), 20, "the emulator process to start")
+        emulator = process.children()[0]
+        os.killpg(parent.pid, signal.SIGINT)
+        _, stderr = parent.communicate(timeout=30)
+        assert parent.returncode != 0
+        assert "KeyboardInterrupt" in stderr, stderr
+        assert "in start" in stderr, stderr  # it came while the emulator started
+        # Stopped by its parent before the parent ended (not left to die of a broken pipe
+        # when it next writes).
+        assert not emulator.is_running()
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+            parent.wait(10)
 
 
 @pytest.mark.slow

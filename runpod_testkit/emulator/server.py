@@ -229,7 +229,11 @@ class EmulatorProcess:
 
         self._reader = threading.Thread(target=read_until_listening, daemon=True)
         self._reader.start()
-        self._reader.join(self.startup_timeout_s)
+        try:
+            self._reader.join(self.startup_timeout_s)
+        except BaseException:  # a Ctrl-C while it starts: nobody else knows of it yet
+            self.stop()
+            raise
         if not found:
             self.stop()
             detail = "; ".join(lines[-5:]) or "no output"
