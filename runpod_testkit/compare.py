@@ -372,15 +372,11 @@ def parse_rule(text: str) -> Rule:
 # --------------------------------------------------------------------------- comparison
 
 
-@dataclass(frozen=True)
-class Row:
-    metric: str
-    stat: str
+class _Change:
+    """The change from the baseline's value to the run's, for a row that has both."""
+
     base: float | None
     run: float | None
-    base_interval: tuple[float, float] | None
-    run_interval: tuple[float, float] | None
-    verdict: Verdict
 
     @property
     def change(self) -> float | None:
@@ -398,7 +394,18 @@ class Row:
 
 
 @dataclass(frozen=True)
-class FigureRow:
+class Row(_Change):
+    metric: str
+    stat: str
+    base: float | None
+    run: float | None
+    base_interval: tuple[float, float] | None
+    run_interval: tuple[float, float] | None
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class FigureRow(_Change):
     """One of the run's cost, SLO or cold-start figures, in both runs."""
 
     figure: Figure
@@ -407,19 +414,6 @@ class FigureRow:
     base_interval: tuple[float, float] | None
     run_interval: tuple[float, float] | None
     verdict: Verdict
-
-    @property
-    def change(self) -> float | None:
-        if self.base is None or self.run is None:
-            return None
-        return self.run - self.base
-
-    @property
-    def relative_change(self) -> float | None:
-        change = self.change
-        if change is None or not self.base:
-            return None
-        return change / self.base
 
 
 @dataclass(frozen=True)
