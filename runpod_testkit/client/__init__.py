@@ -31,6 +31,7 @@ from runpod_testkit.client._request import (
     AuthScheme,
     CallOptions,
     RequestOptions,
+    SubmitOptions,
 )
 from runpod_testkit.client._response import ApiError, ApiResponse, JobTimeoutError
 from runpod_testkit.client._sync import RunpodClient, StreamDrain
@@ -52,6 +53,7 @@ __all__ = [
     "RunpodClient",
     "RunpodClientError",
     "StreamDrain",
+    "SubmitOptions",
     "TransportError",
     "parse_retry_after",
 ]

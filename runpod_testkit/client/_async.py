@@ -14,6 +14,7 @@ from runpod_testkit.client._loops import _Attempts, _DrainState, _TerminalWait
 from runpod_testkit.client._request import (
     CallOptions,
     RequestOptions,
+    SubmitOptions,
     _Call,
     _Client,
     _ClientBase,
@@ -80,41 +81,26 @@ class AsyncRunpodClient(
 
     # -- operations
     async def run(
-        self,
-        input: Mapping[str, Any] | None = None,
-        *,
-        body: Any = None,
-        content: bytes | str | None = None,
-        webhook: str | None = None,
-        policy: Mapping[str, Any] | None = None,
-        s3_config: Mapping[str, Any] | None = None,
-        **options: Unpack[CallOptions],
+        self, input: Mapping[str, Any] | None = None, **options: Unpack[SubmitOptions]
     ) -> ApiResponse:
         """Submit a job: `{"input": input}` plus the options given (input defaults to {}), or
         `body` (JSON) / `content` (raw bytes) sent as is."""
-        payload = _submission(
-            input, body=body, content=content, webhook=webhook, policy=policy, s3_config=s3_config
-        )
-        return await self._execute(self._build_submission("run", payload, options))
+        payload, call_options = _submission(input, options)
+        return await self._execute(self._build_submission("run", payload, call_options))
 
     async def runsync(
         self,
         input: Mapping[str, Any] | None = None,
         *,
         wait_ms: int | None = None,
-        body: Any = None,
-        content: bytes | str | None = None,
-        webhook: str | None = None,
-        policy: Mapping[str, Any] | None = None,
-        s3_config: Mapping[str, Any] | None = None,
-        **options: Unpack[CallOptions],
+        **options: Unpack[SubmitOptions],
     ) -> ApiResponse:
         """Submit a job and wait up to `wait_ms` (the server's default when None) for its end;
         the HTTP timeout is that wait plus the call's timeout."""
-        payload = _submission(
-            input, body=body, content=content, webhook=webhook, policy=policy, s3_config=s3_config
+        payload, call_options = _submission(input, options)
+        return await self._execute(
+            self._build_submission("runsync", payload, call_options, wait_ms)
         )
-        return await self._execute(self._build_submission("runsync", payload, options, wait_ms))
 
     async def status(
         self,

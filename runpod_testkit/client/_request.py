@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Generic, Literal, TypedDict, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -61,6 +61,22 @@ class CallOptions(TypedDict, total=False):
     retry_429: bool
     """False returns a 429 (and a read's 5xx or dropped connection) at once instead of backing
     off (default True)."""
+
+
+class SubmitOptions(CallOptions, total=False):
+    """Keyword options of run and runsync: what the request body carries besides the input
+    (or the whole body, sent as is), and every operation's options."""
+
+    body: Any
+    """The whole request body as JSON, sent as is (e.g. an invalid one, on purpose)."""
+    content: bytes | str | None
+    """The whole raw request body, sent as is."""
+    webhook: str | None
+    policy: Mapping[str, Any] | None
+    s3_config: Mapping[str, Any] | None
+
+
+_BODY_OPTIONS = frozenset({"body", "content", "webhook", "policy", "s3_config"})
 
 
 class RequestOptions(CallOptions, total=False):
@@ -132,16 +148,26 @@ def _check_policy(policy: Mapping[str, Any]) -> None:
 
 
 def _submission(
+    job_input: Mapping[str, Any] | None, options: SubmitOptions
+) -> tuple[tuple[Any, bytes | str | None], CallOptions]:
+    """((JSON body, raw content), the call's own options) of /run or /runsync: `content` or
+    `body` sent as is, or a body built from `input` and the options."""
+    call_options = cast(
+        "CallOptions", {key: value for key, value in options.items() if key not in _BODY_OPTIONS}
+    )
+    return _submission_body(job_input, **options), call_options
+
+
+def _submission_body(
     job_input: Mapping[str, Any] | None,
     *,
-    body: Any,
-    content: bytes | str | None,
-    webhook: str | None,
-    policy: Mapping[str, Any] | None,
-    s3_config: Mapping[str, Any] | None,
+    body: Any = None,
+    content: bytes | str | None = None,
+    webhook: str | None = None,
+    policy: Mapping[str, Any] | None = None,
+    s3_config: Mapping[str, Any] | None = None,
+    **_call_options: Any,
 ) -> tuple[Any, bytes | str | None]:
-    """(JSON body, raw content) of /run or /runsync: `content` or `body` sent as is, or a body
-    built from `input` and the options."""
     options = (webhook, policy, s3_config)
     if content is not None:
         if body is not None or job_input is not None or any(v is not None for v in options):
