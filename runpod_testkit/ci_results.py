@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.recorder import JobStats
 from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
 from runpod_testkit.stats.thresholds import ThresholdResult
 

@@ -2,8 +2,9 @@
 (accumulator, series, wire format, thresholds, snapshot, views)."""
 
 from runpod_testkit.stats import names
-from runpod_testkit.stats.accumulator import JobStats, MetricSummary
+from runpod_testkit.stats.accumulator import MetricSummary
 from runpod_testkit.stats.names import *  # noqa: F403 - the metric, outcome and request names
+from runpod_testkit.stats.recorder import JobStats
 from runpod_testkit.stats.series import HealthSample
 from runpod_testkit.stats.wire import JobStatsFormatError
 

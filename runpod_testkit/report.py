@@ -30,13 +30,13 @@ from typing import Any
 from markupsafe import Markup
 
 from runpod_testkit.operations import JobStatus
-from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.names import (
     INTERRUPTED,
     METRICS,
     REPORTED_PERCENTILES,
     SUBMITTED,
 )
+from runpod_testkit.stats.recorder import JobStats
 from runpod_testkit.stats.snapshot import (
     DISTRIBUTION_PERCENT_TICKS,
     RunSnapshot,

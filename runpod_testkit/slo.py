@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from runpod_testkit.stats.names import NON_TERMINAL_OUTCOMES, SLO_MET, UNJUDGED_OUTCOMES
 
 if TYPE_CHECKING:
-    from runpod_testkit.stats.accumulator import JobStats
+    from runpod_testkit.stats.accumulator import Accumulator
 
 __all__ = ["SLO_METRICS", "Slo", "SloError", "SloRule", "slo_html", "slo_line", "slo_series"]
 
@@ -123,7 +123,7 @@ def slo_html(summary: dict[str, Any]) -> str:
     return str(macro("_tables.html.j2", "slo_summary_section")(summary))
 
 
-def slo_series(stats: JobStats, max_points: int | None = None) -> dict[str, Any] | None:
+def slo_series(stats: Accumulator, max_points: int | None = None) -> dict[str, Any] | None:
     """The SLO over time (None without --slo), for the "slo" object's "overTime" and for charts:
     {"width": s, "points": [{"t", "jobs", "met", "attainment", "goodputPerS"}]}, one point per
     window of the outcome series (at most `max_points`), windows without ended jobs included

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import gevent
 from gevent.event import AsyncResult
 
-from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.names import DROPPED, LATE
+from runpod_testkit.stats.recorder import JobStats
 
 __all__ = ["LATE_AFTER_S", "Arrivals", "Ticket"]
 

@@ -21,7 +21,7 @@ from runpod_testkit.coldstarts import ColdStarts, count_cold_starts
 from runpod_testkit.cost import CostEstimate, estimate_cost
 from runpod_testkit.loadtest.settings import Settings
 from runpod_testkit.operations import JobStatus
-from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.recorder import JobStats
 from runpod_testkit.stats.snapshot import RunSnapshot
 from runpod_testkit.stats.views import csv_rows
 

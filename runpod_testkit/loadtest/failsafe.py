@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from runpod_testkit.operations import Operation, RateLimit
-from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.names import CONNECTION_ERROR, REFUSED, RETRIED, SERVER_ERROR, THROTTLED
+from runpod_testkit.stats.recorder import JobStats
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",

@@ -16,7 +16,7 @@ import gevent
 
 from runpod_testkit.loadtest.caller import EndpointCaller
 from runpod_testkit.operations import OPERATIONS
-from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.recorder import JobStats
 from runpod_testkit.stats.snapshot import HealthRequests
 
 __all__ = ["HealthSampler", "SamplerRequests"]

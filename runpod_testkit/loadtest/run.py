@@ -108,7 +108,7 @@ from runpod_testkit.operations import OPERATIONS, JobStatus, RateLimit
 from runpod_testkit.preflight import PreflightError
 from runpod_testkit.schemas import ContractValidator
 from runpod_testkit.slo import Slo, slo_line, slo_series
-from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.recorder import JobStats
 from runpod_testkit.stats.series import HealthSample
 from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
 from runpod_testkit.stats.wire import JobStatsFormatError

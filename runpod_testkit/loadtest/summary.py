@@ -9,7 +9,7 @@ from typing import Any
 
 from runpod_testkit.loadtest.decisions import write_csv
 from runpod_testkit.report import write_html_report
-from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.recorder import JobStats
 from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
 from runpod_testkit.stats.thresholds import ThresholdResult, all_passed
 from runpod_testkit.stats.views import format_table, json_document

@@ -29,8 +29,8 @@ from gevent.pool import Group
 from runpod_testkit.loadtest.failsafe import Retry, retry_decision
 from runpod_testkit.loadtest.verdict import Verdict
 from runpod_testkit.operations import OPERATIONS, JobStatus, Operation
-from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.names import CLIENT_ERROR, INTERRUPTED, UNKNOWN_OUTCOME
+from runpod_testkit.stats.recorder import JobStats
 
 if TYPE_CHECKING:  # importing the caller imports Locust, which monkey-patches at import
     from runpod_testkit.loadtest.caller import EndpointCaller

@@ -39,8 +39,8 @@ from flask import Blueprint, Response, make_response, request
 
 from runpod_testkit.loadtest.decisions import decision_tab_rows, live_estimates
 from runpod_testkit.report import live_charts, render_html_report, render_live_page
-from runpod_testkit.stats.accumulator import JobStats
 from runpod_testkit.stats.names import METRICS, REPORTED_PERCENTILES
+from runpod_testkit.stats.recorder import JobStats
 from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
 from runpod_testkit.stats.thresholds import ThresholdResult
 from runpod_testkit.stats.views import json_document, write_csv

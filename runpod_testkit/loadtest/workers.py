@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.recorder import JobStats
 
 __all__ = ["WorkerLedger"]
 

@@ -21,7 +21,7 @@ from runpod_testkit.emulator.mock import VIRTUAL_EPOCH, VirtualClock
 from runpod_testkit.emulator.model import SCALERS, EmulatorConfig, Job, Model, Worker
 from runpod_testkit.operations import POLICY_LIMITS
 from runpod_testkit.slo import Slo
-from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.recorder import JobStats
 
 __all__ = ["SIMULATED_ENDPOINT_ID", "EndpointSettings", "SimulationResult", "simulate"]
 

@@ -25,15 +25,13 @@ Not thread-safe: under Locust every greenlet runs on one thread, which is all it
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from hdrh.histogram import HdrHistogram
 
@@ -60,8 +58,6 @@ from runpod_testkit.stats.series import (
     Window,
     combine_counters,
 )
-from runpod_testkit.stats.snapshot import RunSnapshot, take_snapshot
-from runpod_testkit.stats.views import csv_rows, format_table, json_document, write_csv
 from runpod_testkit.stats.wire import (
     TRANSPORT_VERSION,
     JobStatsFormatError,
@@ -76,11 +72,33 @@ from runpod_testkit.stats.wire import (
     window_to_transport,
 )
 
-if TYPE_CHECKING:
-    from runpod_testkit.slo import Slo
-    from runpod_testkit.stats.thresholds import ThresholdResult
+__all__ = ["Accumulator", "MetricSummary", "SloJudge"]
 
-__all__ = ["JobStats", "MetricSummary"]
+_A = TypeVar("_A", bound="Accumulator")
+
+
+class SloRuleText(Protocol):
+    @property
+    def rule(self) -> str: ...
+
+
+class SloJudge(Protocol):
+    """What the accumulator asks of --slo (`runpod_testkit.slo.Slo`, which builds on the
+    statistics, so the statistics name only this)."""
+
+    @property
+    def rules(self) -> Sequence[SloRuleText]: ...
+
+    def __bool__(self) -> bool: ...
+
+    def met(
+        self,
+        delay_time_ms: float | None,
+        execution_time_ms: float | None,
+        e2e_ms: float | None,
+        ttfc_ms: float | None,
+    ) -> bool: ...
+
 
 DEFAULT_MAX_BUCKETS = 3600  # per time series; the bucket width doubles to stay under it
 
@@ -265,11 +283,13 @@ def _count(value: object) -> int | None:
     return value
 
 
-# --------------------------------------------------------------------------- JobStats
+# --------------------------------------------------------------------------- Accumulator
 
 
-class JobStats:
-    """Histograms, outcome counts and time series of one load run (or one worker's share)."""
+class Accumulator:
+    """Histograms, outcome counts and time series of one load run (or one worker's share):
+    what is recorded, merged and shipped. `runpod_testkit.stats.recorder.JobStats` adds the
+    views (snapshot, JSON, CSV, table)."""
 
     def __init__(
         self,
@@ -293,7 +313,7 @@ class JobStats:
         self._streams = 0
         self._chunks = 0
         self._requests: Counter[str] = Counter()
-        self.slo: Slo | None = None
+        self.slo: SloJudge | None = None
         """--slo: each COMPLETED job that meets it is counted (see runpod_testkit.slo)."""
         self._slo_met = 0
 
@@ -605,7 +625,7 @@ class JobStats:
 
     # ---- merging and transport
 
-    def merge(self, other: JobStats) -> None:
+    def merge(self, other: Accumulator) -> None:
         """Add everything `other` saw into this object (`other` is left unchanged)."""
         for name in METRICS:
             self._histograms[name].merge(other._histograms[name])
@@ -659,7 +679,9 @@ class JobStats:
         return payload
 
     @classmethod
-    def from_transport(cls, payload: object, *, max_buckets: int = DEFAULT_MAX_BUCKETS) -> JobStats:
+    def from_transport(
+        cls: type[_A], payload: object, *, max_buckets: int = DEFAULT_MAX_BUCKETS
+    ) -> _A:
         """Rebuild from `to_transport()` output; JobStatsFormatError on a malformed payload."""
         obj = expect_mapping(payload, "payload")
         if obj.get("version") != TRANSPORT_VERSION:
@@ -701,20 +723,7 @@ class JobStats:
 
     def merge_transport(self, payload: object) -> None:
         """Merge a worker's `pop_transport()`; nothing is merged if it is malformed."""
-        self.merge(JobStats.from_transport(payload, max_buckets=self._max_buckets))
-
-    # ---- output (views of a snapshot: runpod_testkit.stats.views)
-
-    def snapshot(
-        self, thresholds: Iterable[ThresholdResult] = (), *, charts: bool = True
-    ) -> RunSnapshot:
-        """One immutable snapshot of what this object holds (see stats/snapshot.py)."""
-        return take_snapshot(self, thresholds, charts=charts)
-
-    def to_json(self, thresholds: Iterable[ThresholdResult] = ()) -> dict[str, Any]:
-        """The --job-stats-json document (a stable interface: docs/interfaces.md#job-stats-json),
-        plus "stream", "requests" and "pacing" objects after the keys that page names."""
-        return json_document(self.snapshot(thresholds, charts=False))
+        self.merge(type(self).from_transport(payload, max_buckets=self._max_buckets))
 
     def series_json(
         self,
@@ -770,27 +779,6 @@ class JobStats:
                 ],
             }
         return out
-
-    def to_report_json(self, thresholds: Iterable[ThresholdResult] = ()) -> dict[str, Any]:
-        """`to_json()` plus a "series" key (for reports; --job-stats-json uses `to_json`)."""
-        return {**self.to_json(thresholds), "series": self.series_json()}
-
-    def write_json(self, path: str | Path, thresholds: Iterable[ThresholdResult] = ()) -> None:
-        """Write `to_json()` (the --job-stats-json file)."""
-        text = json.dumps(self.to_json(thresholds), indent=2) + "\n"
-        Path(path).write_text(text, encoding="utf-8")
-
-    def csv_rows(self) -> list[list[str]]:
-        """See runpod_testkit.stats.views.csv_rows."""
-        return csv_rows(self.snapshot(charts=False))
-
-    def write_csv(self, target: str | Path | IO[str]) -> None:
-        """Write `csv_rows()` to a path or an open text file."""
-        write_csv(self.snapshot(charts=False), target)
-
-    def format_table(self, thresholds: Iterable[ThresholdResult] = ()) -> str:
-        """Plain-text summary for the end of a headless run."""
-        return format_table(self.snapshot(thresholds, charts=False))
 
 
 def _ordered_outcomes(counts: Mapping[str, int]) -> dict[str, int]:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from runpod_testkit.coldstarts import ColdStarts
     from runpod_testkit.compare import Comparison
     from runpod_testkit.cost import CostEstimate
-    from runpod_testkit.stats.accumulator import JobStats, MetricSummary
+    from runpod_testkit.stats.accumulator import Accumulator, MetricSummary
     from runpod_testkit.stats.thresholds import ThresholdResult
 
 __all__ = [
@@ -172,7 +172,7 @@ class RunSnapshot:
 
 
 def take_snapshot(
-    stats: JobStats,
+    stats: Accumulator,
     thresholds: Iterable[ThresholdResult] = (),
     *,
     duration_s: float | None = None,
@@ -233,7 +233,7 @@ _NO_SERIES: Mapping[str, Any] = MappingProxyType(
 )
 
 
-def _chart_series(stats: JobStats) -> dict[str, Any]:
+def _chart_series(stats: Accumulator) -> dict[str, Any]:
     return {
         "metrics": stats.series_json(max_points=METRIC_CHART_POINTS, parts=("metrics",))["metrics"],
         "jobs": stats.series_json(max_points=JOBS_CHART_POINTS, parts=("jobs",))["jobs"],
@@ -242,7 +242,7 @@ def _chart_series(stats: JobStats) -> dict[str, Any]:
 
 
 def _distribution(
-    stats: JobStats, name: str, summary: MetricSummary
+    stats: Accumulator, name: str, summary: MetricSummary
 ) -> tuple[tuple[float, float], ...]:
     count = summary.count
     # Enough resolution to be smooth, no further out than the samples allow (1 in count).

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runpod_testkit.operations import JobStatus
-from runpod_testkit.stats.accumulator import JobStats
+from runpod_testkit.stats.accumulator import Accumulator
 from runpod_testkit.stats.names import (
     CLIENT_ERROR,
     CLIENT_TIMEOUT,
@@ -134,7 +134,7 @@ class Threshold:
         limit = _parse_limit(text, subject, stat, limit_text)
         return cls(rule=rule, subject=subject, stat=stat, op=op, limit=limit, limit_text=limit_text)
 
-    def observe(self, stats: JobStats) -> tuple[int | float | None, str]:
+    def observe(self, stats: Accumulator) -> tuple[int | float | None, str]:
         """The observed value, and what to say when there is none."""
         if self.subject == "failures":
             if self.stat == "count":
@@ -161,7 +161,7 @@ class Threshold:
             return summary.mean, missing
         return stats.percentile(self.subject, float(self.stat[1:])), missing
 
-    def evaluate(self, stats: JobStats) -> ThresholdResult:
+    def evaluate(self, stats: Accumulator) -> ThresholdResult:
         value, missing = self.observe(stats)
         limit = _format_number(self.limit)
         if self.stat in _RATIOS and self.limit_text:
@@ -184,7 +184,7 @@ def parse_thresholds(texts: Iterable[str]) -> list[Threshold]:
     return [Threshold.parse(text) for text in texts]
 
 
-def evaluate(thresholds: Iterable[Threshold | str], stats: JobStats) -> list[ThresholdResult]:
+def evaluate(thresholds: Iterable[Threshold | str], stats: Accumulator) -> list[ThresholdResult]:
     """Evaluate rules (parsed or strings) against `stats`, in order."""
     rules = [t if isinstance(t, Threshold) else Threshold.parse(t) for t in thresholds]
     return [rule.evaluate(stats) for rule in rules]
