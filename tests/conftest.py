@@ -27,13 +27,23 @@ from runpod_testkit.emulator.server import RunningEmulator, running_emulator
 # must not append to it (the tests of that summary give their own file).
 os.environ.pop("GITHUB_STEP_SUMMARY", None)
 
-# These tests start `pytest contract` and `runpod-testkit check` (pytest in-process) by the
-# dozen; Schemathesis's and Hypothesis's pytest plugins, in the test extra for test_openapi.py
-# and never used by the contract suite, cost 4 s of CPU at each of those starts.
-_UNUSED_PLUGINS = "-p no:schemathesis -p no:hypothesispytest"
-_addopts = os.environ.get("PYTEST_ADDOPTS", "")
-if _UNUSED_PLUGINS not in _addopts:
-    os.environ["PYTEST_ADDOPTS"] = f"{_addopts} {_UNUSED_PLUGINS}".strip()
+
+@pytest.fixture(scope="session", autouse=True)
+def _subprocess_sessions_skip_unused_plugins() -> Iterator[None]:
+    """These tests start `pytest contract` and `runpod-testkit check` (pytest in-process) by the
+    dozen; Schemathesis's and Hypothesis's pytest plugins, in the test extra for test_openapi.py
+    and never used by the contract suite, cost 4 s of CPU at each of those starts. Set once this
+    process's own plugins are loaded (not at import: xdist's workers would inherit it from the
+    controller and start without Hypothesis's plugin)."""
+    unused = "-p no:schemathesis -p no:hypothesispytest"
+    before = os.environ.get("PYTEST_ADDOPTS")
+    os.environ["PYTEST_ADDOPTS"] = f"{before or ''} {unused}".strip()
+    yield
+    if before is None:
+        os.environ.pop("PYTEST_ADDOPTS", None)
+    else:
+        os.environ["PYTEST_ADDOPTS"] = before
+
 
 FAST_CONFIG = EmulatorConfig(
     workers_min=0,
