@@ -37,6 +37,8 @@ VALUES = {
     "--emulator-cold-start-ms": "300",
     "--emulator-idle-timeout-s": "0.5",
     "--emulator-queue-delay-s": "0.2",
+    "--emulator-scaler": "request-count",
+    "--emulator-scaler-threshold": "2",
     "--emulator-job-log": "out/jobs.log",
     "--emulator-faults": '{"seed": 3}',
     "--emulator-worker": "python handler.py",

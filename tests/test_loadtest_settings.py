@@ -80,6 +80,8 @@ def test_every_option_is_read() -> None:
         "--emulator-cold-start-ms", "250",
         "--emulator-idle-timeout-s", "0.5",
         "--emulator-queue-delay-s", "0.3",
+        "--emulator-scaler", "Request-Count",
+        "--emulator-scaler-threshold", "2",
         "--emulator-job-log", "jobs.log",
     )  # fmt: skip
     settings = Settings.from_options(options)
@@ -104,6 +106,8 @@ def test_every_option_is_read() -> None:
         "--cold-start-ms", "250",
         "--idle-timeout-s", "0.5",
         "--queue-delay-s", "0.3",
+        "--scaler", "request-count",
+        "--scaler-threshold", "2.0",
     ]  # fmt: skip
 
 
@@ -168,6 +172,8 @@ def test_bad_probe_input_is_named(value: str, message: str) -> None:
         (("--arrival-rate", "nan"), "expected a number, got 'nan'"),
         (("--threshold", "delayTime<5"), "invalid threshold 'delayTime<5'"),
         (("--threshold", "latency:p95<5"), "unknown metric 'latency'"),
+        (("--emulator-scaler", "queue"), "one of queue-delay, request-count, got 'queue'"),
+        (("--emulator-scaler-threshold", "-1"), "must be 0 or more"),
     ],
 )
 def test_bad_values_are_argparse_errors(args: tuple[str, ...], message: str) -> None:

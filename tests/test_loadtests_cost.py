@@ -45,3 +45,23 @@ def test_worker_seconds_match_the_emulators_accounting(tmp_path: Path) -> None:
     assert cost["dollars"] == pytest.approx(emulator["billedSeconds"] * 0.0005)
     assert "the emulator's accounting" in result.stdout
     assert_key_never_shown(tmp_path, result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize(("scaler", "workers"), [("request-count", 4), ("queue-delay", 1)])
+def test_the_embedded_emulator_scales_with_the_scaler_asked_for(
+    tmp_path: Path, scaler: str, workers: int
+) -> None:
+    """What `simulate` plans can be tried live: 4 users with 2 s jobs get 4 workers at once from
+    the request-count scaler (one a job), and 1 from a queue-delay scaler that waits 30 s."""
+    worker_log = tmp_path / "workers.log"
+    result = run_locust(
+        tmp_path,
+        "--headless", "-u", "4", "-r", "4", "--run-time", "3s",
+        "--probe-input", '{"sleep_ms": 2000}', "--health-interval", "0",
+        "--emulator-workers-max", "4", "--emulator-cold-start-ms", "0",
+        "--emulator-scaler", scaler, "--emulator-scaler-threshold", "1" if workers > 1 else "30",
+        "--emulator-worker-log", str(worker_log), "RunPollUser",
+    )  # fmt: skip
+    assert result.returncode == 0, explain(result)
+    lines = worker_log.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == workers, lines

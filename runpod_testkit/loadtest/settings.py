@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from runpod_testkit.argtypes import bounded
+from runpod_testkit.emulator.model import SCALERS
 from runpod_testkit.gpu_prices import GpuPrice, GpuPriceError, load_price_table, resolve_gpu
 from runpod_testkit.loadtest.failsafe import DEFAULT_MAX_RETRIES, DEFAULT_REFUSAL_LIMIT
 from runpod_testkit.operations import operation
@@ -71,6 +72,13 @@ def _optional(parse: Callable[[object], Any]) -> Callable[[object], Any]:
         return parse(raw)
 
     return parse_optional
+
+
+def _scaler(raw: object) -> str:
+    name = str(raw).strip().lower()
+    if name not in SCALERS:
+        raise SettingsError(f"--emulator-scaler: one of {', '.join(SCALERS)}, got {raw!r:.40}")
+    return name
 
 
 def _load_json_text(raw: str) -> tuple[Any, str]:
@@ -452,6 +460,24 @@ OPTIONS: tuple[_Option, ...] = (
         in_web_ui=False,
     ),
     _Option(
+        "--emulator-scaler",
+        _optional(_scaler),
+        None,
+        "embedded emulator: queue-delay (production's default) or request-count, as "
+        "`runpod-testkit simulate` plans them",
+        "NAME",
+        in_web_ui=False,
+    ),
+    _Option(
+        "--emulator-scaler-threshold",
+        _optional(bounded(float, 0.0)),
+        None,
+        "embedded emulator: the scaler's threshold (seconds for queue-delay, requests per "
+        "worker for request-count)",
+        "N",
+        in_web_ui=False,
+    ),
+    _Option(
         "--emulator-job-log",
         _path_or_none,
         None,
@@ -530,6 +556,8 @@ class EmulatorSettings:
     cold_start_ms: int | None = None
     idle_timeout_s: float | None = None
     queue_delay_s: float | None = None
+    scaler: str | None = None
+    scaler_threshold: float | None = None
     job_log: str | None = None
     worker_log: str | None = None
     faults: str | None = None
@@ -544,6 +572,8 @@ class EmulatorSettings:
             ("--cold-start-ms", self.cold_start_ms),
             ("--idle-timeout-s", self.idle_timeout_s),
             ("--queue-delay-s", self.queue_delay_s),
+            ("--scaler", self.scaler),
+            ("--scaler-threshold", self.scaler_threshold),
             ("--worker", self.worker),
         )
         out: list[str] = []
@@ -632,6 +662,8 @@ class Settings:
                 cold_start_ms=values["emulator_cold_start_ms"],
                 idle_timeout_s=values["emulator_idle_timeout_s"],
                 queue_delay_s=values["emulator_queue_delay_s"],
+                scaler=values["emulator_scaler"],
+                scaler_threshold=values["emulator_scaler_threshold"],
                 job_log=values["emulator_job_log"],
                 worker_log=values["emulator_worker_log"],
                 faults=values["emulator_faults"],
