@@ -74,11 +74,16 @@ def _optional(parse: Callable[[object], Any]) -> Callable[[object], Any]:
     return parse_optional
 
 
-def _scaler(raw: object) -> str:
-    name = str(raw).strip().lower()
-    if name not in SCALERS:
-        raise SettingsError(f"--emulator-scaler: one of {', '.join(SCALERS)}, got {raw!r:.40}")
-    return name
+def _one_of(choices: Sequence[str]) -> Callable[[object], str]:
+    """A word among `choices`, in any case."""
+
+    def parse_choice(raw: object) -> str:
+        text = str(raw).strip().lower()
+        if text not in choices:
+            raise SettingsError(f"expected one of {', '.join(choices)}, got {str(raw)[:40]!r}")
+        return text
+
+    return parse_choice
 
 
 def _load_json_text(raw: str) -> tuple[Any, str]:
@@ -172,13 +177,6 @@ def _slo_text(raw: object) -> str:
 
     text = str(raw).strip()
     SloRule.parse(text)  # SloError is an ArgumentTypeError: argparse shows its message
-    return text
-
-
-def _pacing(raw: object) -> str:
-    text = str(raw).strip().lower()
-    if text not in PACING_CHOICES:
-        raise SettingsError(f"expected one of {', '.join(PACING_CHOICES)}, got {str(raw)[:40]!r}")
     return text
 
 
@@ -289,7 +287,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--pacing",
-        _pacing,
+        _one_of(PACING_CHOICES),
         "auto",
         "keep each operation under the endpoint's documented rate limit (/run 1000 per 10 s, "
         "/status and /stream 2000 per 10 s, ...; a distributed run divides it among its "
@@ -461,7 +459,7 @@ OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         "--emulator-scaler",
-        _optional(_scaler),
+        _optional(_one_of(SCALERS)),
         None,
         "embedded emulator: queue-delay (production's default) or request-count, as "
         "`runpod-testkit simulate` plans them",
