@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
 
 import gevent
+import gevent.event
 import locust
 from locust import User
 from locust.contrib.fasthttp import FastHttpSession
@@ -199,8 +200,8 @@ class LoadRun:
         self.snapshot: RunSnapshot | None = None
         """The finished run, as every end-of-run view shows it."""
         self._finals: set[str] = set()
-        self._final_sent = False
-        """A worker: its final report of the current test has gone to the master."""
+        self._final_sent = gevent.event.Event()
+        """A worker: set once its final report of the current test has gone to the master."""
         self._bad_reports = 0
         self.workers = WorkerLedger()
         """Master: what each worker shipped, and the workers lost during the run."""
@@ -359,14 +360,12 @@ class LoadRun:
         runner = self.runner
         if isinstance(runner, WorkerRunner):
             runner.send_message(MSG_FINAL, self.transport())
-            self._final_sent = True
+            self._final_sent.set()
 
     def wait_for_final(self) -> None:
         """A worker whose stop runs in another greenlet: wait (bounded) until that stop has
         cancelled what was in flight and sent the final report."""
-        deadline = time.monotonic() + self.stop_timeout_s + 5
-        while not self._final_sent and time.monotonic() < deadline:
-            gevent.sleep(0.05)
+        self._final_sent.wait(self.stop_timeout_s + 5)
 
     def collect_finals(self) -> None:
         """Master: ask every worker that has not sent its final statistics to stop and send
@@ -406,7 +405,7 @@ class LoadRun:
         on the master (or the single process)."""
         self.stats.reset()
         self._finals.clear()
-        self._final_sent = False
+        self._final_sent.clear()
         self.workers.clear()
         self._configure_safeguards()
         self.run_info.started_at, self.run_info.ended_at = time.time(), None
@@ -720,7 +719,7 @@ def _take_ctrl_c_in_the_main_greenlet() -> None:
     the main greenlet while it cancels the jobs in flight ends the process by SIGINT. Taken by
     the hub between callbacks, the signal interrupts no greenlet. A second Ctrl-C still ends
     a stop that hangs."""
-    if not hasattr(gevent, "signal_handler") or sys.platform == "win32":
+    if sys.platform == "win32":  # no gevent.signal_handler there
         return
     main = gevent.get_hub().parent
 
