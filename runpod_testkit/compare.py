@@ -372,11 +372,15 @@ def parse_rule(text: str) -> Rule:
 # --------------------------------------------------------------------------- comparison
 
 
+@dataclass(frozen=True)
 class _Change:
-    """The change from the baseline's value to the run's, for a row that has both."""
+    """A value in the baseline and in the run, their intervals, the verdict on the change."""
 
     base: float | None
     run: float | None
+    base_interval: tuple[float, float] | None
+    run_interval: tuple[float, float] | None
+    verdict: Verdict
 
     @property
     def change(self) -> float | None:
@@ -397,11 +401,6 @@ class _Change:
 class Row(_Change):
     metric: str
     stat: str
-    base: float | None
-    run: float | None
-    base_interval: tuple[float, float] | None
-    run_interval: tuple[float, float] | None
-    verdict: Verdict
 
 
 @dataclass(frozen=True)
@@ -409,11 +408,6 @@ class FigureRow(_Change):
     """One of the run's cost, SLO or cold-start figures, in both runs."""
 
     figure: Figure
-    base: float | None
-    run: float | None
-    base_interval: tuple[float, float] | None
-    run_interval: tuple[float, float] | None
-    verdict: Verdict
 
 
 @dataclass(frozen=True)
@@ -754,7 +748,15 @@ def compare(
                 min_change_ms=min_change_ms,
             )
         )
-        return Row(metric, stat, before, after, base_interval, run_interval, verdict)
+        return Row(
+            base=before,
+            run=after,
+            base_interval=base_interval,
+            run_interval=run_interval,
+            verdict=verdict,
+            metric=metric,
+            stat=stat,
+        )
 
     rows = [
         row(metric, stat)
@@ -778,7 +780,14 @@ def compare(
             verdict = "better" if verdict == "worse" else "worse"
         elif verdict == "no samples":  # a figure is not sampled: one run does not have it
             verdict = "one run only"
-        return FigureRow(figure, before, after, base_interval, run_interval, verdict)
+        return FigureRow(
+            base=before,
+            run=after,
+            base_interval=base_interval,
+            run_interval=run_interval,
+            verdict=verdict,
+            figure=figure,
+        )
 
     figures = [
         figure_row(figure)
